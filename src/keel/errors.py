@@ -1,0 +1,43 @@
+"""The error hierarchy every part of keel raises.
+
+Callers catch :class:`KeelError` to handle anything keel refuses or cannot do; the
+subclasses say why. Messages are one line a person understands: what, where, and what to do.
+"""
+
+from __future__ import annotations
+
+
+class KeelError(Exception):
+    """Base class of every error keel raises on purpose."""
+
+
+class ConfigError(KeelError):
+    """The configuration (keel.yml, environment variables, arguments) is wrong."""
+
+
+class NotFound(KeelError, LookupError):
+    """A named or identified object does not exist in the store."""
+
+
+class Conflict(KeelError):
+    """The request contradicts what the store already holds (e.g. a param logged twice)."""
+
+
+class InvalidInput(KeelError, ValueError):
+    """A value given by the caller is malformed: a name, a key, a query, a path."""
+
+
+class Offline(KeelError):
+    """The call needs the store, but the client is in offline mode."""
+
+
+class StoreUnavailable(KeelError):
+    """The metadata store or the artifact store cannot be reached."""
+
+
+class ArtifactError(KeelError):
+    """An artifact could not be written, read or verified."""
+
+
+class IntegrityError(ArtifactError):
+    """An artifact's content no longer matches the hash recorded for it."""

@@ -1,0 +1,19 @@
+"""The metadata store: schema, migrations, queries, and the backends that keep keel's records.
+
+``open_store(url)`` picks the backend for a URL; every backend implements
+:class:`keel.store.base.MetadataStore`.
+"""
+
+from __future__ import annotations
+
+from keel.store.base import MetadataStore
+
+
+def open_store(url: str) -> MetadataStore:
+    """The metadata store at ``url`` (a folder, ``sqlite:///…`` or ``postgresql://…``)."""
+    from keel.store.sql import SqlStore
+
+    return SqlStore(url)
+
+
+__all__ = ["MetadataStore", "open_store"]

@@ -1,0 +1,194 @@
+"""The metadata store interface: what a tracking backend must answer.
+
+:class:`keel.store.sql.SqlStore` implements it over SQLite and PostgreSQL; the HTTP
+backend (the platform server's REST client) implements the same methods, so the tracking
+client and its test suite run unchanged against either.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from keel.entities import (
+    ArtifactFile,
+    Dataset,
+    Experiment,
+    Metric,
+    ModelVersion,
+    Project,
+    RegisteredModel,
+    Run,
+)
+
+Sort = Sequence[tuple[str, int]]
+
+
+class MetadataStore(ABC):
+    """Records of projects, experiments, runs, models, versions and datasets."""
+
+    url: str
+
+    @abstractmethod
+    def get_or_create_project(self, name: str) -> Project: ...
+
+    # experiments
+    @abstractmethod
+    def create_experiment(
+        self, project: str, name: str, tags: Mapping[str, Any] | None = None
+    ) -> Experiment: ...
+
+    @abstractmethod
+    def get_or_create_experiment(
+        self, project: str, name: str, tags: Mapping[str, Any] | None = None
+    ) -> Experiment: ...
+
+    @abstractmethod
+    def get_experiment(self, experiment_id: str) -> Experiment: ...
+
+    @abstractmethod
+    def find_experiments(
+        self,
+        project: str | None,
+        query: Mapping[str, Any] | None = None,
+        sort: Sort | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[Experiment]: ...
+
+    @abstractmethod
+    def set_experiment_tags(self, experiment_id: str, tags: Mapping[str, Any]) -> None: ...
+
+    # runs
+    @abstractmethod
+    def create_run(self, experiment_id: str, **fields: Any) -> Run: ...
+
+    @abstractmethod
+    def get_run(self, run_id: str) -> Run: ...
+
+    @abstractmethod
+    def update_run(self, run_id: str, **fields: Any) -> Run: ...
+
+    @abstractmethod
+    def log_batch(
+        self,
+        run_id: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        metrics: Sequence[Metric] = (),
+        tags: Mapping[str, Any] | None = None,
+    ) -> None: ...
+
+    @abstractmethod
+    def get_metric_history(self, run_id: str, key: str) -> list[Metric]: ...
+
+    @abstractmethod
+    def find_runs(
+        self,
+        project: str | None,
+        query: Mapping[str, Any] | None = None,
+        sort: Sort | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        include_deleted: bool = False,
+    ) -> list[Run]: ...
+
+    @abstractmethod
+    def children(self, run_id: str) -> list[Run]: ...
+
+    # artifacts (the bytes live in the artifact store; this records path → sha256)
+    @abstractmethod
+    def record_artifacts(
+        self, owner_kind: str, owner_id: str, files: Sequence[ArtifactFile]
+    ) -> None: ...
+
+    @abstractmethod
+    def list_artifacts(
+        self, owner_kind: str, owner_id: str, prefix: str = ""
+    ) -> list[ArtifactFile]: ...
+
+    @abstractmethod
+    def referenced_blobs(self) -> set[str]: ...
+
+    # models
+    @abstractmethod
+    def create_model(
+        self,
+        project: str,
+        name: str,
+        tags: Mapping[str, Any] | None = None,
+        description: str = "",
+    ) -> RegisteredModel: ...
+
+    @abstractmethod
+    def get_or_create_model(self, project: str, name: str) -> RegisteredModel: ...
+
+    @abstractmethod
+    def get_model(self, project: str, name: str) -> RegisteredModel: ...
+
+    @abstractmethod
+    def find_models(
+        self,
+        project: str | None,
+        query: Mapping[str, Any] | None = None,
+        sort: Sort | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[RegisteredModel]: ...
+
+    @abstractmethod
+    def set_model_tags(self, project: str, name: str, tags: Mapping[str, Any]) -> None: ...
+
+    @abstractmethod
+    def create_model_version(
+        self, project: str, model: str, **fields: Any
+    ) -> tuple[ModelVersion, bool]: ...
+
+    @abstractmethod
+    def get_model_version(
+        self, project: str, model: str, ref: int | str = "latest"
+    ) -> ModelVersion: ...
+
+    @abstractmethod
+    def find_model_versions(
+        self,
+        project: str | None,
+        query: Mapping[str, Any] | None = None,
+        sort: Sort | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[ModelVersion]: ...
+
+    @abstractmethod
+    def set_model_version_tags(self, version_id: str, tags: Mapping[str, Any]) -> None: ...
+
+    @abstractmethod
+    def set_alias(self, project: str, model: str, alias: str, version: int) -> None: ...
+
+    @abstractmethod
+    def delete_alias(self, project: str, model: str, alias: str) -> None: ...
+
+    # datasets
+    @abstractmethod
+    def create_dataset(self, project: str, name: str, **fields: Any) -> tuple[Dataset, bool]: ...
+
+    @abstractmethod
+    def get_dataset(self, project: str, name: str, version: int | str = "latest") -> Dataset: ...
+
+    @abstractmethod
+    def find_datasets(
+        self,
+        project: str | None,
+        query: Mapping[str, Any] | None = None,
+        sort: Sort | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[Dataset]: ...
+
+    @abstractmethod
+    def link_dataset(self, dataset_id: str, run_id: str, role: str = "input") -> None: ...
+
+    # housekeeping
+    @abstractmethod
+    def purge_deleted_runs(self) -> tuple[list[str], list[str]]: ...

@@ -1,0 +1,212 @@
+"""Connections to the metadata store: URL rules, engine set-up per backend, migrations.
+
+SQLite runs in WAL mode with a busy timeout, and every write transaction starts with
+``BEGIN IMMEDIATE`` so that concurrent writers queue for the lock instead of failing with
+"database is locked" when a read transaction tries to upgrade. PostgreSQL uses psycopg 3.
+A store with no tables at all is migrated to the newest schema on first use; an older
+schema is never changed silently: ``keel db upgrade`` does that.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from keel.errors import ConfigError, StoreUnavailable
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from sqlalchemy import Connection, Engine
+
+SQLITE_BUSY_TIMEOUT_MS = 60_000
+_MIGRATIONS = Path(__file__).parent / "migrations"
+_engines: dict[str, Engine] = {}
+_engines_lock = threading.Lock()
+
+
+def normalize_url(url: str) -> str:
+    """Turn a store location (URL or folder path) into a SQLAlchemy URL.
+
+    A plain path names a folder holding an embedded SQLite store (``keel.db``);
+    ``postgresql://`` and ``postgres://`` get the psycopg 3 driver.
+    """
+    if "://" not in url:
+        folder = Path(url).expanduser()
+        return f"sqlite:///{(folder / 'keel.db').resolve()}"
+    scheme, rest = url.split("://", 1)
+    if scheme in ("postgresql", "postgres"):
+        return f"postgresql+psycopg://{rest}"
+    if scheme.startswith(("sqlite", "postgresql+")):
+        return url
+    raise ConfigError(
+        f"unsupported store URL scheme {scheme!r} in {mask_url(url)}: "
+        "use a folder path, sqlite:///FILE or postgresql://USER@HOST:PORT/DB"
+    )
+
+
+def mask_url(url: str) -> str:
+    """The URL with any password replaced by ``***``, safe to print."""
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+
+
+def get_engine(url: str) -> Engine:
+    """The process-wide engine for a store URL, created and migrated on first use."""
+    url = normalize_url(url)
+    engine = _engines.get(url)
+    if engine is not None:
+        return engine
+    with _engines_lock:
+        engine = _engines.get(url)
+        if engine is None:
+            engine = _create_engine(url)
+            ensure_schema(engine)
+            _engines[url] = engine
+    return engine
+
+
+def dispose_engines() -> None:
+    """Close every pooled connection (tests and forked workers call this)."""
+    with _engines_lock:
+        for engine in _engines.values():
+            engine.dispose()
+        _engines.clear()
+
+
+def _create_engine(url: str) -> Engine:
+    from sqlalchemy import create_engine, event
+
+    if url.startswith("sqlite"):
+        path = url.split(":///", 1)[1] if ":///" in url else ""
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url,
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+        )
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            # Let SQLAlchemy's "begin" event, not the driver, open transactions.
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Connection) -> None:
+            if conn.get_execution_options().get("keel_write"):
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            else:
+                conn.exec_driver_sql("BEGIN")
+
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """A connection inside a write transaction, committed on success."""
+    from sqlalchemy.exc import OperationalError
+
+    try:
+        with engine.connect().execution_options(keel_write=True) as conn, conn.begin():
+            yield conn
+    except OperationalError as exc:
+        raise unavailable(engine, exc) from exc
+
+
+@contextmanager
+def read_connection(engine: Engine) -> Iterator[Connection]:
+    """A connection inside a read transaction."""
+    from sqlalchemy.exc import OperationalError
+
+    try:
+        with engine.connect() as conn, conn.begin():
+            yield conn
+    except OperationalError as exc:
+        raise unavailable(engine, exc) from exc
+
+
+def unavailable(engine: Engine, exc: BaseException) -> StoreUnavailable:
+    """One line that says which store cannot be reached and why."""
+    reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0] if str(exc) else repr(exc)
+    url = mask_url(engine.url.render_as_string(hide_password=True))
+    return StoreUnavailable(f"cannot use the metadata store at {url}: {reason}")
+
+
+# --- migrations -------------------------------------------------------------------------
+
+
+def _alembic_config(conn: Connection | None = None) -> Any:
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(_MIGRATIONS))
+    if conn is not None:
+        cfg.attributes["connection"] = conn
+    return cfg
+
+
+def head_revision() -> str:
+    """The newest schema revision this keel knows."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(_alembic_config()).get_current_head() or ""
+
+
+def current_revision(conn: Connection) -> str | None:
+    """The schema revision a store is at, None when it has no keel tables."""
+    from sqlalchemy import inspect, text
+
+    if not inspect(conn).has_table("alembic_version"):
+        return None
+    return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def upgrade(engine: Engine) -> tuple[str | None, str]:
+    """Migrate a store to the newest schema; returns (revision before, revision after)."""
+    from alembic import command
+
+    with write_transaction(engine) as conn:
+        _lock_for_migration(conn)
+        before = current_revision(conn)
+        command.upgrade(_alembic_config(conn), "head")
+        after = current_revision(conn) or ""
+    return before, after
+
+
+def ensure_schema(engine: Engine) -> None:
+    """Create a new store's tables; refuse an out-of-date one with the command that fixes it."""
+    from sqlalchemy.exc import OperationalError
+
+    try:
+        with engine.connect() as conn:
+            revision = current_revision(conn)
+    except OperationalError as exc:
+        raise unavailable(engine, exc) from exc
+    head = head_revision()
+    if revision == head:
+        return
+    if revision is None:
+        upgrade(engine)
+        return
+    url = mask_url(engine.url.render_as_string(hide_password=True))
+    raise ConfigError(
+        f"the metadata store at {url} is at schema revision {revision}, this keel needs "
+        f"{head}: run `keel db upgrade`"
+    )
+
+
+def _lock_for_migration(conn: Connection) -> None:
+    """Serialise concurrent first uses of a new store (SQLite holds BEGIN IMMEDIATE already)."""
+    from sqlalchemy import text
+
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(4242001)"))

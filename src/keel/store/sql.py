@@ -1,0 +1,1342 @@
+"""The SQL metadata store (SQLite or PostgreSQL): every read and write of keel's records.
+
+One write path per kind of fact: params, metrics and tags of a run are all written by
+:meth:`SqlStore.log_batch`. Versions of models and datasets are numbered by one counter row
+per name, incremented with a single ``INSERT … ON CONFLICT DO UPDATE … RETURNING`` inside
+the transaction that inserts the version, so numbers are unique and gapless under
+concurrent writers on both backends.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    FromClause,
+    Table,
+    and_,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
+
+from keel.entities import (
+    RUN_KINDS,
+    RUN_STATUSES,
+    ArtifactFile,
+    Dataset,
+    Experiment,
+    Metric,
+    ModelVersion,
+    Project,
+    RegisteredModel,
+    Run,
+)
+from keel.errors import Conflict, InvalidInput, NotFound
+from keel.store import schema as t
+from keel.store.base import MetadataStore
+from keel.store.engine import get_engine, mask_url, read_connection, write_transaction
+from keel.store.query import KeyValue, QueryBuilder, Sort, Target, decode_value, encode_value
+from keel.store.validation import (
+    check_alias,
+    check_id,
+    check_key,
+    check_label,
+    check_name,
+)
+
+
+def now_ms() -> int:
+    """Milliseconds since the epoch."""
+    return int(time.time() * 1000)
+
+
+def new_id() -> str:
+    """A fresh record id (uuid4, 32 hex characters)."""
+    return uuid.uuid4().hex
+
+
+def _upsert(
+    conn: Connection,
+    table: Table,
+    rows: list[dict[str, Any]],
+    keys: Sequence[str],
+    update_columns: Sequence[str] | None = None,
+) -> None:
+    """INSERT rows; on a key conflict update the given columns (or do nothing)."""
+    if not rows:
+        return
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    stmt = dialect_insert(table)
+    if update_columns:
+        stmt = stmt.on_conflict_do_update(
+            index_elements=list(keys),
+            set_={c: stmt.excluded[c] for c in update_columns},
+        )
+    else:
+        stmt = stmt.on_conflict_do_nothing(index_elements=list(keys))
+    conn.execute(stmt, rows)
+
+
+class SqlStore(MetadataStore):
+    """The metadata store over SQLAlchemy, for SQLite and PostgreSQL URLs.
+
+    Args:
+        url: a SQLAlchemy URL, ``postgresql://…`` or a folder path for an embedded store.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._engine = None
+
+    def __repr__(self) -> str:
+        return f"SqlStore({mask_url(self.url)!r})"
+
+    @property
+    def engine(self) -> Any:
+        if self._engine is None:
+            self._engine = get_engine(self.url)
+        return self._engine
+
+    def _write(self) -> Any:
+        return write_transaction(self.engine)
+
+    def _read(self) -> Any:
+        return read_connection(self.engine)
+
+    # --- projects -----------------------------------------------------------------------
+
+    def get_or_create_project(self, name: str) -> Project:
+        check_name(name, "project")
+        with self._read() as conn:
+            row = conn.execute(select(t.projects).where(t.projects.c.name == name)).first()
+        if row is None:
+            with self._write() as conn:
+                _upsert(
+                    conn,
+                    t.projects,
+                    [{"id": new_id(), "name": name, "created_at": now_ms()}],
+                    ["name"],
+                )
+                row = conn.execute(select(t.projects).where(t.projects.c.name == name)).one()
+        return Project(row.id, row.name, row.created_at)
+
+    def _project_id(self, conn: Connection, name: str) -> str | None:
+        return conn.execute(select(t.projects.c.id).where(t.projects.c.name == name)).scalar()
+
+    def _ensure_project_id(self, conn: Connection, name: str) -> str:
+        check_name(name, "project")
+        _upsert(
+            conn, t.projects, [{"id": new_id(), "name": name, "created_at": now_ms()}], ["name"]
+        )
+        return conn.execute(select(t.projects.c.id).where(t.projects.c.name == name)).scalar_one()
+
+    # --- key/value facts ----------------------------------------------------------------
+
+    @staticmethod
+    def _kv_rows(
+        owner_column: str, owner: str, values: Mapping[str, Any], what: str
+    ) -> list[dict[str, Any]]:
+        rows = []
+        for key, value in values.items():
+            check_key(key, what)
+            text, kind, number = encode_value(value)
+            rows.append(
+                {
+                    owner_column: owner,
+                    "key": key,
+                    "value": text,
+                    "value_type": kind,
+                    "value_num": number,
+                }
+            )
+        return rows
+
+    @staticmethod
+    def _kv_read(
+        conn: Connection, table: Table, owner_column: str, owners: Sequence[str]
+    ) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {o: {} for o in owners}
+        for chunk in _chunks(owners):
+            for row in conn.execute(select(table).where(table.c[owner_column].in_(chunk))):
+                out[row[0]][row.key] = decode_value(row.value, row.value_type)
+        return out
+
+    def _set_tags(
+        self, table: Table, owner_column: str, owner: str, tags: Mapping[str, Any], check: Any
+    ) -> None:
+        rows = self._kv_rows(owner_column, owner, tags, "tag")
+        with self._write() as conn:
+            check(conn)
+            _upsert(conn, table, rows, [owner_column, "key"], ["value", "value_type", "value_num"])
+
+    def _delete_tags(
+        self, table: Table, owner_column: str, owner: str, keys: Iterable[str]
+    ) -> None:
+        with self._write() as conn:
+            conn.execute(
+                delete(table).where(table.c[owner_column] == owner, table.c.key.in_(list(keys)))
+            )
+
+    # --- experiments --------------------------------------------------------------------
+
+    def create_experiment(
+        self, project: str, name: str, tags: Mapping[str, Any] | None = None
+    ) -> Experiment:
+        check_name(name, "experiment")
+        exp_id, now = new_id(), now_ms()
+        rows = self._kv_rows("experiment_id", exp_id, tags or {}, "tag")
+        with self._write() as conn:
+            project_id = self._ensure_project_id(conn, project)
+            exists = conn.execute(
+                select(t.experiments.c.id).where(
+                    t.experiments.c.project_id == project_id, t.experiments.c.name == name
+                )
+            ).first()
+            if exists is not None:
+                raise Conflict(
+                    f"experiment {name!r} already exists in project {project!r} "
+                    f"(id {exists.id}): use get_or_create_exp to reuse it"
+                )
+            conn.execute(
+                insert(t.experiments).values(
+                    id=exp_id,
+                    project_id=project_id,
+                    name=name,
+                    lifecycle="active",
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            _upsert(conn, t.experiment_tags, rows, ["experiment_id", "key"])
+        return self.get_experiment(exp_id)
+
+    def get_or_create_experiment(
+        self, project: str, name: str, tags: Mapping[str, Any] | None = None
+    ) -> Experiment:
+        found = self.find_experiments(project, {"name": name}, limit=1)
+        if found:
+            return found[0]
+        try:
+            return self.create_experiment(project, name, tags)
+        except Conflict:
+            return self.find_experiments(project, {"name": name}, limit=1)[0]
+
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        check_id(experiment_id, "experiment")
+        with self._read() as conn:
+            found = self._experiments(conn, [experiment_id])
+        if not found:
+            raise NotFound(f"no experiment with id {experiment_id!r}")
+        return found[0]
+
+    def _experiments(self, conn: Connection, ids: Sequence[str]) -> list[Experiment]:
+        e, p = t.experiments, t.projects
+        rows = {}
+        for chunk in _chunks(ids):
+            for row in conn.execute(
+                select(e, p.c.name.label("project_name"))
+                .join(p, p.c.id == e.c.project_id)
+                .where(e.c.id.in_(chunk))
+            ):
+                rows[row.id] = row
+        tags = self._kv_read(conn, t.experiment_tags, "experiment_id", list(rows))
+        return [
+            Experiment(
+                id=r.id,
+                project=r.project_name,
+                name=r.name,
+                tags=tags[r.id],
+                created_at=r.created_at,
+                updated_at=r.updated_at,
+                lifecycle=r.lifecycle,
+            )
+            for i in ids
+            if (r := rows.get(i)) is not None
+        ]
+
+    def find_experiments(
+        self,
+        project: str | None,
+        query: Mapping[str, Any] | None = None,
+        sort: Sort | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[Experiment]:
+        target = _experiment_target(t.experiments)
+        extra = self._project_filter(target.table.c.project_id, project)
+        stmt = QueryBuilder(target, t.latest_metrics).select(
+            target.table.c.id, query, sort or [("created_at", 1)], limit, offset, extra
+        )
+        with self._read() as conn:
+            ids = list(conn.execute(stmt).scalars())
+            return self._experiments(conn, ids)
+
+    @staticmethod
+    def _project_filter(column: Any, project: str | None) -> Any:
+        if project is None:
+            return None
+        return (
+            column == select(t.projects.c.id).where(t.projects.c.name == project).scalar_subquery()
+        )
+
+    def set_experiment_tags(self, experiment_id: str, tags: Mapping[str, Any]) -> None:
+        self._set_tags(
+            t.experiment_tags,
+            "experiment_id",
+            experiment_id,
+            tags,
+            lambda conn: self._must_exist(conn, t.experiments, experiment_id, "experiment"),
+        )
+
+    def set_experiment_lifecycle(self, experiment_id: str, lifecycle: str) -> None:
+        with self._write() as conn:
+            self._must_exist(conn, t.experiments, experiment_id, "experiment")
+            conn.execute(
+                update(t.experiments)
+                .where(t.experiments.c.id == experiment_id)
+                .values(lifecycle=lifecycle, updated_at=now_ms())
+            )
+
+    @staticmethod
+    def _must_exist(conn: Connection, table: Table, record_id: str, what: str) -> Any:
+        check_id(record_id, what)
+        row = conn.execute(select(table).where(table.c.id == record_id)).first()
+        if row is None:
+            raise NotFound(f"no {what} with id {record_id!r}")
+        return row
+
+    # --- runs ---------------------------------------------------------------------------
+
+    def create_run(
+        self,
+        experiment_id: str,
+        *,
+        name: str | None = None,
+        kind: str = "tracking",
+        status: str = "running",
+        parent_id: str | None = None,
+        tags: Mapping[str, Any] | None = None,
+        author: str = "",
+        environment: Mapping[str, Any] | None = None,
+        start_time: int | None = None,
+        run_id: str | None = None,
+    ) -> Run:
+        if kind not in RUN_KINDS:
+            raise InvalidInput(f"unknown run kind {kind!r}: use one of {', '.join(RUN_KINDS)}")
+        if status not in RUN_STATUSES:
+            raise InvalidInput(
+                f"unknown run status {status!r}: use one of {', '.join(RUN_STATUSES)}"
+            )
+        run_id = run_id or new_id()
+        check_id(run_id, "run")
+        now = now_ms()
+        if name is not None:
+            check_name(name, "run")
+        rows = self._kv_rows("run_id", run_id, tags or {}, "tag")
+        with self._write() as conn:
+            self._must_exist(conn, t.experiments, experiment_id, "experiment")
+            if parent_id is not None:
+                parent = self._must_exist(conn, t.runs, parent_id, "parent run")
+                if parent.experiment_id != experiment_id:
+                    raise InvalidInput(f"parent run {parent_id} belongs to another experiment")
+            conn.execute(
+                insert(t.runs).values(
+                    id=run_id,
+                    experiment_id=experiment_id,
+                    name=name or f"{kind}-{run_id[:8]}",
+                    kind=kind,
+                    status=status,
+                    start_time=start_time
+                    if start_time is not None
+                    else (now if status == "running" else None),
+                    end_time=None,
+                    parent_id=parent_id,
+                    author=author,
+                    environment=dict(environment or {}),
+                    failure=None,
+                    lifecycle="active",
+                    created_at=now,
+                )
+            )
+            _upsert(conn, t.run_tags, rows, ["run_id", "key"])
+        return self.get_run(run_id)
+
+    def get_run(self, run_id: str) -> Run:
+        check_id(run_id, "run")
+        with self._read() as conn:
+            found = self._runs(conn, [run_id])
+        if not found:
+            raise NotFound(f"no run with id {run_id!r}")
+        return found[0]
+
+    def _runs(self, conn: Connection, ids: Sequence[str]) -> list[Run]:
+        rows = {}
+        for chunk in _chunks(ids):
+            for row in conn.execute(select(t.runs).where(t.runs.c.id.in_(chunk))):
+                rows[row.id] = row
+        found = list(rows)
+        params = self._kv_read(conn, t.run_params, "run_id", found)
+        tags = self._kv_read(conn, t.run_tags, "run_id", found)
+        metrics: dict[str, dict[str, float]] = {i: {} for i in found}
+        lm = t.latest_metrics
+        for chunk in _chunks(found):
+            for row in conn.execute(select(lm).where(lm.c.run_id.in_(chunk))):
+                metrics[row.run_id][row.key] = math.nan if row.is_nan else row.value
+        return [
+            Run(
+                id=r.id,
+                experiment_id=r.experiment_id,
+                name=r.name,
+                kind=r.kind,
+                status=r.status,
+                start_time=r.start_time,
+                end_time=r.end_time,
+                parent_id=r.parent_id,
+                author=r.author,
+                params=params[r.id],
+                metrics=metrics[r.id],
+                tags=tags[r.id],
+                environment=r.environment or {},
+                failure=r.failure,
+                lifecycle=r.lifecycle,
+                created_at=r.created_at,
+            )
+            for i in ids
+            if (r := rows.get(i)) is not None
+        ]
+
+    def update_run(
+        self,
+        run_id: str,
+        *,
+        status: str | None = None,
+        end_time: int | None = None,
+        name: str | None = None,
+        failure: str | None = None,
+        lifecycle: str | None = None,
+    ) -> Run:
+        values: dict[str, Any] = {}
+        if status is not None:
+            if status not in RUN_STATUSES:
+                raise InvalidInput(
+                    f"unknown run status {status!r}: use one of {', '.join(RUN_STATUSES)}"
+                )
+            values["status"] = status
+        if end_time is not None:
+            values["end_time"] = end_time
+        if name is not None:
+            values["name"] = check_name(name, "run")
+        if failure is not None:
+            values["failure"] = failure
+        if lifecycle is not None:
+            values["lifecycle"] = lifecycle
+        with self._write() as conn:
+            row = self._must_exist(conn, t.runs, run_id, "run")
+            if status == "running" and row.start_time is None:
+                values["start_time"] = now_ms()
+            if values:
+                conn.execute(update(t.runs).where(t.runs.c.id == run_id).values(**values))
+        return self.get_run(run_id)
+
+    def log_batch(
+        self,
+        run_id: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        metrics: Sequence[Metric] = (),
+        tags: Mapping[str, Any] | None = None,
+    ) -> None:
+        param_rows = self._kv_rows("run_id", run_id, params or {}, "param")
+        tag_rows = self._kv_rows("run_id", run_id, tags or {}, "tag")
+        metric_rows = []
+        latest: dict[str, Metric] = {}
+        for m in metrics:
+            check_key(m.key, "metric")
+            nan = m.value != m.value
+            metric_rows.append(
+                {
+                    "run_id": run_id,
+                    "key": m.key,
+                    "value": None if nan else m.value,
+                    "is_nan": nan,
+                    "step": m.step,
+                    "timestamp": m.timestamp,
+                }
+            )
+            cur = latest.get(m.key)
+            if cur is None or (m.step, m.timestamp) >= (cur.step, cur.timestamp):
+                latest[m.key] = m
+        with self._write() as conn:
+            run = self._must_exist(conn, t.runs, run_id, "run")
+            if run.lifecycle == "deleted":
+                raise Conflict(f"run {run_id} is deleted: restore it before logging to it")
+            if param_rows:
+                self._write_params(conn, run_id, param_rows)
+            if metric_rows:
+                conn.execute(insert(t.metrics), metric_rows)
+                self._update_latest(conn, run_id, latest)
+            _upsert(
+                conn, t.run_tags, tag_rows, ["run_id", "key"], ["value", "value_type", "value_num"]
+            )
+
+    def _write_params(self, conn: Connection, run_id: str, rows: list[dict[str, Any]]) -> None:
+        p = t.run_params
+        existing = {
+            r.key: r
+            for r in conn.execute(
+                select(p).where(p.c.run_id == run_id, p.c.key.in_([r["key"] for r in rows]))
+            )
+        }
+        new = []
+        for row in rows:
+            old = existing.get(row["key"])
+            if old is None:
+                new.append(row)
+            elif (old.value, old.value_type) != (row["value"], row["value_type"]):
+                raise Conflict(
+                    f"param {row['key']!r} of run {run_id} is already {old.value!r}, cannot "
+                    f"change it to {row['value']!r}: params are write-once (use a tag, or a "
+                    "new run)"
+                )
+        _upsert(conn, p, new, ["run_id", "key"])
+
+    @staticmethod
+    def _update_latest(conn: Connection, run_id: str, latest: Mapping[str, Metric]) -> None:
+        lm = t.latest_metrics
+        rows = [
+            {
+                "run_id": run_id,
+                "key": m.key,
+                "value": None if m.value != m.value else m.value,
+                "is_nan": m.value != m.value,
+                "step": m.step,
+                "timestamp": m.timestamp,
+            }
+            for m in latest.values()
+        ]
+        if conn.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        stmt = dialect_insert(lm)
+        newer = (stmt.excluded.step > lm.c.step) | (
+            (stmt.excluded.step == lm.c.step) & (stmt.excluded.timestamp >= lm.c.timestamp)
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["run_id", "key"],
+            set_={c: stmt.excluded[c] for c in ("value", "is_nan", "step", "timestamp")},
+            where=newer,
+        )
+        conn.execute(stmt, rows)
+
+    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
+        check_key(key, "metric")
+        m = t.metrics
+        with self._read() as conn:
+            self._must_exist(conn, t.runs, run_id, "run")
+            rows = conn.execute(
+                select(m)
+                .where(m.c.run_id == run_id, m.c.key == key)
+                .order_by(m.c.step, m.c.timestamp, m.c.id)
+            ).all()
+        return [Metric(r.key, math.nan if r.is_nan else r.value, r.step, r.timestamp) for r in rows]
+
+    def find_runs(
+        self,
+        project: str | None,
+        query: Mapping[str, Any] | None = None,
+        sort: Sort | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        include_deleted: bool = False,
+    ) -> list[Run]:
+        target = _run_target(t.runs)
+        conditions = []
+        if project is not None:
+            conditions.append(
+                t.runs.c.experiment_id.in_(
+                    select(t.experiments.c.id)
+                    .join(t.projects, t.projects.c.id == t.experiments.c.project_id)
+                    .where(t.projects.c.name == project)
+                )
+            )
+        if not include_deleted:
+            conditions.append(t.runs.c.lifecycle == "active")
+        stmt = QueryBuilder(target, t.latest_metrics).select(
+            t.runs.c.id,
+            query,
+            sort or [("created_at", -1)],
+            limit,
+            offset,
+            and_(*conditions) if conditions else None,
+        )
+        with self._read() as conn:
+            ids = list(conn.execute(stmt).scalars())
+            return self._runs(conn, ids)
+
+    def set_run_tags(self, run_id: str, tags: Mapping[str, Any]) -> None:
+        self.log_batch(run_id, tags=tags)
+
+    def delete_run_tag(self, run_id: str, key: str) -> None:
+        self._delete_tags(t.run_tags, "run_id", run_id, [key])
+
+    def children(self, run_id: str) -> list[Run]:
+        with self._read() as conn:
+            ids = list(
+                conn.execute(
+                    select(t.runs.c.id)
+                    .where(t.runs.c.parent_id == run_id)
+                    .order_by(t.runs.c.created_at, t.runs.c.id)
+                ).scalars()
+            )
+            return self._runs(conn, ids)
+
+    # --- artifacts ----------------------------------------------------------------------
+
+    def record_artifacts(
+        self, owner_kind: str, owner_id: str, files: Sequence[ArtifactFile]
+    ) -> None:
+        now = now_ms()
+        rows = [
+            {
+                "owner_kind": owner_kind,
+                "owner_id": owner_id,
+                "path": f.path,
+                "sha256": f.sha256,
+                "size": f.size,
+                "created_at": now,
+            }
+            for f in files
+        ]
+        with self._write() as conn:
+            _upsert(
+                conn,
+                t.artifacts,
+                rows,
+                ["owner_kind", "owner_id", "path"],
+                ["sha256", "size", "created_at"],
+            )
+
+    def list_artifacts(
+        self, owner_kind: str, owner_id: str, prefix: str = ""
+    ) -> list[ArtifactFile]:
+        a = t.artifacts
+        stmt = select(a.c.path, a.c.sha256, a.c.size).where(
+            a.c.owner_kind == owner_kind, a.c.owner_id == owner_id
+        )
+        prefix = prefix.strip("/")
+        if prefix:
+            escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            stmt = stmt.where((a.c.path == prefix) | a.c.path.like(f"{escaped}/%", escape="\\"))
+        with self._read() as conn:
+            rows = conn.execute(stmt.order_by(a.c.path)).all()
+        return [ArtifactFile(r.path, r.sha256, r.size) for r in rows]
+
+    def referenced_blobs(self) -> set[str]:
+        with self._read() as conn:
+            shas = set(conn.execute(select(t.artifacts.c.sha256).distinct()).scalars())
+            shas |= set(
+                conn.execute(select(t.invocation_records.c.batch_sha256).distinct()).scalars()
+            )
+        return shas
+
+    # --- registered models and versions -------------------------------------------------
+
+    def create_model(
+        self, project: str, name: str, tags: Mapping[str, Any] | None = None, description: str = ""
+    ) -> RegisteredModel:
+        check_name(name, "model")
+        model_id, now = new_id(), now_ms()
+        rows = self._kv_rows("model_id", model_id, tags or {}, "tag")
+        with self._write() as conn:
+            project_id = self._ensure_project_id(conn, project)
+            if self._model_row(conn, project_id, name) is not None:
+                raise Conflict(
+                    f"model {name!r} already exists in project {project!r}: "
+                    "use get_or_create_model to reuse it"
+                )
+            conn.execute(
+                insert(t.registered_models).values(
+                    id=model_id,
+                    project_id=project_id,
+                    name=name,
+                    description=description,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            _upsert(conn, t.model_tags, rows, ["model_id", "key"])
+        return self.get_model(project, name)
+
+    def get_or_create_model(self, project: str, name: str) -> RegisteredModel:
+        try:
+            return self.get_model(project, name)
+        except NotFound:
+            try:
+                return self.create_model(project, name)
+            except Conflict:
+                return self.get_model(project, name)
+
+    @staticmethod
+    def _model_row(conn: Connection, project_id: str | None, name: str) -> Any:
+        m = t.registered_models
+        return conn.execute(select(m).where(m.c.project_id == project_id, m.c.name == name)).first()
+
+    def get_model(self, project: str, name: str) -> RegisteredModel:
+        check_name(name, "model")
+        with self._read() as conn:
+            row = self._model_row(conn, self._project_id(conn, project), name)
+            if row is None:
+                raise NotFound(f"no model named {name!r} in project {project!r}")
+            return self._models(conn, [row.id])[0]
+
+    def _models(self, conn: Connection, ids: Sequence[str]) -> list[RegisteredModel]:
+        m, p, mv, al = t.registered_models, t.projects, t.model_versions, t.model_aliases
+        rows = {}
+        for chunk in _chunks(ids):
+            for row in conn.execute(
+                select(m, p.c.name.label("project_name"))
+                .join(p, p.c.id == m.c.project_id)
+                .where(m.c.id.in_(chunk))
+            ):
+                rows[row.id] = row
+        found = list(rows)
+        tags = self._kv_read(conn, t.model_tags, "model_id", found)
+        aliases: dict[str, dict[str, int]] = {i: {} for i in found}
+        latest: dict[str, int] = {}
+        for chunk in _chunks(found):
+            for row in conn.execute(select(al).where(al.c.model_id.in_(chunk))):
+                aliases[row.model_id][row.alias] = row.version
+            for row in conn.execute(
+                select(mv.c.model_id, func.max(mv.c.version))
+                .where(mv.c.model_id.in_(chunk))
+                .group_by(mv.c.model_id)
+            ):
+                latest[row[0]] = row[1]
+        return [
+            RegisteredModel(
+                id=r.id,
+                project=r.project_name,
+                name=r.name,
+                description=r.description,
+                tags=tags[r.id],
+                aliases=aliases[r.id],
+                latest_version=latest.get(r.id),
+                created_at=r.created_at,
+                updated_at=r.updated_at,
+            )
+            for i in ids
+            if (r := rows.get(i)) is not None
+        ]
+
+    def find_models(
+        self,
+        project: str | None,
+        query: Mapping[str, Any] | None = None,
+        sort: Sort | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[RegisteredModel]:
+        target = _model_target(t.registered_models)
+        stmt = QueryBuilder(target, t.latest_metrics).select(
+            target.table.c.id,
+            query,
+            sort or [("name", 1)],
+            limit,
+            offset,
+            self._project_filter(target.table.c.project_id, project),
+        )
+        with self._read() as conn:
+            return self._models(conn, list(conn.execute(stmt).scalars()))
+
+    def set_model_tags(self, project: str, name: str, tags: Mapping[str, Any]) -> None:
+        model = self.get_model(project, name)
+        self._set_tags(t.model_tags, "model_id", model.id, tags, lambda conn: None)
+
+    def create_model_version(
+        self,
+        project: str,
+        model: str,
+        *,
+        run_id: str | None,
+        path_in_run: str,
+        content_hash: str,
+        label: str | None = None,
+        description: str = "",
+        tags: Mapping[str, Any] | None = None,
+        library_versions: Mapping[str, str] | None = None,
+        author: str = "",
+        allow_duplication: bool = False,
+    ) -> tuple[ModelVersion, bool]:
+        """Register a version; returns (version, created). Identical content returns the
+        existing version unless ``allow_duplication``."""
+        check_name(model, "model")
+        if label is not None:
+            check_label(label)
+        version_id, now = new_id(), now_ms()
+        tag_rows = self._kv_rows("model_version_id", version_id, tags or {}, "tag")
+        mv = t.model_versions
+        with self._write() as conn:
+            project_id = self._ensure_project_id(conn, project)
+            row = self._model_row(conn, project_id, model)
+            if row is None:
+                model_id = new_id()
+                conn.execute(
+                    insert(t.registered_models).values(
+                        id=model_id,
+                        project_id=project_id,
+                        name=model,
+                        description="",
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+            else:
+                model_id = row.id
+            if not allow_duplication:
+                same = conn.execute(
+                    select(mv.c.id)
+                    .where(mv.c.model_id == model_id, mv.c.content_hash == content_hash)
+                    .order_by(mv.c.version)
+                    .limit(1)
+                ).scalar()
+                if same is not None:
+                    return self._versions(conn, [same])[0], False
+            metrics: dict[str, float | None] = {}
+            if run_id is not None:
+                self._must_exist(conn, t.runs, run_id, "run")
+                lm = t.latest_metrics
+                for r in conn.execute(select(lm).where(lm.c.run_id == run_id)):
+                    metrics[r.key] = None if r.is_nan else r.value
+            version = self._next_version(conn, "model", model_id)
+            conn.execute(
+                insert(mv).values(
+                    id=version_id,
+                    model_id=model_id,
+                    version=version,
+                    label=label,
+                    description=description,
+                    run_id=run_id,
+                    path_in_run=path_in_run,
+                    content_hash=content_hash,
+                    metrics=metrics,
+                    library_versions=dict(library_versions or {}),
+                    author=author,
+                    created_at=now,
+                )
+            )
+            _upsert(conn, t.model_version_tags, tag_rows, ["model_version_id", "key"])
+            conn.execute(
+                update(t.registered_models)
+                .where(t.registered_models.c.id == model_id)
+                .values(updated_at=now)
+            )
+            return self._versions(conn, [version_id])[0], True
+
+    @staticmethod
+    def _next_version(conn: Connection, scope: str, owner: str) -> int:
+        if conn.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        vc = t.version_counters
+        stmt = dialect_insert(vc).values(scope=scope, owner=owner, last_version=1)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["scope", "owner"], set_={"last_version": vc.c.last_version + 1}
+        ).returning(vc.c.last_version)
+        return int(conn.execute(stmt).scalar_one())
+
+    def _versions(self, conn: Connection, ids: Sequence[str]) -> list[ModelVersion]:
+        mv, m, al = t.model_versions, t.registered_models, t.model_aliases
+        rows = {}
+        for chunk in _chunks(ids):
+            for row in conn.execute(
+                select(mv, m.c.name.label("model_name"))
+                .join(m, m.c.id == mv.c.model_id)
+                .where(mv.c.id.in_(chunk))
+            ):
+                rows[row.id] = row
+        found = list(rows)
+        tags = self._kv_read(conn, t.model_version_tags, "model_version_id", found)
+        aliases: dict[tuple[str, int], list[str]] = {}
+        model_ids = list({r.model_id for r in rows.values()})
+        for chunk in _chunks(model_ids):
+            for row in conn.execute(
+                select(al).where(al.c.model_id.in_(chunk)).order_by(al.c.alias)
+            ):
+                aliases.setdefault((row.model_id, row.version), []).append(row.alias)
+        return [
+            ModelVersion(
+                id=r.id,
+                model=r.model_name,
+                version=r.version,
+                label=r.label,
+                description=r.description,
+                run_id=r.run_id,
+                path_in_run=r.path_in_run,
+                content_hash=r.content_hash,
+                aliases=tuple(aliases.get((r.model_id, r.version), ())),
+                tags=tags[r.id],
+                metrics={k: (math.nan if v is None else v) for k, v in (r.metrics or {}).items()},
+                library_versions=r.library_versions or {},
+                author=r.author,
+                created_at=r.created_at,
+            )
+            for i in ids
+            if (r := rows.get(i)) is not None
+        ]
+
+    def get_model_version(
+        self, project: str, model: str, ref: int | str = "latest"
+    ) -> ModelVersion:
+        """A version by number, ``latest``, alias or label (newest with that label)."""
+        check_name(model, "model")
+        mv, al = t.model_versions, t.model_aliases
+        with self._read() as conn:
+            row = self._model_row(conn, self._project_id(conn, project), model)
+            if row is None:
+                raise NotFound(f"no model named {model!r} in project {project!r}")
+            base = select(mv.c.id).where(mv.c.model_id == row.id)
+            ref_text = str(ref).lstrip("@")
+            if isinstance(ref, int) or ref_text.isdigit():
+                stmt = base.where(mv.c.version == int(ref_text))
+            elif ref_text == "latest":
+                stmt = base.order_by(mv.c.version.desc()).limit(1)
+            else:
+                version = conn.execute(
+                    select(al.c.version).where(al.c.model_id == row.id, al.c.alias == ref_text)
+                ).scalar()
+                if version is not None:
+                    stmt = base.where(mv.c.version == version)
+                else:
+                    stmt = base.where(mv.c.label == ref_text).order_by(mv.c.version.desc()).limit(1)
+            found = conn.execute(stmt).scalar()
+            if found is None:
+                raise NotFound(f"model {model!r} has no version, alias or label {ref_text!r}")
+            return self._versions(conn, [found])[0]
+
+    def find_model_versions(
+        self,
+        project: str | None,
+        query: Mapping[str, Any] | None = None,
+        sort: Sort | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[ModelVersion]:
+        target = _version_target(t.model_versions)
+        extra = None
+        if project is not None:
+            m = t.registered_models
+            extra = t.model_versions.c.model_id.in_(
+                select(m.c.id).where(self._project_filter(m.c.project_id, project))
+            )
+        stmt = QueryBuilder(target, t.latest_metrics).select(
+            t.model_versions.c.id, query, sort or [("created_at", 1)], limit, offset, extra
+        )
+        with self._read() as conn:
+            return self._versions(conn, list(conn.execute(stmt).scalars()))
+
+    def set_model_version_tags(self, version_id: str, tags: Mapping[str, Any]) -> None:
+        self._set_tags(
+            t.model_version_tags,
+            "model_version_id",
+            version_id,
+            tags,
+            lambda conn: self._must_exist(conn, t.model_versions, version_id, "model version"),
+        )
+
+    def set_alias(self, project: str, model: str, alias: str, version: int) -> None:
+        check_alias(alias)
+        target = self.get_model_version(project, model, int(version))
+        with self._write() as conn:
+            model_id = conn.execute(
+                select(t.model_versions.c.model_id).where(t.model_versions.c.id == target.id)
+            ).scalar_one()
+            _upsert(
+                conn,
+                t.model_aliases,
+                [{"model_id": model_id, "alias": alias, "version": target.version}],
+                ["model_id", "alias"],
+                ["version"],
+            )
+
+    def delete_alias(self, project: str, model: str, alias: str) -> None:
+        registered = self.get_model(project, model)
+        if alias not in registered.aliases:
+            raise NotFound(f"model {model!r} has no alias {alias!r}")
+        with self._write() as conn:
+            conn.execute(
+                delete(t.model_aliases).where(
+                    t.model_aliases.c.model_id == registered.id, t.model_aliases.c.alias == alias
+                )
+            )
+
+    # --- datasets -----------------------------------------------------------------------
+
+    def create_dataset(
+        self,
+        project: str,
+        name: str,
+        *,
+        content_hash: str,
+        files: Sequence[ArtifactFile],
+        run_id: str | None = None,
+        description: str = "",
+        tags: Mapping[str, Any] | None = None,
+        author: str = "",
+        allow_duplication: bool = False,
+    ) -> tuple[Dataset, bool]:
+        """Register a dataset version with its files; identical content returns the existing
+        version unless ``allow_duplication``."""
+        check_name(name, "dataset")
+        dataset_id, now = new_id(), now_ms()
+        tag_rows = self._kv_rows("dataset_id", dataset_id, tags or {}, "tag")
+        d = t.datasets
+        with self._write() as conn:
+            project_id = self._ensure_project_id(conn, project)
+            if not allow_duplication:
+                same = conn.execute(
+                    select(d.c.id)
+                    .where(
+                        d.c.project_id == project_id,
+                        d.c.name == name,
+                        d.c.content_hash == content_hash,
+                    )
+                    .order_by(d.c.version)
+                    .limit(1)
+                ).scalar()
+                if same is not None:
+                    if run_id is not None:
+                        _upsert(
+                            conn,
+                            t.dataset_usage,
+                            [{"dataset_id": same, "run_id": run_id, "role": "output"}],
+                            ["dataset_id", "run_id", "role"],
+                        )
+                    return self._datasets(conn, [same])[0], False
+            if run_id is not None:
+                self._must_exist(conn, t.runs, run_id, "run")
+            version = self._next_version(conn, "dataset", f"{project_id}/{name}")
+            conn.execute(
+                insert(d).values(
+                    id=dataset_id,
+                    project_id=project_id,
+                    name=name,
+                    version=version,
+                    content_hash=content_hash,
+                    description=description,
+                    run_id=run_id,
+                    author=author,
+                    created_at=now,
+                )
+            )
+            _upsert(conn, t.dataset_tags, tag_rows, ["dataset_id", "key"])
+            _upsert(
+                conn,
+                t.artifacts,
+                [
+                    {
+                        "owner_kind": "dataset",
+                        "owner_id": dataset_id,
+                        "path": f.path,
+                        "sha256": f.sha256,
+                        "size": f.size,
+                        "created_at": now,
+                    }
+                    for f in files
+                ],
+                ["owner_kind", "owner_id", "path"],
+            )
+            if run_id is not None:
+                _upsert(
+                    conn,
+                    t.dataset_usage,
+                    [{"dataset_id": dataset_id, "run_id": run_id, "role": "output"}],
+                    ["dataset_id", "run_id", "role"],
+                )
+            return self._datasets(conn, [dataset_id])[0], True
+
+    def _datasets(self, conn: Connection, ids: Sequence[str]) -> list[Dataset]:
+        d, p = t.datasets, t.projects
+        rows = {}
+        for chunk in _chunks(ids):
+            for row in conn.execute(
+                select(d, p.c.name.label("project_name"))
+                .join(p, p.c.id == d.c.project_id)
+                .where(d.c.id.in_(chunk))
+            ):
+                rows[row.id] = row
+        tags = self._kv_read(conn, t.dataset_tags, "dataset_id", list(rows))
+        return [
+            Dataset(
+                id=r.id,
+                project=r.project_name,
+                name=r.name,
+                version=r.version,
+                content_hash=r.content_hash,
+                description=r.description,
+                run_id=r.run_id,
+                tags=tags[r.id],
+                author=r.author,
+                created_at=r.created_at,
+            )
+            for i in ids
+            if (r := rows.get(i)) is not None
+        ]
+
+    def get_dataset(self, project: str, name: str, version: int | str = "latest") -> Dataset:
+        check_name(name, "dataset")
+        d = t.datasets
+        with self._read() as conn:
+            stmt = select(d.c.id).where(
+                d.c.project_id == self._project_id(conn, project), d.c.name == name
+            )
+            text = str(version)
+            if text == "latest":
+                stmt = stmt.order_by(d.c.version.desc()).limit(1)
+            elif text.isdigit():
+                stmt = stmt.where(d.c.version == int(text))
+            else:
+                raise InvalidInput(f"dataset version must be a number or 'latest', got {text!r}")
+            found = conn.execute(stmt).scalar()
+            if found is None:
+                raise NotFound(f"no dataset {name!r} version {text} in project {project!r}")
+            return self._datasets(conn, [found])[0]
+
+    def find_datasets(
+        self,
+        project: str | None,
+        query: Mapping[str, Any] | None = None,
+        sort: Sort | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[Dataset]:
+        target = _dataset_target(t.datasets)
+        stmt = QueryBuilder(target, t.latest_metrics).select(
+            t.datasets.c.id,
+            query,
+            sort or [("name", 1), ("version", 1)],
+            limit,
+            offset,
+            self._project_filter(t.datasets.c.project_id, project),
+        )
+        with self._read() as conn:
+            return self._datasets(conn, list(conn.execute(stmt).scalars()))
+
+    def link_dataset(self, dataset_id: str, run_id: str, role: str = "input") -> None:
+        if role not in ("input", "output"):
+            raise InvalidInput(f"dataset role must be 'input' or 'output', got {role!r}")
+        with self._write() as conn:
+            self._must_exist(conn, t.datasets, dataset_id, "dataset")
+            self._must_exist(conn, t.runs, run_id, "run")
+            _upsert(
+                conn,
+                t.dataset_usage,
+                [{"dataset_id": dataset_id, "run_id": run_id, "role": role}],
+                ["dataset_id", "run_id", "role"],
+            )
+
+    def dataset_runs(self, dataset_id: str) -> list[tuple[str, str]]:
+        u = t.dataset_usage
+        with self._read() as conn:
+            return [
+                (r.run_id, r.role)
+                for r in conn.execute(
+                    select(u).where(u.c.dataset_id == dataset_id).order_by(u.c.role, u.c.run_id)
+                )
+            ]
+
+    # --- housekeeping -------------------------------------------------------------------
+
+    def purge_deleted_runs(self) -> tuple[list[str], list[str]]:
+        """Delete runs marked deleted; returns (purged ids, kept ids still referenced)."""
+        r, mv, d = t.runs, t.model_versions, t.datasets
+        with self._write() as conn:
+            deleted = list(conn.execute(select(r.c.id).where(r.c.lifecycle == "deleted")).scalars())
+            referenced = set(
+                conn.execute(select(mv.c.run_id).where(mv.c.run_id.in_(deleted))).scalars()
+            )
+            referenced |= set(
+                conn.execute(select(d.c.run_id).where(d.c.run_id.in_(deleted))).scalars()
+            )
+            referenced |= set(
+                conn.execute(
+                    select(r.c.parent_id).where(
+                        r.c.parent_id.in_(deleted), r.c.lifecycle == "active"
+                    )
+                ).scalars()
+            )
+            purge = [i for i in deleted if i not in referenced]
+            for chunk in _chunks(purge):
+                for table in (
+                    t.metrics,
+                    t.latest_metrics,
+                    t.run_params,
+                    t.run_tags,
+                    t.dataset_usage,
+                ):
+                    conn.execute(delete(table).where(table.c.run_id.in_(chunk)))
+                conn.execute(
+                    delete(t.artifacts).where(
+                        t.artifacts.c.owner_kind == "run", t.artifacts.c.owner_id.in_(chunk)
+                    )
+                )
+                conn.execute(update(r).where(r.c.parent_id.in_(chunk)).values(parent_id=None))
+                conn.execute(delete(r).where(r.c.id.in_(chunk)))
+        return purge, sorted(referenced)
+
+    def schema_revision(self) -> str | None:
+        from keel.store.engine import current_revision
+
+        with self._read() as conn:
+            return current_revision(conn)
+
+
+# --- query targets ----------------------------------------------------------------------
+
+
+def _experiment_target(table: FromClause) -> Target:
+    c = table.c
+    return Target(
+        table,
+        {
+            "id": c.id,
+            "name": c.name,
+            "lifecycle": c.lifecycle,
+            "created_at": c.created_at,
+            "updated_at": c.updated_at,
+        },
+        {"tags": KeyValue(t.experiment_tags, "experiment_id")},
+        self_names=("exp",),
+    )
+
+
+def _run_target(table: FromClause) -> Target:
+    c = table.c
+
+    def exp() -> tuple[Target, Any]:
+        alias = t.experiments.alias()
+        return _experiment_target(alias), lambda related: related.table.c.id == c.experiment_id
+
+    attributes = {
+        name: c[name]
+        for name in (
+            "id",
+            "name",
+            "kind",
+            "status",
+            "start_time",
+            "end_time",
+            "parent_id",
+            "author",
+            "experiment_id",
+            "lifecycle",
+            "created_at",
+        )
+    }
+    target = Target(
+        table,
+        attributes,
+        {"params": KeyValue(t.run_params, "run_id"), "tags": KeyValue(t.run_tags, "run_id")},
+        metrics_owner=c.id,
+        relations={"exp": exp},
+        self_names=("run",),
+    )
+    return target
+
+
+def _model_target(table: FromClause) -> Target:
+    c = table.c
+    return Target(
+        table,
+        {
+            "id": c.id,
+            "name": c.name,
+            "description": c.description,
+            "created_at": c.created_at,
+            "updated_at": c.updated_at,
+        },
+        {"tags": KeyValue(t.model_tags, "model_id")},
+        self_names=("model",),
+    )
+
+
+def _version_target(table: FromClause) -> Target:
+    c = table.c
+
+    def model() -> tuple[Target, Any]:
+        alias = t.registered_models.alias()
+        return _model_target(alias), lambda related: related.table.c.id == c.model_id
+
+    def run() -> tuple[Target, Any]:
+        alias = t.runs.alias()
+        return _run_target(alias), lambda related: related.table.c.id == c.run_id
+
+    attributes = {
+        name: c[name]
+        for name in (
+            "id",
+            "version",
+            "label",
+            "description",
+            "run_id",
+            "path_in_run",
+            "content_hash",
+            "author",
+            "created_at",
+        )
+    }
+    return Target(
+        table,
+        attributes,
+        {"tags": KeyValue(t.model_version_tags, "model_version_id")},
+        metrics_owner=c.run_id,
+        relations={"model": model, "run": run},
+        self_names=("version",),
+    )
+
+
+def _dataset_target(table: FromClause) -> Target:
+    c = table.c
+
+    def run() -> tuple[Target, Any]:
+        alias = t.runs.alias()
+        return _run_target(alias), lambda related: related.table.c.id == c.run_id
+
+    attributes = {
+        name: c[name]
+        for name in (
+            "id",
+            "name",
+            "version",
+            "content_hash",
+            "description",
+            "run_id",
+            "author",
+            "created_at",
+        )
+    }
+    return Target(
+        table,
+        attributes,
+        {"tags": KeyValue(t.dataset_tags, "dataset_id")},
+        relations={"run": run},
+        self_names=("dataset",),
+    )
+
+
+def _chunks(items: Sequence[str], size: int = 500) -> Iterable[list[str]]:
+    items = list(items)
+    for i in range(0, len(items), size):
+        yield items[i : i + size]

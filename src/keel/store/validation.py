@@ -1,0 +1,99 @@
+"""The names and keys keel accepts, checked before anything is written.
+
+Names (experiments, models, datasets) and keys (params, metrics, tags) are what users type
+and what appears in URLs and file paths, so they are kept to a safe, printable alphabet.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+from keel.errors import InvalidInput
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-/ ]{0,254}[A-Za-z0-9_.\-]$|^[A-Za-z0-9_]$")
+KEY_PATTERN = re.compile(r"^[A-Za-z0-9_\-. /:]{1,250}$")
+ALIAS_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$")
+LABEL_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+\-]{0,63}$")
+ID_PATTERN = re.compile(r"^[0-9a-f]{32}$")
+RESERVED_ALIASES = frozenset({"latest"})
+
+
+def check_name(name: Any, what: str) -> str:
+    """A valid experiment, model or dataset name, or InvalidInput saying what is allowed."""
+    if not isinstance(name, str) or not NAME_PATTERN.match(name) or ".." in name:
+        raise InvalidInput(
+            f"invalid {what} name {name!r}: use 1-256 letters, digits, '_', '-', '.', '/' or "
+            "spaces, starting with a letter, digit or '_' (no '..')"
+        )
+    return name
+
+
+def check_key(key: Any, what: str) -> str:
+    """A valid param, metric or tag key."""
+    if (
+        not isinstance(key, str)
+        or not KEY_PATTERN.match(key)
+        or key.startswith("/")
+        or ".." in key.split("/")
+    ):
+        raise InvalidInput(
+            f"invalid {what} key {key!r}: use 1-250 letters, digits, '_', '-', '.', ' ', ':' "
+            "or '/' (not starting with '/')"
+        )
+    return key
+
+
+def check_alias(alias: Any) -> str:
+    """A valid alias (``production``, ``staging``…); ``latest`` is implicit and reserved."""
+    if not isinstance(alias, str) or not ALIAS_PATTERN.match(alias):
+        raise InvalidInput(
+            f"invalid alias {alias!r}: use up to 64 letters, digits, '_' or '-', "
+            "starting with a letter"
+        )
+    if alias in RESERVED_ALIASES:
+        raise InvalidInput(f"alias {alias!r} is reserved: it always means the newest version")
+    return alias
+
+
+def check_label(label: Any) -> str:
+    """A valid version label such as ``1.2.0``."""
+    if not isinstance(label, str) or not LABEL_PATTERN.match(label):
+        raise InvalidInput(
+            f"invalid version label {label!r}: use up to 64 letters, digits, '.', '_', '+' "
+            "or '-', starting with a letter or digit (e.g. 1.2.0)"
+        )
+    return label
+
+
+def check_id(value: Any, what: str) -> str:
+    """A keel id (32 lowercase hex characters)."""
+    if not isinstance(value, str) or not ID_PATTERN.match(value):
+        raise InvalidInput(f"invalid {what} id {value!r}: expected 32 lowercase hex characters")
+    return value
+
+
+def check_metric_value(key: str, value: Any) -> float:
+    """A metric value as a float (NaN and ±inf allowed), or InvalidInput."""
+    if isinstance(value, bool):
+        return float(value)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"metric {key!r} must be a number, got {value!r}") from None
+    if math.isnan(number):
+        return math.nan
+    return number
+
+
+def check_step(key: str, step: Any) -> int:
+    """A metric step as an int."""
+    if isinstance(step, bool) or not isinstance(step, int):
+        try:
+            if float(step) != int(step):
+                raise ValueError
+            step = int(step)
+        except (TypeError, ValueError):
+            raise InvalidInput(f"step of metric {key!r} must be an integer, got {step!r}") from None
+    return step
