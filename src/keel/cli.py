@@ -1,0 +1,567 @@
+"""The ``keel`` command: parses arguments, calls the Python API, prints tables or JSON.
+
+Every command is a thin caller of :class:`keel.Client`; errors keel raises on purpose are
+printed as one line on stderr with a non-zero exit. Unique prefixes of commands work
+(``keel ru li`` is ``keel runs list``), as in ML Launchpad.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import sys
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from keel import __version__
+from keel.errors import KeelError
+
+if TYPE_CHECKING:
+    from keel.tracking.client import Client
+
+EPILOG_EXAMPLES = """\b
+Examples:
+  keel runs list --exp iris --sort -metrics.acc --limit 10
+  keel runs list --query '{"metrics.acc": {"$gt": 0.9}}' --json
+  keel models show iris@production
+  keel db upgrade --store postgresql://keel@db:5432/keel
+"""
+
+
+class PrefixGroup(click.Group):
+    """A command group that accepts any unique prefix of a command name."""
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        found = super().get_command(ctx, cmd_name)
+        if found is not None:
+            return found
+        matches = [name for name in self.list_commands(ctx) if name.startswith(cmd_name)]
+        if len(matches) == 1:
+            return super().get_command(ctx, matches[0])
+        if len(matches) > 1:
+            ctx.fail(f"'{cmd_name}' is ambiguous: it could be {', '.join(sorted(matches))}")
+        return None
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        _name, cmd, rest = super().resolve_command(ctx, args)
+        return (cmd.name if cmd else None), cmd, rest
+
+
+@dataclasses.dataclass
+class State:
+    store: str | None = None
+    project: str | None = None
+    config: str | None = None
+    _client: Client | None = None
+
+    @property
+    def client(self) -> Client:
+        if self._client is None:
+            from keel.tracking.client import Client
+
+            self._client = Client(store=self.store, project=self.project, config=self.config)
+        return self._client
+
+
+pass_state = click.make_pass_decorator(State, ensure=True)
+
+
+@click.group(
+    cls=PrefixGroup,
+    epilog=EPILOG_EXAMPLES,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+@click.version_option(__version__, prog_name="keel")
+@click.option(
+    "--store",
+    envvar="KEEL_STORE",
+    help="Metadata store: folder, sqlite:///FILE or postgresql://… (env KEEL_STORE).",
+)
+@click.option(
+    "--project",
+    envvar="KEEL_PROJECT",
+    help="Project name (env KEEL_PROJECT; default from keel.yml or 'default').",
+)
+@click.option(
+    "-c",
+    "--config",
+    "config",
+    envvar="KEEL_CONFIG",
+    type=click.Path(dir_okay=False),
+    help="Config file (env KEEL_CONFIG; default ./keel.yml).",
+)
+@click.pass_context
+def cli(ctx: click.Context, store: str | None, project: str | None, config: str | None) -> None:
+    """keel: from data to a served, recorded prediction.
+
+    Track runs, register model versions and datasets, and query them.
+    """
+    ctx.obj = State(store=store, project=project, config=config)
+
+
+# --- output helpers ---------------------------------------------------------------------
+
+
+def _jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _jsonable(dataclasses.asdict(value))
+    if hasattr(value, "entity"):
+        return _jsonable(value.entity)
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
+
+
+def _print_json(value: Any) -> None:
+    click.echo(json.dumps(_jsonable(value), indent=2, sort_keys=True))
+
+
+def _when(ms: int | None) -> str:
+    if not ms:
+        return ""
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if value is None:
+        return ""
+    return str(value)
+
+
+def _table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left", show_lines=False)
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    count = 0
+    for row in rows:
+        table.add_row(*(_fmt(v) for v in row))
+        count += 1
+    console = Console()
+    if count == 0:
+        console.print(f"{title}: none")
+        return
+    console.print(table)
+
+
+def _pairs(title: str, values: dict[str, Any]) -> None:
+    _table(title, ["key", "value"], sorted(values.items()))
+
+
+def _parse_query(query: str | None) -> dict[str, Any] | None:
+    if not query:
+        return None
+    try:
+        parsed = json.loads(query)
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(f"not valid JSON: {exc}", param_hint="--query") from None
+    if not isinstance(parsed, dict):
+        raise click.BadParameter("must be a JSON object", param_hint="--query")
+    return parsed
+
+
+def _parse_sort(sort: tuple[str, ...]) -> list[tuple[str, int]] | None:
+    out = []
+    for item in sort:
+        out.append((item[1:], -1) if item.startswith("-") else (item.lstrip("+"), 1))
+    return out or None
+
+
+def _list_options(func: Any) -> Any:
+    func = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")(func)
+    func = click.option("--offset", type=click.IntRange(min=0), default=0, help="Skip this many.")(
+        func
+    )
+    func = click.option(
+        "--limit",
+        type=click.IntRange(min=0),
+        default=50,
+        show_default=True,
+        help="At most this many.",
+    )(func)
+    func = click.option(
+        "--sort", multiple=True, help="Sort field; prefix '-' for descending. Repeatable."
+    )(func)
+    func = click.option(
+        "--query", "-q", help='MongoDB-style JSON filter, e.g. \'{"tags.team": "x"}\'.'
+    )(func)
+    return func
+
+
+# --- experiments ------------------------------------------------------------------------
+
+
+@cli.group(cls=PrefixGroup)
+def experiments() -> None:
+    """List and show experiments."""
+
+
+@experiments.command("list")
+@_list_options
+@pass_state
+def experiments_list(
+    state: State, query: str | None, sort: tuple[str, ...], limit: int, offset: int, as_json: bool
+) -> None:
+    """List the project's experiments."""
+    found = state.client.find_exps(_parse_query(query), _parse_sort(sort), limit, offset)
+    if as_json:
+        return _print_json(found)
+    _table(
+        f"experiments in {state.client.project}",
+        ["id", "name", "tags", "created"],
+        ([e.id, e.name, _fmt_tags(e.tags), _when(e.created_at)] for e in found),
+    )
+    return None
+
+
+@experiments.command("show")
+@click.argument("experiment")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@pass_state
+def experiments_show(state: State, experiment: str, as_json: bool) -> None:
+    """Show an experiment (by id or name) and its latest runs."""
+    from keel.store.validation import ID_PATTERN
+
+    client = state.client
+    exp = (
+        client.get_exp(experiment)
+        if ID_PATTERN.match(experiment)
+        else client.get_exp_by_name(experiment)
+    )
+    runs = exp.find_runs(limit=20)
+    if as_json:
+        return _print_json({"experiment": exp, "runs": runs})
+    _pairs(
+        f"experiment {exp.name} ({exp.id})",
+        {"created": _when(exp.created_at), **{f"tags.{k}": v for k, v in exp.tags.items()}},
+    )
+    _runs_table(f"latest runs of {exp.name}", runs)
+    return None
+
+
+def _fmt_tags(tags: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(tags.items()))
+
+
+# --- runs -------------------------------------------------------------------------------
+
+
+def _runs_table(title: str, runs: Sequence[Any]) -> None:
+    metric_keys = sorted({k for r in runs for k in r.metrics})[:6]
+    _table(
+        title,
+        ["id", "name", "kind", "status", "started", *metric_keys],
+        (
+            [
+                r.id,
+                r.name,
+                r.kind,
+                r.status,
+                _when(r.start_time),
+                *(r.metrics.get(k) for k in metric_keys),
+            ]
+            for r in runs
+        ),
+    )
+
+
+@cli.group(cls=PrefixGroup)
+def runs() -> None:
+    """List and show runs."""
+
+
+@runs.command("list")
+@click.option("--exp", "experiment", help="Only runs of this experiment (name).")
+@_list_options
+@pass_state
+def runs_list(
+    state: State,
+    experiment: str | None,
+    query: str | None,
+    sort: tuple[str, ...],
+    limit: int,
+    offset: int,
+    as_json: bool,
+) -> None:
+    """List runs, newest first (filter with --query, sort with --sort)."""
+    parsed = _parse_query(query) or {}
+    if experiment:
+        parsed = {"$and": [{"exp.name": experiment}, parsed]}
+    found = state.client.find_runs(parsed, _parse_sort(sort), limit, offset)
+    if as_json:
+        return _print_json(found)
+    _runs_table(f"runs in {state.client.project}", found)
+    return None
+
+
+@runs.command("show")
+@click.argument("run_id")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@pass_state
+def runs_show(state: State, run_id: str, as_json: bool) -> None:
+    """Show a run: status, params, metrics, tags and artifacts."""
+    client = state.client
+    run = client.get_run(run_id)
+    files = client.list_run_artifact(run)
+    if as_json:
+        return _print_json({"run": run, "artifacts": files})
+    info = {
+        "name": run.name,
+        "kind": run.kind,
+        "status": run.status,
+        "experiment": run.experiment_id,
+        "parent": run.parent_id,
+        "author": run.author,
+        "started": _when(run.start_time),
+        "ended": _when(run.end_time),
+        "python": run.environment.get("python"),
+        "host": run.environment.get("host"),
+    }
+    _pairs(f"run {run.id}", info)
+    _pairs("params", run.params)
+    _pairs("metrics (latest)", run.metrics)
+    _pairs("tags", run.tags)
+    _table(
+        "artifacts", ["path", "size", "sha256"], ([f.path, f.size, f.sha256[:12]] for f in files)
+    )
+    if run.failure:
+        click.echo("failure:\n" + run.failure, err=True)
+    return None
+
+
+# --- models -----------------------------------------------------------------------------
+
+
+@cli.group(cls=PrefixGroup)
+def models() -> None:
+    """List and show registered models and their versions."""
+
+
+@models.command("list")
+@_list_options
+@pass_state
+def models_list(
+    state: State, query: str | None, sort: tuple[str, ...], limit: int, offset: int, as_json: bool
+) -> None:
+    """List registered models."""
+    found = state.client.find_models(_parse_query(query), _parse_sort(sort), limit, offset)
+    if as_json:
+        return _print_json(found)
+    _table(
+        f"models in {state.client.project}",
+        ["name", "latest", "aliases", "tags", "updated"],
+        (
+            [
+                m.name,
+                m.latest_version,
+                ", ".join(f"{a}→{v}" for a, v in sorted(m.aliases.items())),
+                _fmt_tags(m.tags),
+                _when(m.updated_at),
+            ]
+            for m in found
+        ),
+    )
+    return None
+
+
+@models.command("show")
+@click.argument("model")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@pass_state
+def models_show(state: State, model: str, as_json: bool) -> None:
+    """Show a model's versions, or one version with NAME@VERSION|@LABEL|@ALIAS."""
+    client = state.client
+    if "@" in model:
+        mv = client.get_model_version(model)
+        if as_json:
+            return _print_json(mv)
+        _pairs(
+            f"model {mv.model} version {mv.version}",
+            {
+                "label": mv.label,
+                "aliases": ", ".join(mv.aliases),
+                "run": mv.run_id,
+                "path in run": mv.path_in_run,
+                "content hash": mv.content_hash,
+                "author": mv.author,
+                "created": _when(mv.created_at),
+                **{f"metrics.{k}": v for k, v in mv.metrics.items()},
+                **{f"tags.{k}": v for k, v in mv.tags.items()},
+            },
+        )
+        return None
+    registered = client.get_model(model)
+    versions = registered.find_versions(sort=[("version", -1)], limit=100)
+    if as_json:
+        return _print_json({"model": registered, "versions": versions})
+    _table(
+        f"versions of {registered.name}",
+        ["version", "label", "aliases", "hash", "run", "created"],
+        (
+            [
+                v.version,
+                v.label,
+                ", ".join(v.aliases),
+                v.content_hash[:12],
+                v.run_id,
+                _when(v.created_at),
+            ]
+            for v in versions
+        ),
+    )
+    return None
+
+
+# --- datasets ---------------------------------------------------------------------------
+
+
+@cli.group(cls=PrefixGroup)
+def datasets() -> None:
+    """List and show datasets."""
+
+
+@datasets.command("list")
+@_list_options
+@pass_state
+def datasets_list(
+    state: State, query: str | None, sort: tuple[str, ...], limit: int, offset: int, as_json: bool
+) -> None:
+    """List dataset versions."""
+    found = state.client.find_datasets(_parse_query(query), _parse_sort(sort), limit, offset)
+    if as_json:
+        return _print_json(found)
+    _table(
+        f"datasets in {state.client.project}",
+        ["name", "version", "hash", "run", "created"],
+        ([d.name, d.version, d.content_hash[:12], d.run_id, _when(d.created_at)] for d in found),
+    )
+    return None
+
+
+@datasets.command("show")
+@click.argument("dataset")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@pass_state
+def datasets_show(state: State, dataset: str, as_json: bool) -> None:
+    """Show a dataset version (NAME or NAME@VERSION) with its files and lineage."""
+    name, _, version = dataset.partition("@")
+    ds = state.client.get_dataset(name, version or "latest")
+    files = ds.list_files()
+    lineage = ds.runs
+    if as_json:
+        return _print_json(
+            {
+                "dataset": ds,
+                "files": files,
+                "runs": [{"run_id": r, "role": role} for r, role in lineage],
+            }
+        )
+    _pairs(
+        f"dataset {ds.name} version {ds.version}",
+        {
+            "hash": ds.content_hash,
+            "run": ds.run_id,
+            "author": ds.author,
+            "created": _when(ds.created_at),
+        },
+    )
+    _table("files", ["path", "size", "sha256"], ([f.path, f.size, f.sha256[:12]] for f in files))
+    _table("runs", ["run", "role"], lineage)
+    return None
+
+
+# --- database and housekeeping ------------------------------------------------------------
+
+
+@cli.group(cls=PrefixGroup)
+def db() -> None:
+    """Manage the metadata store's schema."""
+
+
+@db.command("upgrade")
+@pass_state
+def db_upgrade(state: State) -> None:
+    """Create or migrate the metadata store to this keel's schema."""
+    from keel.store.engine import _create_engine, mask_url, normalize_url, upgrade
+    from keel.tracking.settings import resolve_settings
+
+    settings = resolve_settings(store=state.store, project=state.project, config_path=state.config)
+    engine = _create_engine(normalize_url(settings.store))
+    try:
+        before, after = upgrade(engine)
+    finally:
+        engine.dispose()
+    where = mask_url(settings.store)
+    if before == after:
+        click.echo(f"{where}: already at schema revision {after}")
+    else:
+        click.echo(f"{where}: upgraded schema from {before or 'empty'} to {after}")
+
+
+@cli.command("gc")
+@click.option("--dry-run", is_flag=True, help="Only say what would be removed.")
+@click.option(
+    "--grace",
+    type=click.FloatRange(min=0),
+    default=3600,
+    show_default=True,
+    help="Keep unreferenced blobs younger than this many seconds (uploads in flight).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@pass_state
+def gc(state: State, dry_run: bool, grace: float, as_json: bool) -> None:
+    """Purge deleted runs and artifact files no record refers to."""
+    from keel.tracking.gc import collect_garbage
+
+    report = collect_garbage(state.client, dry_run=dry_run, grace_seconds=grace)
+    if as_json:
+        return _print_json(report)
+    verb = "would remove" if dry_run else "removed"
+    click.echo(
+        f"{verb} {len(report.purged_runs)} deleted run(s), "
+        f"{len(report.removed_blobs)} unreferenced artifact file(s) "
+        f"({report.freed_bytes} bytes) and {report.removed_partials} partial upload(s)"
+    )
+    if report.kept_runs:
+        click.echo(
+            f"kept {len(report.kept_runs)} deleted run(s) still used by model versions, "
+            "datasets or child runs"
+        )
+    return None
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the ``keel`` console script."""
+    try:
+        cli.main(
+            args=list(argv) if argv is not None else None, prog_name="keel", standalone_mode=False
+        )
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except KeelError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

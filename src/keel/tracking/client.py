@@ -1,0 +1,1017 @@
+"""``keel.Client``: the user's entry point to experiments, runs, models and datasets.
+
+The verbs and their names follow mlopus' MLflow API (``get_exp``, ``start_run``,
+``log_run_artifact``, ``log_model_version``, ``find_runs`` …), so its users can move over.
+The client owns the policies users feel: metric buffering, environment capture, the local
+artifact cache, offline mode. The store records; the artifact store moves bytes.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from keel.entities import TERMINAL_STATUSES, ArtifactFile, Dataset, Experiment, Metric, Run
+from keel.errors import ArtifactError, Conflict, InvalidInput, NotFound, Offline
+from keel.store.validation import check_key, check_metric_value, check_step
+from keel.tracking.buffer import MetricBuffer
+from keel.tracking.environment import capture_environment, current_author, installed_distributions
+from keel.tracking.handles import DatasetApi, ExpApi, ModelApi, ModelVersionApi, RunApi
+from keel.tracking.metacache import MetadataCache
+from keel.tracking.settings import ClientSettings, resolve_settings
+
+if TYPE_CHECKING:
+    from keel.artifacts import ArtifactCache, ArtifactStore
+    from keel.store.base import MetadataStore
+
+A = TypeVar("A")
+Source = Path | str | Callable[[Path], None]
+ExpRef = ExpApi | Experiment | str
+RunRef = RunApi | Run | str
+ModelRef = ModelApi | str
+VersionRef = ModelVersionApi | tuple[str, int | str] | str
+
+
+def _now() -> int:
+    return int(time.time() * 1000)
+
+
+class Client:
+    """Tracking and registry client over an embedded or shared keel store.
+
+    Args:
+        store: metadata store: a folder (embedded SQLite store), ``sqlite:///FILE`` or
+            ``postgresql://USER@HOST:PORT/DB``. Default: env ``KEEL_STORE``, keel.yml
+            ``store:``, else ``./.keel``.
+        artifacts: artifact store URL (local folder, ``s3://bucket/prefix``, any fsspec URL).
+            Default: env ``KEEL_ARTIFACTS``, keel.yml ``store.artifacts``, else the
+            ``artifacts`` folder beside an embedded store.
+        project: the project everything is filed under. Default: env ``KEEL_PROJECT``,
+            keel.yml ``project:``, else ``default``.
+        cache_dir: local cache of artifacts and metadata. Default: env ``KEEL_CACHE_DIR``,
+            else ``cache`` beside an embedded store, else ``~/.cache/keel``.
+        config: path of keel.yml (default: env ``KEEL_CONFIG``, else ``./keel.yml`` if any).
+        offline: serve only cached metadata and artifacts (see :attr:`in_offline_mode`).
+        flush_interval: seconds between background flushes of buffered metrics.
+
+    Example:
+        >>> import keel                                      # doctest: +SKIP
+        >>> client = keel.Client()
+        >>> with client.start_run("iris") as run:
+        ...     run.log_params({"C": 1.0}).log_metrics({"acc": 0.97})
+    """
+
+    def __init__(
+        self,
+        store: str | None = None,
+        artifacts: str | None = None,
+        project: str | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+        config: str | os.PathLike[str] | None = None,
+        offline: bool = False,
+        flush_interval: float = 2.0,
+        storage_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.settings: ClientSettings = resolve_settings(
+            store, artifacts, project, cache_dir, config
+        )
+        self.project = self.settings.project
+        self.offline = offline
+        self._storage_options = dict(storage_options or {})
+        self._flush_interval = flush_interval
+        self._store: MetadataStore | None = None
+        self._artifact_store: ArtifactStore | None = None
+        self._artifact_cache: ArtifactCache | None = None
+        self.meta = MetadataCache(self.settings.cache_dir)
+        self._buffer = MetricBuffer(self._write_metrics, interval=flush_interval)
+        self._valid_keys: set[str] = set()
+
+    def __repr__(self) -> str:
+        mode = ", offline" if self.offline else ""
+        return f"Client(project={self.project!r}, store={self.store_url!r}{mode})"
+
+    # --- plumbing ------------------------------------------------------------------------
+
+    @property
+    def store_url(self) -> str:
+        from keel.store.engine import mask_url
+
+        return mask_url(self.settings.store)
+
+    def _online(self, call: str) -> MetadataStore:
+        if self.offline:
+            raise Offline(
+                f"{call} needs the metadata store, but this client is in offline mode: "
+                "use an online client (keel.Client()) or a cached object"
+            )
+        if self._store is None:
+            from keel.store import open_store
+
+            self._store = open_store(self.settings.store)
+        return self._store
+
+    @property
+    def store(self) -> MetadataStore:
+        """The metadata store (opened, and created if new, on first use)."""
+        return self._online("store")
+
+    @property
+    def artifact_store(self) -> ArtifactStore:
+        if self._artifact_store is None:
+            from keel.artifacts import open_artifact_store
+
+            self._artifact_store = open_artifact_store(
+                self.settings.artifacts, self._storage_options or None
+            )
+        return self._artifact_store
+
+    @property
+    def artifact_cache(self) -> ArtifactCache:
+        if self._artifact_cache is None:
+            from keel.artifacts import ArtifactCache
+
+            self._artifact_cache = ArtifactCache(self.settings.cache_dir)
+        return self._artifact_cache
+
+    @property
+    def in_offline_mode(self) -> Client:
+        """A copy of this client that only reads the local cache.
+
+        Anything that needs the store raises :class:`keel.errors.Offline` naming the call.
+        """
+        self.flush()
+        return Client(
+            store=self.settings.store,
+            artifacts=self.settings.artifacts,
+            project=self.project,
+            cache_dir=self.settings.cache_dir,
+            offline=True,
+            storage_options=self._storage_options,
+        )
+
+    def flush(self, run: RunRef | None = None) -> None:
+        """Write buffered metrics now (of one run, or all)."""
+        self._buffer.flush(None if run is None else _run_id(run))
+
+    def close(self) -> None:
+        """Flush buffered metrics and stop the background flusher."""
+        self._buffer.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _write_metrics(self, run_id: str, points: Sequence[Metric]) -> None:
+        self._online("log_metrics").log_batch(run_id, metrics=points)
+
+    # --- experiments ---------------------------------------------------------------------
+
+    def _exp_id(self, exp: ExpRef) -> str:
+        if isinstance(exp, ExpApi | Experiment):
+            return exp.id
+        if isinstance(exp, str):
+            return exp
+        raise InvalidInput(f"expected an experiment, its id or its handle, got {exp!r}")
+
+    def get_exp(self, exp: ExpRef) -> ExpApi:
+        """An experiment by id (or handle)."""
+        exp_id = self._exp_id(exp)
+        if self.offline:
+            cached = self.meta.experiment(exp_id)
+            if cached is None:
+                raise Offline(f"get_exp({exp_id!r}): not in the offline cache")
+            return ExpApi(self, cached)
+        entity = self._online("get_exp").get_experiment(exp_id)
+        self.meta.put_experiment(entity)
+        return ExpApi(self, entity)
+
+    def get_exp_by_name(self, name: str) -> ExpApi:
+        found = self._online("get_exp_by_name").find_experiments(
+            self.project, {"name": name}, limit=1
+        )
+        if not found:
+            raise NotFound(f"no experiment named {name!r} in project {self.project!r}")
+        return ExpApi(self, found[0])
+
+    def create_exp(self, name: str, tags: Mapping[str, Any] | None = None) -> ExpApi:
+        """Create an experiment (Conflict if the name is taken in this project)."""
+        return ExpApi(self, self._online("create_exp").create_experiment(self.project, name, tags))
+
+    def get_or_create_exp(self, name: str, tags: Mapping[str, Any] | None = None) -> ExpApi:
+        """The experiment with this name, created if missing."""
+        return ExpApi(
+            self,
+            self._online("get_or_create_exp").get_or_create_experiment(self.project, name, tags),
+        )
+
+    def find_exps(
+        self,
+        query: Mapping[str, Any] | None = None,
+        sort: Sequence[tuple[str, int]] | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        sorting: Sequence[tuple[str, int]] | None = None,
+    ) -> list[ExpApi]:
+        """Experiments matching a MongoDB-style query (``{"tags.team": "vision"}``)."""
+        found = self._online("find_exps").find_experiments(
+            self.project, query, sort or sorting, limit, offset
+        )
+        return [ExpApi(self, e) for e in found]
+
+    def set_tags_on_exp(self, exp: ExpRef, tags: Mapping[str, Any]) -> None:
+        self._online("set_tags_on_exp").set_experiment_tags(self._exp_id(exp), tags)
+
+    def _resolve_exp_for_run(self, exp: ExpRef) -> str:
+        if isinstance(exp, ExpApi | Experiment):
+            return exp.id
+        if isinstance(exp, str):
+            from keel.store.validation import ID_PATTERN
+
+            if ID_PATTERN.match(exp):
+                return exp
+            return self.get_or_create_exp(exp).id
+        raise InvalidInput(f"expected an experiment, its id or name, got {exp!r}")
+
+    # --- runs ----------------------------------------------------------------------------
+
+    def create_run(
+        self,
+        exp: ExpRef,
+        name: str | None = None,
+        tags: Mapping[str, Any] | None = None,
+        repo: str | None = None,
+        parent: RunRef | None = None,
+        kind: str = "tracking",
+    ) -> RunApi:
+        """Declare a run (status ``scheduled``) to start later with ``run.start()``.
+
+        ``exp`` is an experiment handle, id, or name (created if missing).
+        """
+        return self._new_run(exp, name, tags, parent, kind, "scheduled", repo)
+
+    def start_run(
+        self,
+        exp: ExpRef,
+        name: str | None = None,
+        tags: Mapping[str, Any] | None = None,
+        repo: str | None = None,
+        parent: RunRef | None = None,
+        kind: str = "tracking",
+    ) -> RunApi:
+        """Start a run. Use it as a context manager: finished on success, failed on an
+        exception (with the traceback recorded), killed on Ctrl-C."""
+        return self._new_run(exp, name, tags, parent, kind, "running", repo)
+
+    def _new_run(
+        self,
+        exp: ExpRef,
+        name: str | None,
+        tags: Mapping[str, Any] | None,
+        parent: RunRef | None,
+        kind: str,
+        status: str,
+        repo: str | None,
+    ) -> RunApi:
+        if repo is not None:
+            raise InvalidInput("per-run artifact repositories are not supported: set artifacts=")
+        store = self._online("start_run")
+        exp_id = self._resolve_exp_for_run(exp)
+        run = store.create_run(
+            exp_id,
+            name=name,
+            kind=kind,
+            status=status,
+            parent_id=None if parent is None else _run_id(parent),
+            tags=tags,
+            author=current_author(),
+            environment=capture_environment(),
+        )
+        return RunApi(self, run)
+
+    def get_run(self, run: RunRef) -> RunApi:
+        """A run by id (or handle), with its params, tags and latest metrics."""
+        run_id = _run_id(run)
+        if self.offline:
+            cached = self.meta.run(run_id)
+            if cached is None:
+                raise Offline(f"get_run({run_id!r}): not in the offline cache")
+            return RunApi(self, cached)
+        self._buffer.flush(run_id)
+        entity = self._online("get_run").get_run(run_id)
+        self.meta.put_run(entity)
+        return RunApi(self, entity)
+
+    def find_runs(
+        self,
+        query: Mapping[str, Any] | None = None,
+        sort: Sequence[tuple[str, int]] | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        sorting: Sequence[tuple[str, int]] | None = None,
+        include_deleted: bool = False,
+    ) -> list[RunApi]:
+        """Runs matching a MongoDB-style query over attributes, ``params.*``, ``metrics.*``
+        (latest value), ``tags.*`` and ``exp.*``.
+
+        Example:
+            >>> client.find_runs({"metrics.acc": {"$gt": 0.9}}, sort=[("metrics.acc", -1)],
+            ...                  limit=10)                   # doctest: +SKIP
+        """
+        store = self._online("find_runs")
+        self._buffer.flush()
+        found = store.find_runs(
+            self.project, query, sort or sorting, limit, offset, include_deleted=include_deleted
+        )
+        return [RunApi(self, r) for r in found]
+
+    def get_child_runs(self, run: RunRef) -> list[RunApi]:
+        return [RunApi(self, r) for r in self._online("children").children(_run_id(run))]
+
+    def _update_run(self, run_id: str, **fields: Any) -> Run:
+        return self._online("update_run").update_run(run_id, **fields)
+
+    def end_run(
+        self, run: RunRef, status: str = "finished", error: BaseException | None = None
+    ) -> RunApi:
+        """Flush the run's metrics and set its final status (and failure, if any)."""
+        if status not in TERMINAL_STATUSES:
+            raise InvalidInput(
+                f"a run ends as one of {', '.join(TERMINAL_STATUSES)}, not {status!r}"
+            )
+        run_id = _run_id(run)
+        failure = None
+        if error is not None:
+            failure = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+        flush_error: BaseException | None = None
+        try:
+            self._buffer.flush(run_id)
+        except Exception as exc:  # still close the run; report after
+            flush_error = exc
+        entity = self._update_run(run_id, status=status, end_time=_now(), failure=failure)
+        if flush_error is not None:
+            raise flush_error
+        return RunApi(self, entity)
+
+    def delete_run(self, run: RunRef) -> None:
+        """Mark a run deleted (``keel gc`` purges it later); restore with restore_run."""
+        self._update_run(_run_id(run), lifecycle="deleted")
+
+    def restore_run(self, run: RunRef) -> None:
+        self._update_run(_run_id(run), lifecycle="active")
+
+    def log_params(self, run: RunRef, params: Mapping[str, Any]) -> None:
+        """Log params; each key is write-once (a different value raises Conflict)."""
+        self._online("log_params").log_batch(_run_id(run), params=params)
+
+    def log_metrics(
+        self,
+        run: RunRef,
+        metrics: Mapping[str, Any],
+        step: int | None = None,
+        timestamp: int | None = None,
+    ) -> None:
+        """Append metric points to the run's history (buffered, flushed in batches)."""
+        if self.offline:
+            raise Offline("log_metrics needs the metadata store, but this client is offline")
+        run_id = _run_id(run)
+        ts = _now() if timestamp is None else int(timestamp)
+        step = 0 if step is None else check_step("metrics", step)
+        points = []
+        valid = self._valid_keys
+        for key, value in metrics.items():
+            if key not in valid:
+                check_key(key, "metric")
+                valid.add(key)
+            points.append(Metric(key, check_metric_value(key, value), step, ts))
+        self._buffer.add(run_id, points)
+
+    def log_batch(
+        self,
+        run: RunRef,
+        metrics: Sequence[Metric] = (),
+        params: Mapping[str, Any] | None = None,
+        tags: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Write many metric points, params and tags in one transaction, unbuffered."""
+        run_id = _run_id(run)
+        checked = []
+        for m in metrics:
+            if m.key not in self._valid_keys:
+                check_key(m.key, "metric")
+                self._valid_keys.add(m.key)
+            checked.append(
+                Metric(
+                    m.key,
+                    check_metric_value(m.key, m.value),
+                    check_step(m.key, m.step),
+                    int(m.timestamp) or _now(),
+                )
+            )
+        self._online("log_batch").log_batch(run_id, params=params, metrics=checked, tags=tags)
+
+    def log_metric(self, run: RunRef, key: str, value: float, step: int | None = None) -> None:
+        self.log_metrics(run, {key: value}, step=step)
+
+    def get_metric_history(self, run: RunRef, key: str) -> list[Metric]:
+        run_id = _run_id(run)
+        self._buffer.flush(run_id)
+        return self._online("get_metric_history").get_metric_history(run_id, key)
+
+    def set_tags_on_run(self, run: RunRef, tags: Mapping[str, Any]) -> None:
+        self._online("set_tags_on_run").log_batch(_run_id(run), tags=tags)
+
+    # --- run artifacts -------------------------------------------------------------------
+
+    def log_run_artifact(
+        self,
+        run: RunRef,
+        source: Source,
+        path_in_run: str | None = None,
+        keep_the_source: bool | None = None,
+        allow_duplication: bool | None = None,
+        use_cache: bool | None = None,
+    ) -> list[ArtifactFile]:
+        """Store a file or folder as an artifact of the run.
+
+        Args:
+            run: the run (handle or id).
+            source: a path, or a dumper callback ``fn(path)`` that writes the artifact to
+                ``path`` (a file or a folder). If the upload fails, the dumped files are
+                kept and the error says where.
+            path_in_run: where in the run (``a/b/c``); defaults to the source's name.
+            keep_the_source: for a callback, keep the dumped files after a successful upload.
+            allow_duplication: accepted for mlopus compatibility; identical content is
+                always stored once.
+            use_cache: also place the files in the local cache right away.
+
+        Returns:
+            The stored files (path in run, sha256, size).
+        """
+        run_id = _run_id(run)
+        store = self._online("log_run_artifact")
+        with self._prepared_source(source, path_in_run, keep_the_source) as (local, dest):
+            files = self._upload(local, dest)
+            store.record_artifacts("run", run_id, files)
+        if use_cache:
+            self.cache_run_artifact(run_id, dest)
+        return files
+
+    def _prepared_source(
+        self, source: Source, path_in_run: str | None, keep: bool | None
+    ) -> _PreparedSource:
+        return _PreparedSource(self, source, path_in_run, keep)
+
+    def _upload(self, local: Path, dest: str) -> list[ArtifactFile]:
+        """Upload a file or folder as blobs; return its files at their paths in the run."""
+        from keel.hashing import hash_file
+
+        if local.is_file():
+            pairs = [(local, dest)]
+        elif local.is_dir():
+            pairs = [
+                (
+                    p,
+                    str(PurePosixPath(dest) / p.relative_to(local).as_posix())
+                    if dest
+                    else p.relative_to(local).as_posix(),
+                )
+                for p in sorted(local.rglob("*"))
+                if p.is_file()
+            ]
+        else:
+            raise NotFound(f"artifact source {local} does not exist")
+        files = []
+        store = self.artifact_store
+        for path, rel in pairs:
+            sha = hash_file(path)
+            info = store.put_file(path, sha256=sha)
+            files.append(ArtifactFile(check_artifact_path(rel), info.sha256, info.size))
+        return files
+
+    def list_run_artifact(self, run: RunRef, path_in_run: str = "") -> list[ArtifactFile]:
+        """The run's stored files under a path (all of them by default)."""
+        return self._run_files(_run_id(run), path_in_run)
+
+    def _run_files(self, run_id: str, path_in_run: str = "") -> list[ArtifactFile]:
+        prefix = check_artifact_path(path_in_run, allow_empty=True)
+        if self.offline:
+            cached = self.meta.run_files(run_id)
+            if cached is None:
+                raise Offline(f"artifacts of run {run_id}: not in the offline cache")
+            return [f for f in cached if _under(f.path, prefix)]
+        files = self._online("list_run_artifact").list_artifacts("run", run_id, prefix)
+        return files
+
+    def cache_run_artifact(self, run: RunRef, path_in_run: str = "") -> Path:
+        """Pull a run artifact into the local cache; returns its cached path."""
+        run_id = _run_id(run)
+        prefix = check_artifact_path(path_in_run, allow_empty=True)
+        target = self.meta.run_artifacts_dir(run_id)
+        files = self._run_files(run_id, prefix)
+        if not files:
+            raise NotFound(f"run {run_id} has no artifact at {prefix or '/'!r}")
+        if not self.offline:
+            run_entity = self._online("cache_run_artifact").get_run(run_id)
+            self.meta.put_run(run_entity)
+            self.meta.put_experiment(self.store.get_experiment(run_entity.experiment_id))
+            cached = {f.path: f for f in (self.meta.run_files(run_id) or [])}
+            cached.update({f.path: f for f in files})
+            self.meta.put_run_files(run_id, sorted(cached.values(), key=lambda f: f.path))
+        entries = {f.path: f.sha256 for f in files}
+        if self.offline:
+            missing = [p for p in entries if not (target / p).is_file()]
+            if missing:
+                raise Offline(
+                    f"artifact {missing[0]!r} of run {run_id} is not in the offline cache"
+                )
+        else:
+            self.artifact_cache.materialize(self.artifact_store, entries, target)
+        return target / prefix if prefix else target
+
+    def get_run_artifact(self, run: RunRef, path_in_run: str = "") -> Path:
+        """The local (cached, write-protected) path of a run artifact."""
+        return self.cache_run_artifact(run, path_in_run)
+
+    def load_run_artifact(
+        self, run: RunRef, loader: Callable[[Path], A], path_in_run: str = ""
+    ) -> A:
+        """``loader(path)`` on the cached artifact, e.g. ``loader=joblib.load``."""
+        return loader(self.get_run_artifact(run, path_in_run))
+
+    def place_run_artifact(
+        self,
+        run: RunRef,
+        target: Path | str,
+        path_in_run: str = "",
+        overwrite: bool = False,
+        link: bool = True,
+    ) -> Path:
+        """Put a run artifact at ``target``: a symbolic link to the cache (``link=True``) or
+        a copy. Files are write-protected either way."""
+        source = self.get_run_artifact(run, path_in_run)
+        return _place(source, Path(target), overwrite, link)
+
+    def export_run_artifact(self, run: RunRef, target: Path | str, path_in_run: str = "") -> Path:
+        """Copy a cached run artifact and its metadata to ``target`` with the cache's layout,
+        so that ``Client(cache_dir=target, offline=True)`` can serve it."""
+        run_id = _run_id(run)
+        self.cache_run_artifact(run_id, path_in_run)
+        prefix = check_artifact_path(path_in_run, allow_empty=True)
+        target = Path(target)
+        export = MetadataCache(target)
+        run_entity = self.meta.run(run_id)
+        assert run_entity is not None
+        export.put_run(run_entity)
+        exp = self.meta.experiment(run_entity.experiment_id)
+        if exp is not None:
+            export.put_experiment(exp)
+        files = [f for f in (self.meta.run_files(run_id) or []) if _under(f.path, prefix)]
+        previous = {f.path: f for f in (export.run_files(run_id) or [])}
+        previous.update({f.path: f for f in files})
+        export.put_run_files(run_id, sorted(previous.values(), key=lambda f: f.path))
+        for f in files:
+            src = self.meta.run_artifacts_dir(run_id) / f.path
+            dst = export.run_artifacts_dir(run_id) / f.path
+            _copy_protected(src, dst)
+        return target
+
+    # --- models --------------------------------------------------------------------------
+
+    def _model_name(self, model: ModelRef) -> str:
+        if isinstance(model, ModelApi):
+            return model.name
+        if isinstance(model, str):
+            return model
+        raise InvalidInput(f"expected a model name or handle, got {model!r}")
+
+    def create_model(self, name: str, tags: Mapping[str, Any] | None = None) -> ModelApi:
+        """Register a new model name (Conflict if it exists)."""
+        return ModelApi(self, self._online("create_model").create_model(self.project, name, tags))
+
+    def get_model(self, model: ModelRef) -> ModelApi:
+        name = self._model_name(model)
+        if self.offline:
+            cached = self.meta.model(self.project, name)
+            if cached is None:
+                raise Offline(f"get_model({name!r}): not in the offline cache")
+            return ModelApi(self, cached)
+        entity = self._online("get_model").get_model(self.project, name)
+        self.meta.put_model(entity)
+        return ModelApi(self, entity)
+
+    def get_or_create_model(self, name: str) -> ModelApi:
+        return ModelApi(
+            self, self._online("get_or_create_model").get_or_create_model(self.project, name)
+        )
+
+    def find_models(
+        self,
+        query: Mapping[str, Any] | None = None,
+        sort: Sequence[tuple[str, int]] | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        sorting: Sequence[tuple[str, int]] | None = None,
+    ) -> list[ModelApi]:
+        found = self._online("find_models").find_models(
+            self.project, query, sort or sorting, limit, offset
+        )
+        return [ModelApi(self, m) for m in found]
+
+    def set_tags_on_model(self, model: ModelRef, tags: Mapping[str, Any]) -> None:
+        self._online("set_tags_on_model").set_model_tags(
+            self.project, self._model_name(model), tags
+        )
+
+    def log_model_version(
+        self,
+        model: ModelRef,
+        run: RunRef,
+        source: Source,
+        path_in_run: str | None = None,
+        keep_the_source: bool | None = None,
+        allow_duplication: bool | None = None,
+        use_cache: bool | None = None,
+        version: int | None = None,
+        tags: Mapping[str, Any] | None = None,
+        label: str | None = None,
+        description: str = "",
+    ) -> ModelVersionApi:
+        """Publish a file or folder as the run's artifact and register it as the next version.
+
+        The version number is the model's next integer. If a version of this model already
+        has identical content, that version is returned and nothing is uploaded, unless
+        ``allow_duplication=True``.
+        """
+        if version is not None:
+            raise InvalidInput("versions are numbered by keel; use label= for your own name")
+        name = self._model_name(model)
+        run_id = _run_id(run)
+        store = self._online("log_model_version")
+        dest_default = path_in_run or name
+        with self._prepared_source(source, dest_default, keep_the_source) as (local, dest):
+            content_hash = _content_hash(local)
+            if not allow_duplication:
+                existing = store.find_model_versions(
+                    self.project,
+                    {"model.name": name, "content_hash": content_hash},
+                    [("version", 1)],
+                    1,
+                )
+                if existing:
+                    return ModelVersionApi(self, existing[0])
+            files = self._upload(local, dest)
+            store.record_artifacts("run", run_id, files)
+        mv, _created = store.create_model_version(
+            self.project,
+            name,
+            run_id=run_id,
+            path_in_run=dest,
+            content_hash=content_hash,
+            label=label,
+            description=description,
+            tags=tags,
+            library_versions=installed_distributions(),
+            author=current_author(),
+            allow_duplication=bool(allow_duplication),
+        )
+        if use_cache:
+            self.cache_run_artifact(run_id, dest)
+        return ModelVersionApi(self, mv)
+
+    def _version_ref(self, model_version: VersionRef) -> tuple[str, int | str]:
+        if isinstance(model_version, ModelVersionApi):
+            return model_version.model, model_version.version
+        if isinstance(model_version, tuple) and len(model_version) == 2:
+            return str(model_version[0]), model_version[1]
+        if isinstance(model_version, str):
+            name, _, ref = model_version.partition("@")
+            return name, ref or "latest"
+        raise InvalidInput(
+            f"expected a model version handle, (name, version) or 'name@ref', got {model_version!r}"
+        )
+
+    def get_model_version(self, model_version: VersionRef) -> ModelVersionApi:
+        """A version by ``(name, version)``, ``"name@3"``, ``"name@production"`` (alias),
+        ``"name@1.2.0"`` (label) or ``"name"`` / ``"name@latest"`` (newest)."""
+        name, ref = self._version_ref(model_version)
+        if self.offline:
+            return ModelVersionApi(self, self._cached_version(name, ref))
+        mv = self._online("get_model_version").get_model_version(self.project, name, ref)
+        self.meta.put_version(self.project, mv)
+        self.meta.put_model(self.store.get_model(self.project, name))
+        return ModelVersionApi(self, mv)
+
+    def _cached_version(self, name: str, ref: int | str) -> Any:
+        text = str(ref).lstrip("@")
+        versions = self.meta.versions(self.project, name)
+        model = self.meta.model(self.project, name)
+        found = None
+        if text.isdigit():
+            found = next((v for v in versions if v.version == int(text)), None)
+        elif text == "latest":
+            number = model.latest_version if model else None
+            found = next((v for v in versions if v.version == number), None)
+        else:
+            number = (model.aliases if model else {}).get(text)
+            if number is not None:
+                found = next((v for v in versions if v.version == number), None)
+            else:
+                labelled = [v for v in versions if v.label == text]
+                found = labelled[-1] if labelled else None
+        if found is None:
+            raise Offline(f"get_model_version({name}@{text}): not in the offline cache")
+        return found
+
+    def find_model_versions(
+        self,
+        query: Mapping[str, Any] | None = None,
+        sort: Sequence[tuple[str, int]] | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        sorting: Sequence[tuple[str, int]] | None = None,
+    ) -> list[ModelVersionApi]:
+        """Versions matching a query over their attributes, ``tags.*``, ``model.*``,
+        ``run.*`` and ``metrics.*`` (of the source run)."""
+        found = self._online("find_model_versions").find_model_versions(
+            self.project, query, sort or sorting, limit, offset
+        )
+        return [ModelVersionApi(self, v) for v in found]
+
+    def set_tags_on_model_version(self, model_version: VersionRef, tags: Mapping[str, Any]) -> None:
+        mv = self.get_model_version(model_version)
+        self._online("set_tags_on_model_version").set_model_version_tags(mv.id, tags)
+
+    def set_alias(self, model_version: VersionRef, alias: str) -> None:
+        """Point ``alias`` at a version (moving it from another version if needed)."""
+        name, ref = self._version_ref(model_version)
+        mv = self._online("set_alias").get_model_version(self.project, name, ref)
+        self.store.set_alias(self.project, name, alias, mv.version)
+
+    def delete_alias(self, model: ModelRef, alias: str) -> None:
+        self._online("delete_alias").delete_alias(self.project, self._model_name(model), alias)
+
+    def list_model_artifact(self, model_version: VersionRef) -> list[ArtifactFile]:
+        mv = self.get_model_version(model_version)
+        if mv.run_id is None:
+            raise NotFound(f"model {mv.model} version {mv.version} has no source run")
+        return self._run_files(mv.run_id, mv.path_in_run)
+
+    def cache_model_artifact(self, model_version: VersionRef) -> Path:
+        """Pull a model version's artifact into the cache and check its content hash."""
+        mv = self.get_model_version(model_version)
+        if mv.run_id is None:
+            raise NotFound(f"model {mv.model} version {mv.version} has no source run")
+        path = self.cache_run_artifact(mv.run_id, mv.path_in_run)
+        files = self._run_files(mv.run_id, mv.path_in_run)
+        if _files_hash(files, mv.path_in_run) != mv.content_hash:
+            from keel.errors import IntegrityError
+
+            raise IntegrityError(
+                f"the artifact of model {mv.model} version {mv.version} no longer matches its "
+                f"registered content hash {mv.content_hash[:12]}…: it was changed after "
+                "registration; register it again"
+            )
+        return path
+
+    def get_model_artifact(self, model_version: VersionRef) -> Path:
+        """The local (cached, write-protected) path of a model version's artifact."""
+        return self.cache_model_artifact(model_version)
+
+    def load_model_artifact(self, model_version: VersionRef, loader: Callable[[Path], A]) -> A:
+        return loader(self.get_model_artifact(model_version))
+
+    def place_model_artifact(
+        self,
+        model_version: VersionRef,
+        target: Path | str,
+        overwrite: bool = False,
+        link: bool = True,
+    ) -> Path:
+        return _place(self.get_model_artifact(model_version), Path(target), overwrite, link)
+
+    def export_model_artifact(self, model_version: VersionRef, target: Path | str) -> Path:
+        """Export a version's artifact and metadata with the cache's layout (for offline use)."""
+        mv = self.get_model_version(model_version)
+        self.cache_model_artifact(mv)
+        assert mv.run_id is not None
+        self.export_run_artifact(mv.run_id, target, mv.path_in_run)
+        export = MetadataCache(Path(target))
+        export.put_version(self.project, mv.entity)
+        model = self.meta.model(self.project, mv.model)
+        if model is not None:
+            export.put_model(model)
+        return Path(target)
+
+    # --- datasets ------------------------------------------------------------------------
+
+    def log_dataset(
+        self,
+        name: str,
+        source: Source,
+        run: RunRef | None = None,
+        description: str = "",
+        tags: Mapping[str, Any] | None = None,
+        allow_duplication: bool = False,
+    ) -> DatasetApi:
+        """Register a file or folder as the next version of a dataset.
+
+        Identical content returns the existing version (and links it to ``run``).
+        """
+        from keel.store.validation import check_name
+
+        check_name(name, "dataset")
+        store = self._online("log_dataset")
+        with self._prepared_source(source, PurePosixPath(name).name, None) as (local, _dest):
+            files = self._upload(local, "" if local.is_dir() else local.name)
+            content_hash = _content_hash(local)
+            dataset, _created = store.create_dataset(
+                self.project,
+                name,
+                content_hash=content_hash,
+                files=files,
+                run_id=None if run is None else _run_id(run),
+                description=description,
+                tags=tags,
+                author=current_author(),
+                allow_duplication=allow_duplication,
+            )
+        return DatasetApi(self, dataset)
+
+    def get_dataset(self, name: str, version: int | str = "latest") -> DatasetApi:
+        return DatasetApi(
+            self, self._online("get_dataset").get_dataset(self.project, name, version)
+        )
+
+    def find_datasets(
+        self,
+        query: Mapping[str, Any] | None = None,
+        sort: Sequence[tuple[str, int]] | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[DatasetApi]:
+        found = self._online("find_datasets").find_datasets(
+            self.project, query, sort, limit, offset
+        )
+        return [DatasetApi(self, d) for d in found]
+
+    def list_dataset_files(self, dataset: DatasetApi | Dataset) -> list[ArtifactFile]:
+        return self._online("list_dataset_files").list_artifacts("dataset", dataset.id)
+
+    def get_dataset_files(self, dataset: DatasetApi | Dataset) -> Path:
+        files = self.list_dataset_files(dataset)
+        target = self.settings.cache_dir / "datasets" / dataset.id
+        self.artifact_cache.materialize(
+            self.artifact_store, {f.path: f.sha256 for f in files}, target
+        )
+        return target
+
+    def link_dataset(self, dataset: DatasetApi | Dataset, run: RunRef, role: str = "input") -> None:
+        self._online("link_dataset").link_dataset(dataset.id, _run_id(run), role)
+
+    def dataset_lineage(self, dataset: DatasetApi | Dataset) -> list[tuple[str, str]]:
+        return self._online("dataset_lineage").dataset_runs(dataset.id)  # type: ignore[attr-defined]
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def _run_id(run: RunRef) -> str:
+    if isinstance(run, RunApi | Run):
+        return run.id
+    if isinstance(run, str):
+        return run
+    raise InvalidInput(f"expected a run, its id or its handle, got {run!r}")
+
+
+def check_artifact_path(path: str, allow_empty: bool = False) -> str:
+    """A safe relative POSIX path inside a run (no ``..``, no absolute paths, no NUL)."""
+    if not isinstance(path, str):
+        raise InvalidInput(f"artifact path must be a string, got {path!r}")
+    cleaned = path.strip("/") if allow_empty else path
+    if not cleaned:
+        if allow_empty:
+            return ""
+        raise InvalidInput("artifact path is empty: give path_in_run")
+    parts = cleaned.split("/")
+    if (
+        "\x00" in cleaned
+        or "\\" in cleaned
+        or cleaned.startswith("/")
+        or any(p in ("", ".", "..") for p in parts)
+        or len(cleaned) > 1024
+    ):
+        raise InvalidInput(
+            f"invalid artifact path {path!r}: use a relative path like 'a/b/c' without '..', "
+            "'.', empty parts, backslashes or NUL"
+        )
+    return cleaned
+
+
+def _under(path: str, prefix: str) -> bool:
+    return not prefix or path == prefix or path.startswith(prefix + "/")
+
+
+def _content_hash(local: Path) -> str:
+    from keel.hashing import hash_path
+
+    return hash_path(local)
+
+
+def _files_hash(files: Sequence[ArtifactFile], prefix: str) -> str:
+    """The content hash of stored files, equal to ``hash_path`` of the original source."""
+    from keel.hashing import hash_tree
+
+    if len(files) == 1 and files[0].path == prefix:
+        return files[0].sha256
+    return hash_tree({f.path[len(prefix) + 1 :] if prefix else f.path: f.sha256 for f in files})
+
+
+def _copy_protected(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if dst.exists():
+        return
+    tmp = dst.with_name(f".{dst.name}.{uuid.uuid4().hex}.part")
+    shutil.copyfile(src, tmp)
+    os.chmod(tmp, 0o444)
+    os.replace(tmp, dst)
+
+
+def _place(source: Path, target: Path, overwrite: bool, link: bool) -> Path:
+    if target.exists() or target.is_symlink():
+        if not overwrite:
+            raise Conflict(f"{target} already exists: pass overwrite=True to replace it")
+        if target.is_dir() and not target.is_symlink():
+            for p in target.rglob("*"):
+                if p.is_file():
+                    p.chmod(0o644)
+            shutil.rmtree(target)
+        else:
+            target.unlink()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if link:
+        target.symlink_to(source.resolve(), target_is_directory=source.is_dir())
+    elif source.is_dir():
+        for p in sorted(source.rglob("*")):
+            if p.is_file():
+                _copy_protected(p, target / p.relative_to(source))
+    else:
+        _copy_protected(source, target)
+    return target
+
+
+class _PreparedSource:
+    """A context giving (local path, path in run) for a path or a dumper callback.
+
+    A callback writes into a temporary folder in the cache; it is removed after a successful
+    upload (unless kept) and kept, with its location in the error, after a failed one.
+    """
+
+    def __init__(
+        self, client: Client, source: Source, path_in_run: str | None, keep: bool | None
+    ) -> None:
+        self._client = client
+        self._source = source
+        self._path_in_run = path_in_run
+        self._keep = keep
+        self._tmp: Path | None = None
+
+    def __enter__(self) -> tuple[Path, str]:
+        if callable(self._source):
+            if not self._path_in_run:
+                raise InvalidInput("a dumper callback needs path_in_run (where to store it)")
+            dest = check_artifact_path(self._path_in_run)
+            base = self._client.settings.cache_dir / "tmp"
+            base.mkdir(parents=True, exist_ok=True)
+            self._tmp = Path(tempfile.mkdtemp(prefix="artifact-", dir=base))
+            local = self._tmp / PurePosixPath(dest).name
+            self._source(local)
+            if not local.exists():
+                raise ArtifactError(
+                    f"the dumper callback wrote nothing at {local}: it must create that file "
+                    "or folder"
+                )
+            return local, dest
+        local = Path(self._source)
+        if not local.exists():
+            raise NotFound(f"artifact source {local} does not exist")
+        dest = check_artifact_path(self._path_in_run or local.name)
+        return local, dest
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        if self._tmp is None:
+            return
+        if exc is not None and not isinstance(exc, InvalidInput | Conflict):
+            raise ArtifactError(
+                f"storing the artifact failed ({exc}); the dumped files are kept at {self._tmp}"
+            ) from exc
+        if not self._keep:
+            shutil.rmtree(self._tmp, ignore_errors=True)
