@@ -55,7 +55,7 @@ def test_lists_as_tables_and_json(populated: Path) -> None:
     runs = json.loads(keel("runs", "list", "--json", cwd=populated).stdout)
     assert runs[0]["name"] == "baseline" and runs[0]["params"] == {"C": 1.0}
     shown = json.loads(keel("runs", "show", runs[0]["id"], "--json", cwd=populated).stdout)
-    assert shown["artifacts"][0]["path"] == "model.bin"
+    assert {f["path"] for f in shown["artifacts"]} == {"model.bin", "iris"}
     assert "iris" in keel("experiments", "list", cwd=populated).stdout
     assert "production" in keel("models", "list", cwd=populated).stdout
     version = json.loads(keel("models", "show", "iris@production", "--json", cwd=populated).stdout)

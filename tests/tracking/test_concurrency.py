@@ -22,6 +22,7 @@ WORKER = textwrap.dedent(
     with client.start_run("load", name=f"worker-{worker}") as run:
         for i in range(int(points)):
             run.log_metrics({"m": float(i)}, step=i)
+        Path(cache).mkdir(parents=True, exist_ok=True)
         model = Path(cache) / f"model-{worker}"
         for v in range(int(versions)):
             model.write_text(f"{worker}-{v}")

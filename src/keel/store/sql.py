@@ -791,19 +791,24 @@ class SqlStore(MetadataStore):
             project_id = self._ensure_project_id(conn, project)
             row = self._model_row(conn, project_id, model)
             if row is None:
-                model_id = new_id()
-                conn.execute(
-                    insert(t.registered_models).values(
-                        id=model_id,
-                        project_id=project_id,
-                        name=model,
-                        description="",
-                        created_at=now,
-                        updated_at=now,
-                    )
+                # Concurrent first registrations of a name: one insert wins, all reuse it.
+                _upsert(
+                    conn,
+                    t.registered_models,
+                    [
+                        {
+                            "id": new_id(),
+                            "project_id": project_id,
+                            "name": model,
+                            "description": "",
+                            "created_at": now,
+                            "updated_at": now,
+                        }
+                    ],
+                    ["project_id", "name"],
                 )
-            else:
-                model_id = row.id
+                row = self._model_row(conn, project_id, model)
+            model_id = row.id
             if not allow_duplication:
                 same = conn.execute(
                     select(mv.c.id)

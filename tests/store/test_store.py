@@ -1,0 +1,99 @@
+"""The SQL store: schema creation and migrations, URLs, race-free version numbers."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from keel.errors import ConfigError, StoreUnavailable
+from keel.store.engine import (
+    _create_engine,
+    dispose_engines,
+    head_revision,
+    mask_url,
+    normalize_url,
+)
+from keel.store.sql import SqlStore
+
+
+def test_urls_are_normalised_and_masked(tmp_path: Path) -> None:
+    assert normalize_url(str(tmp_path)) == f"sqlite:///{tmp_path / 'keel.db'}"
+    assert normalize_url("postgresql://u@h:5/db") == "postgresql+psycopg://u@h:5/db"
+    assert normalize_url("postgres://u@h/db") == "postgresql+psycopg://u@h/db"
+    assert mask_url("postgresql://keel:s3cret@db:5432/x") == "postgresql://keel:***@db:5432/x"
+    with pytest.raises(ConfigError, match="unsupported store URL scheme 'mysql'"):
+        normalize_url("mysql://root:pw@h/db")
+
+
+def test_new_embedded_store_is_created_in_wal_mode(tmp_path: Path) -> None:
+    store = SqlStore(str(tmp_path / "store"))
+    store.get_or_create_project("p")
+    assert (tmp_path / "store" / "keel.db").is_file()
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 10_000
+    assert store.schema_revision() == head_revision()
+
+
+def test_an_older_schema_is_refused_with_the_fix(store_url: str) -> None:
+    store = SqlStore(store_url)
+    store.get_or_create_project("p")
+    with store.engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '0000'"))
+    dispose_engines()
+    with pytest.raises(ConfigError, match="keel db upgrade"):
+        SqlStore(store_url).get_or_create_project("p")
+    with _create_engine(normalize_url(store_url)).begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": head_revision()})
+    dispose_engines()
+
+
+def test_unreachable_postgres_is_store_unavailable() -> None:
+    store = SqlStore("postgresql://keel:pw@127.0.0.1:1/keel")
+    with pytest.raises(
+        StoreUnavailable, match=r"cannot use the metadata store at .*127\.0\.0\.1:1"
+    ):
+        store.get_or_create_project("p")
+
+
+def test_concurrent_version_registration_is_unique_and_gapless(store_url: str) -> None:
+    store = SqlStore(store_url)
+    exp = store.create_experiment("p", "e")
+    run = store.create_run(exp.id)
+    errors: list[BaseException] = []
+
+    def register(worker: int) -> None:
+        try:
+            for i in range(10):
+                store.create_model_version(
+                    "p", "m", run_id=run.id, path_in_run="m", content_hash=f"{worker:032x}{i:032x}"
+                )
+                store.create_dataset("p", "d", content_hash=f"{worker:032x}{i:032x}", files=[])
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=register, args=(w,)) for w in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    versions = sorted(v.version for v in store.find_model_versions("p", {"model.name": "m"}))
+    assert versions == list(range(1, 81))
+    datasets = sorted(d.version for d in store.find_datasets("p", {"name": "d"}))
+    assert datasets == list(range(1, 81))
+
+
+def test_project_scoping(store_url: str) -> None:
+    store = SqlStore(store_url)
+    a = store.create_experiment("a", "same-name")
+    b = store.create_experiment("b", "same-name")
+    assert a.id != b.id
+    assert [e.id for e in store.find_experiments("a")] == [a.id]
+    ra = store.create_run(a.id)
+    store.create_run(b.id)
+    assert [r.id for r in store.find_runs("a")] == [ra.id]
+    assert len(store.find_runs(None)) == 2
