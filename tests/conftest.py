@@ -21,6 +21,7 @@ _TESTS = str(Path(__file__).parent)
 if _TESTS not in sys.path:  # `pg` lives next to this file and is not part of keel
     sys.path.insert(0, _TESTS)
 from pg import PostgresServer, PostgresUnavailable  # noqa: E402
+from s3 import s3_server  # noqa: E402, F401  (a session fixture every suite may use)
 
 # --------------------------------------------------------------------------- 1. isolation
 

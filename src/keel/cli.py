@@ -146,12 +146,17 @@ def _table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) ->
 
     table = Table(title=title, title_justify="left", show_lines=False)
     for column in columns:
-        table.add_column(column, overflow="fold")
+        # Ids are copied into the next command: never wrap them.
+        if column in ("id", "run", "experiment"):
+            table.add_column(column, no_wrap=True)
+        else:
+            table.add_column(column, overflow="fold")
     count = 0
     for row in rows:
         table.add_row(*(_fmt(v) for v in row))
         count += 1
-    console = Console()
+    # Piped output is read by tools and people alike: do not wrap it at 80 columns.
+    console = Console() if sys.stdout.isatty() else Console(width=250)
     if count == 0:
         console.print(f"{title}: none")
         return

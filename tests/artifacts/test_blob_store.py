@@ -169,12 +169,15 @@ def test_identical_content_is_stored_once(
 
     assert again == known == as_bytes == BlobInfo(first.sha256, 10, uploaded=False)
     assert list(artifact_store.iter_blobs()) == [first.sha256]
-    assert artifact_store.modified(first.sha256) == before
+    if isinstance(artifact_store, LocalArtifactStore):
+        # reuse refreshes the time, so gc's grace period protects a blob being re-recorded
+        assert artifact_store.modified(first.sha256) >= before
+    else:
+        assert artifact_store.modified(first.sha256) == before
     assert list(artifact_store.iter_partials()) == []
     if isinstance(artifact_store, LocalArtifactStore):
         stat_after = blob.stat()
         assert stat_after.st_ino == stat_before.st_ino
-        assert stat_after.st_mtime_ns == stat_before.st_mtime_ns
     else:
         assert writes == []
 

@@ -147,3 +147,18 @@ def test_deleted_runs_are_hidden_and_restorable(client: Client) -> None:
     assert [r.id for r in client.find_runs(include_deleted=True)] == [run.id]
     client.restore_run(run)
     assert [r.id for r in client.find_runs()] == [run.id]
+
+
+def test_background_flush_writes_on_an_interval(store_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    client = Client(
+        store=store_url, artifacts=str(tmp_path / "a"), project="test", flush_interval=0.1
+    )
+    run = client.start_run("exp")
+    run.log_metrics({"x": 1.0})
+    deadline = time.monotonic() + 10
+    while client.store.get_metric_history(run.id, "x") == [] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(client.store.get_metric_history(run.id, "x")) == 1
+    client.close()

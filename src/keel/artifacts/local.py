@@ -71,7 +71,7 @@ class LocalArtifactStore(ArtifactStore):
         if sha256 is not None:
             final = self._blob_path(sha256)
             with contextlib.suppress(FileNotFoundError):
-                return BlobInfo(sha256, final.stat().st_size, uploaded=False)
+                return _reused(final, sha256)
         tmp = self._new_partial()
         try:
             with open(path, "rb") as src, open(tmp, "xb") as out:
@@ -89,7 +89,7 @@ class LocalArtifactStore(ArtifactStore):
 
     def _put_bytes(self, data: bytes, sha256: str) -> BlobInfo:
         if self._blob_path(sha256).is_file():
-            return BlobInfo(sha256, len(data), uploaded=False)
+            return _reused(self._blob_path(sha256), sha256)
         tmp = self._new_partial()
         try:
             with open(tmp, "xb") as out:
@@ -108,10 +108,10 @@ class LocalArtifactStore(ArtifactStore):
         try:
             os.link(tmp, final)  # fails if the blob exists: never rewritten
         except FileExistsError:
-            return BlobInfo(sha256, size, uploaded=False)
+            return _reused(final, sha256)
         except OSError:  # no hardlinks on this filesystem
             if final.exists():
-                return BlobInfo(sha256, size, uploaded=False)
+                return _reused(final, sha256)
             os.replace(tmp, final)
         _fsync_dir(final.parent)
         return BlobInfo(sha256, size, uploaded=True)
@@ -220,3 +220,12 @@ def _fsync_dir(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def _reused(final: Path, sha256: str) -> BlobInfo:
+    """An existing blob being stored again: refresh its time so that ``keel gc``'s grace
+    period protects it until the new record referring to it is committed."""
+    size = final.stat().st_size
+    with contextlib.suppress(OSError):
+        os.utime(final)
+    return BlobInfo(sha256, size, uploaded=False)

@@ -50,6 +50,7 @@ from keel.store.validation import (
     check_key,
     check_label,
     check_name,
+    check_run_name,
 )
 
 
@@ -342,7 +343,7 @@ class SqlStore(MetadataStore):
         check_id(run_id, "run")
         now = now_ms()
         if name is not None:
-            check_name(name, "run")
+            check_run_name(name)
         rows = self._kv_rows("run_id", run_id, tags or {}, "tag")
         with self._write() as conn:
             self._must_exist(conn, t.experiments, experiment_id, "experiment")
@@ -436,7 +437,7 @@ class SqlStore(MetadataStore):
         if end_time is not None:
             values["end_time"] = end_time
         if name is not None:
-            values["name"] = check_name(name, "run")
+            values["name"] = check_run_name(name)
         if failure is not None:
             values["failure"] = failure
         if lifecycle is not None:

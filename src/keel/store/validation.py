@@ -30,6 +30,13 @@ def check_name(name: Any, what: str) -> str:
     return name
 
 
+def check_run_name(name: Any) -> str:
+    """A run name: free text (it is never used in a path), 1-256 printable characters."""
+    if not isinstance(name, str) or not 0 < len(name) <= 256 or not name.isprintable():
+        raise InvalidInput(f"invalid run name {name!r}: use 1-256 printable characters")
+    return name
+
+
 def check_key(key: Any, what: str) -> str:
     """A valid param, metric or tag key."""
     if (
