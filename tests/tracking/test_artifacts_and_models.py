@@ -220,3 +220,26 @@ def test_datasets_are_versioned_by_content(client: Client, tmp_path: Path) -> No
     ]
     with pytest.raises(NotFound):
         client.get_dataset("iris", 9)
+
+
+def test_registered_model_verbs_and_tags(client: Client, tmp_path: Path) -> None:
+    created = client.create_model("ranker", tags={"team": "search"})
+    assert created.tags == {"team": "search"} and created.latest_version is None
+    with pytest.raises(Conflict, match="ranker"):
+        client.create_model("ranker")
+    assert client.get_or_create_model("ranker").id == created.id
+    assert client.get_or_create_model("fresh").name == "fresh"
+    client.set_tags_on_model("ranker", {"owner": "ana"})
+    assert client.get_model("ranker").tags == {"team": "search", "owner": "ana"}
+    f = tmp_path / "m.bin"
+    f.write_bytes(b"m")
+    with client.start_run("exp") as run:
+        mv = client.get_model("ranker").log_version(run, f)
+    client.set_tags_on_model_version(("ranker", 1), {"validated": True})
+    assert client.get_model_version("ranker@1").tags == {"validated": True}
+    assert mv.set_tags(stage="qa").tags == {"validated": True, "stage": "qa"}
+    assert [m.name for m in client.find_models({"tags.team": "search"})] == ["ranker"]
+    assert [v.version for v in client.find_model_versions({"tags.validated": True})] == [1]
+    assert mv.run.id == run.id
+    with pytest.raises(NotFound, match="no model named 'nope'"):
+        client.get_model("nope")
