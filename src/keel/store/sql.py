@@ -1212,32 +1212,33 @@ class SqlStore(MetadataStore):
 # --- query targets ----------------------------------------------------------------------
 
 
+def _columns(table: FromClause, *names: str) -> dict[str, Any]:
+    return {name: table.c[name] for name in names}
+
+
+def _related(make: Any, base: Table, column: Any) -> Any:
+    """A relation factory: the related record's target, joined on ``id == column``."""
+
+    def relation() -> tuple[Target, Any]:
+        return make(base.alias()), lambda related: related.table.c.id == column
+
+    return relation
+
+
 def _experiment_target(table: FromClause) -> Target:
-    c = table.c
     return Target(
         table,
-        {
-            "id": c.id,
-            "name": c.name,
-            "lifecycle": c.lifecycle,
-            "created_at": c.created_at,
-            "updated_at": c.updated_at,
-        },
+        _columns(table, "id", "name", "lifecycle", "created_at", "updated_at"),
         {"tags": KeyValue(t.experiment_tags, "experiment_id")},
         self_names=("exp",),
     )
 
 
 def _run_target(table: FromClause) -> Target:
-    c = table.c
-
-    def exp() -> tuple[Target, Any]:
-        alias = t.experiments.alias()
-        return _experiment_target(alias), lambda related: related.table.c.id == c.experiment_id
-
-    attributes = {
-        name: c[name]
-        for name in (
+    return Target(
+        table,
+        _columns(
+            table,
             "id",
             "name",
             "kind",
@@ -1249,49 +1250,28 @@ def _run_target(table: FromClause) -> Target:
             "experiment_id",
             "lifecycle",
             "created_at",
-        )
-    }
-    target = Target(
-        table,
-        attributes,
+        ),
         {"params": KeyValue(t.run_params, "run_id"), "tags": KeyValue(t.run_tags, "run_id")},
-        metrics_owner=c.id,
-        relations={"exp": exp},
+        metrics_owner=table.c.id,
+        relations={"exp": _related(_experiment_target, t.experiments, table.c.experiment_id)},
         self_names=("run",),
     )
-    return target
 
 
 def _model_target(table: FromClause) -> Target:
-    c = table.c
     return Target(
         table,
-        {
-            "id": c.id,
-            "name": c.name,
-            "description": c.description,
-            "created_at": c.created_at,
-            "updated_at": c.updated_at,
-        },
+        _columns(table, "id", "name", "description", "created_at", "updated_at"),
         {"tags": KeyValue(t.model_tags, "model_id")},
         self_names=("model",),
     )
 
 
 def _version_target(table: FromClause) -> Target:
-    c = table.c
-
-    def model() -> tuple[Target, Any]:
-        alias = t.registered_models.alias()
-        return _model_target(alias), lambda related: related.table.c.id == c.model_id
-
-    def run() -> tuple[Target, Any]:
-        alias = t.runs.alias()
-        return _run_target(alias), lambda related: related.table.c.id == c.run_id
-
-    attributes = {
-        name: c[name]
-        for name in (
+    return Target(
+        table,
+        _columns(
+            table,
             "id",
             "version",
             "label",
@@ -1301,28 +1281,22 @@ def _version_target(table: FromClause) -> Target:
             "content_hash",
             "author",
             "created_at",
-        )
-    }
-    return Target(
-        table,
-        attributes,
+        ),
         {"tags": KeyValue(t.model_version_tags, "model_version_id")},
-        metrics_owner=c.run_id,
-        relations={"model": model, "run": run},
+        metrics_owner=table.c.run_id,
+        relations={
+            "model": _related(_model_target, t.registered_models, table.c.model_id),
+            "run": _related(_run_target, t.runs, table.c.run_id),
+        },
         self_names=("version",),
     )
 
 
 def _dataset_target(table: FromClause) -> Target:
-    c = table.c
-
-    def run() -> tuple[Target, Any]:
-        alias = t.runs.alias()
-        return _run_target(alias), lambda related: related.table.c.id == c.run_id
-
-    attributes = {
-        name: c[name]
-        for name in (
+    return Target(
+        table,
+        _columns(
+            table,
             "id",
             "name",
             "version",
@@ -1331,13 +1305,9 @@ def _dataset_target(table: FromClause) -> Target:
             "run_id",
             "author",
             "created_at",
-        )
-    }
-    return Target(
-        table,
-        attributes,
+        ),
         {"tags": KeyValue(t.dataset_tags, "dataset_id")},
-        relations={"run": run},
+        relations={"run": _related(_run_target, t.runs, table.c.run_id)},
         self_names=("dataset",),
     )
 
