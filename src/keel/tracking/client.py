@@ -404,18 +404,18 @@ class Client:
         """Write many metric points, params and tags in one transaction, unbuffered."""
         run_id = _run_id(run)
         checked = []
+        now = _now()
         for m in metrics:
             if m.key not in self._valid_keys:
                 check_key(m.key, "metric")
                 self._valid_keys.add(m.key)
-            checked.append(
-                Metric(
-                    m.key,
-                    check_metric_value(m.key, m.value),
-                    check_step(m.key, m.step),
-                    int(m.timestamp) or _now(),
-                )
-            )
+            value = m.value if type(m.value) is float else check_metric_value(m.key, m.value)
+            step = m.step if type(m.step) is int else check_step(m.key, m.step)
+            timestamp = m.timestamp if type(m.timestamp) is int and m.timestamp else now
+            if value is m.value and step is m.step and timestamp is m.timestamp:
+                checked.append(m)
+            else:
+                checked.append(Metric(m.key, value, step, int(timestamp)))
         self._online("log_batch").log_batch(run_id, params=params, metrics=checked, tags=tags)
 
     def log_metric(self, run: RunRef, key: str, value: float, step: int | None = None) -> None:
