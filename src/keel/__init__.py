@@ -9,10 +9,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from keel import errors
+from keel.entities import Metric
 
 __version__ = "0.1.0"
 
-__all__ = ["Client", "__version__", "errors"]
+__all__ = ["Client", "Metric", "__version__", "errors"]
 
 if TYPE_CHECKING:
     from keel.tracking.client import Client

@@ -8,10 +8,10 @@ import stat
 from pathlib import Path
 
 import pytest
-from keel.hashing import hash_file, hash_path
 
 from keel import Client
 from keel.errors import ArtifactError, Conflict, IntegrityError, InvalidInput, NotFound, Offline
+from keel.hashing import hash_file, hash_path
 
 
 def _model_dir(root: Path, content: str = "weights") -> Path:
