@@ -5,7 +5,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # Empty folders are not tracked by git: lint only the ones that exist in this checkout.
-LINT_PATHS := $(wildcard src tests bench)
+LINT_PATHS := $(wildcard src tests bench examples)
 
 .PHONY: install test lint postgres-bins demo bench clean distclean
 
