@@ -119,3 +119,13 @@ def test_gc_purges_deleted_runs_and_unreferenced_blobs(tmp_path: Path) -> None:
     assert report["purged_runs"] == [run.id]
     assert len(report["removed_blobs"]) == 1 and report["freed_bytes"] == 1000
     assert client.get_run_artifact(kept, "keep.bin").read_bytes() == b"keep"
+
+
+def test_store_path_that_is_a_file_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "occupied").write_text("x")
+    out = keel("--store", str(tmp_path / "occupied"), "runs", "list", cwd=tmp_path)
+    assert out.returncode == 1
+    assert (
+        out.stderr.strip()
+        == f"error: the embedded store {tmp_path / 'occupied'} is a file, not a folder: give a folder path or a sqlite:///FILE URL"
+    )

@@ -82,7 +82,18 @@ def _create_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         path = url.split(":///", 1)[1] if ":///" in url else ""
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            if Path(path).parent.is_file():
+                raise StoreUnavailable(
+                    f"the embedded store {Path(path).parent} is a file, not a folder: "
+                    "give a folder path or a sqlite:///FILE URL"
+                )
+            try:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreUnavailable(
+                    f"cannot create the embedded store folder {Path(path).parent}: "
+                    f"{exc.strerror or exc}"
+                ) from None
         engine = create_engine(
             url,
             connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},

@@ -1,0 +1,110 @@
+"""``python -m bench``: keel vs MLflow (SQLite) on metric logging and run queries.
+
+Usage::
+
+    python -m bench [--runs 100000] [--points 10000] [--only logging|query] [--json out.json]
+
+Everything happens in a temporary folder (removed at the end unless ``--keep``). The exit
+status is 1 when either system returned a wrong answer, else 0; missed targets are shown in
+the table but do not change the exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+from rich.console import Console
+
+import bench  # noqa: F401  (sets MLflow's environment before it is imported)
+from bench.data import DEFAULT_SEED
+from bench.report import Report
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description="Benchmark keel against MLflow (SQLite backend)."
+    )
+    parser.add_argument(
+        "--runs", type=int, default=100_000, help="runs loaded for the query benchmark"
+    )
+    parser.add_argument(
+        "--points", type=int, default=10_000, help="metric points for the logging benchmarks"
+    )
+    parser.add_argument("--only", choices=("logging", "query"), help="run one benchmark only")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="also write the numbers here")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of the data")
+    parser.add_argument(
+        "--tmp", type=Path, help="folder to create the temporary stores in (default: system tmp)"
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the temporary stores")
+    args = parser.parse_args(argv)
+    if args.runs < 1 or args.points < 1:
+        parser.error("--runs and --points must be at least 1")
+    return args
+
+
+def _quiet_libraries() -> None:
+    for name in ("mlflow", "alembic", "sqlalchemy", "keel"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", module="mlflow")
+    warnings.filterwarnings("ignore", module="pydantic")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    console = Console()
+    try:
+        import mlflow  # noqa: F401
+    except ImportError:
+        console.print(
+            "[red]MLflow is not installed: pip install -e '.[bench]' (mlflow==3.17.2)[/red]"
+        )
+        return 2
+    _quiet_libraries()  # after the import: MLflow sets its logger's level when imported
+
+    report = Report(
+        config={
+            "runs": args.runs,
+            "points": args.points,
+            "only": args.only,
+            "seed": args.seed,
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+    )
+    root = Path(tempfile.mkdtemp(prefix="keel-bench-", dir=args.tmp))
+    console.print(f"[dim]temporary stores in {root}[/dim]")
+    try:
+        if args.only in (None, "logging"):
+            from bench import logging_bench
+
+            logging_bench.run(root, args.points, args.seed, report, console)
+        if args.only in (None, "query"):
+            from bench import query_bench
+
+            query_bench.run(root, args.runs, args.seed, report, console)
+    finally:
+        if args.keep:
+            console.print(f"[dim]kept {root}[/dim]")
+        else:
+            from keel.store.engine import dispose_engines
+
+            dispose_engines()
+            shutil.rmtree(root, ignore_errors=True)
+
+    report.print(console)
+    if args.json:
+        report.write_json(args.json)
+        console.print(f"[dim]wrote {args.json}[/dim]")
+    wrong = any(not m.correct for m in report.measures) or bool(report.problems)
+    return 1 if wrong else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
