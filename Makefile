@@ -57,7 +57,7 @@ demo: install
 	$(BIN)/python examples/demo.py
 
 bench: $(VENV)/.installed-bench
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf .pytest_cache .ruff_cache .hypothesis build dist test-output

@@ -3,6 +3,7 @@
 Usage::
 
     python -m bench [--runs 100000] [--points 10000] [--only logging|query] [--json out.json]
+                    [--repeat 5] [--analyze] [--seed N] [--tmp DIR] [--keep]
 
 Everything happens in a temporary folder (removed at the end unless ``--keep``). The exit
 status is 1 when either system returned a wrong answer, else 0; missed targets are shown in
@@ -39,14 +40,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--only", choices=("logging", "query"), help="run one benchmark only")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the numbers here")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=5,
+        metavar="N",
+        help="timed query calls per system, after 1 warm-up (default 5; the median is shown)",
+    )
+    parser.add_argument(
+        "--analyze",
+        action="store_true",
+        help="run ANALYZE on both query stores after loading (neither system does by itself)",
+    )
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of the data")
     parser.add_argument(
         "--tmp", type=Path, help="folder to create the temporary stores in (default: system tmp)"
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary stores")
     args = parser.parse_args(argv)
-    if args.runs < 1 or args.points < 1:
-        parser.error("--runs and --points must be at least 1")
+    if min(args.runs, args.points, args.repeat) < 1:
+        parser.error("--runs, --points and --repeat must be at least 1")
     return args
 
 
@@ -75,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
             "points": args.points,
             "only": args.only,
             "seed": args.seed,
+            "repeat": args.repeat,
+            "analyze": args.analyze,
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
     )
@@ -88,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.only in (None, "query"):
             from bench import query_bench
 
-            query_bench.run(root, args.runs, args.seed, report, console)
+            query_bench.run(root, args.runs, args.seed, report, console, args.repeat, args.analyze)
     finally:
         if args.keep:
             console.print(f"[dim]kept {root}[/dim]")

@@ -77,6 +77,19 @@ class SyntheticRuns:
             metrics = rng.random((size, N_METRICS))
             yield RunChunk(start, params, metrics)
 
+    def run(self, index: int) -> tuple[dict[str, str], dict[str, float]]:
+        """(params, metrics) of synthetic run ``index``."""
+        number = index // self.chunk_runs
+        chunk = next(
+            c for n, c in enumerate(self.chunks()) if n == number
+        )  # chunks are generated lazily: this stops at the right one
+        offset = index - chunk.start
+        params = {
+            k: PARAM_VALUES[int(v)] for k, v in zip(PARAM_KEYS, chunk.params[offset], strict=True)
+        }
+        metrics = dict(zip(METRIC_KEYS, chunk.metrics[offset].tolist(), strict=True))
+        return params, metrics
+
     def expected_top(self) -> list[tuple[str, float]]:
         """The true answer of the benchmark query: (run name, m0) of the top runs."""
         metric = METRIC_KEYS.index(QUERY_METRIC)

@@ -130,12 +130,13 @@ def _batch(
             statistics.median(mlflow_times) * 1000,
             correct=ok,
             note=f"median of {BATCH_REPEATS} fresh runs; keel: 1 log_batch call; MLflow: "
-            f"{calls} log_batch calls of ≤ {MLFLOW_MAX_METRICS_PER_BATCH:,} (its per-call limit)",
+            f"{calls} log_batch call{'s' if calls > 1 else ''} of ≤ "
+            f"{MLFLOW_MAX_METRICS_PER_BATCH:,} (its per-call limit)",
         )
     )
     report.notes.append(
         f"MLflow's log_batch accepts at most {MLFLOW_MAX_METRICS_PER_BATCH:,} metrics per call: "
-        f"its {n:,}-point batch is {calls} calls, timed together."
+        f"its {n:,}-point batch is {calls} call{'s' if calls > 1 else ''}, timed together."
     )
 
 

@@ -158,9 +158,12 @@ def versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             return "not installed"
 
+    mlflow = version("mlflow")
+    if mlflow == "not installed":  # mlflow-skinny alone is enough for the benchmark
+        mlflow = version("mlflow-skinny")
     return {
         "keel": version("keel"),
-        "mlflow": version("mlflow"),
+        "mlflow": mlflow,
         "sqlalchemy": version("SQLAlchemy"),
         "sqlite": sqlite3.sqlite_version,
         "python": platform.python_version(),
