@@ -168,9 +168,13 @@ class SqlStore(MetadataStore):
         conn: Connection, table: Table, owner_column: str, owners: Sequence[str]
     ) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {o: {} for o in owners}
+        owner = table.c[owner_column]
+        # Plain tuples and only the columns needed: loading the params of 100 runs is
+        # thousands of rows, where per-row attribute access costs more than SQLite does.
+        stmt = select(owner, table.c.key, table.c.value, table.c.value_type)
         for chunk in _chunks(owners):
-            for row in conn.execute(select(table).where(table.c[owner_column].in_(chunk))):
-                out[row[0]][row.key] = decode_value(row.value, row.value_type)
+            for owner_id, key, value, kind in conn.execute(stmt.where(owner.in_(chunk))):
+                out[owner_id][key] = value if kind == "str" else decode_value(value, kind)
         return out
 
     def _set_tags(
@@ -391,9 +395,10 @@ class SqlStore(MetadataStore):
         tags = self._kv_read(conn, t.run_tags, "run_id", found)
         metrics: dict[str, dict[str, float]] = {i: {} for i in found}
         lm = t.latest_metrics
+        stmt = select(lm.c.run_id, lm.c.key, lm.c.value, lm.c.is_nan)
         for chunk in _chunks(found):
-            for row in conn.execute(select(lm).where(lm.c.run_id.in_(chunk))):
-                metrics[row.run_id][row.key] = math.nan if row.is_nan else row.value
+            for run_id, key, value, is_nan in conn.execute(stmt.where(lm.c.run_id.in_(chunk))):
+                metrics[run_id][key] = math.nan if is_nan else value
         return [
             Run(
                 id=r.id,
