@@ -92,7 +92,6 @@ pass_state = click.make_pass_decorator(State, ensure=True)
     "-c",
     "--config",
     "config",
-    envvar="KEEL_CONFIG",
     type=click.Path(dir_okay=False),
     help="Config file (env KEEL_CONFIG; default ./keel.yml).",
 )

@@ -41,3 +41,8 @@ class ArtifactError(KeelError):
 
 class IntegrityError(ArtifactError):
     """An artifact's content no longer matches the hash recorded for it."""
+
+
+class DataError(KeelError):
+    """A data source or sink could not be read or written: a missing file, a malformed
+    CSV, an unreachable database, a failing query."""

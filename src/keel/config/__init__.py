@@ -1,88 +1,160 @@
-"""Reading keel.yml: where it is, and the settings the store and client need.
+"""keel.yml: where it is found, how it is read, and the typed sections it holds.
 
-The file is found by an explicit path, then env ``KEEL_CONFIG``, then ``./keel.yml``.
-This module holds the sections the tracking layer needs now (``project`` and ``store``);
-the data, model, api and jobs sections are validated by the parts that own them.
+The file is the first of: an explicit path (``-c FILE``), env ``KEEL_CONFIG``,
+``./keel.yml``; :attr:`Config.origin` says which. Reading supports ``!include other.yml``
+(relative to the including file), ``${ENV_VAR}`` (and ``${ENV_VAR:-default}``), and keys
+ending in ``_var`` whose value names the environment variable holding the real value
+(``password_var: DB_PASSWORD`` gives ``password``). Sections are checked by the pydantic
+models in :mod:`keel.config.models`; :mod:`keel.data` checks each data source and sink
+against the model of its type. :meth:`Config.snapshot` is the secret-free copy to store.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from keel.config.yamlfile import Document, Loc, dotted
 from keel.errors import ConfigError
+
+if TYPE_CHECKING:
+    from keel.config.models import KeelConfig, StoreSection
+
+__all__ = [
+    "DEFAULT_CONFIG_NAME",
+    "Config",
+    "ConfigError",
+    "dotted",
+    "find_config",
+    "load_config",
+    "parse_config",
+    "validate_section",
+]
 
 DEFAULT_CONFIG_NAME = "keel.yml"
 
 
 @dataclass(frozen=True)
-class StoreSettings:
-    """Where the metadata and the artifacts live."""
-
-    url: str | None = None
-    artifacts: str | None = None
-
-
-@dataclass(frozen=True)
 class Config:
-    """The parsed config file (only what the tracking layer reads)."""
+    """A read and checked keel.yml (or the defaults, when there is none)."""
 
     path: Path | None
-    project: str | None
-    store: StoreSettings
-    raw: dict[str, Any]
+    origin: str  # how the file was found: "-c", "KEEL_CONFIG", "./keel.yml" or "defaults"
+    settings: KeelConfig
+    document: Document | None = field(default=None, repr=False)
+
+    @property
+    def project(self) -> str | None:
+        return self.settings.project
+
+    @property
+    def store(self) -> StoreSection:
+        return self.settings.store
+
+    @property
+    def raw(self) -> dict[str, Any]:
+        """The resolved mapping (secrets included: never log or store it)."""
+        return self.document.value if self.document is not None else {}
+
+    @property
+    def base_dir(self) -> Path:
+        """The folder relative paths in the config are read against."""
+        return self.path.parent if self.path is not None else Path.cwd()
+
+    def describe(self) -> str:
+        """Which config is in use, for a person: ``config ./keel.yml (found in .)``."""
+        if self.path is None:
+            return "no config file (defaults; looked for -c, KEEL_CONFIG, ./keel.yml)"
+        how = {
+            "-c": "given with -c",
+            "KEEL_CONFIG": "from KEEL_CONFIG",
+            "./keel.yml": "found in the working folder",
+        }[self.origin]
+        return f"config {self.path} ({how})"
+
+    def where(self, loc: Loc) -> str:
+        """File and line of a key, e.g. ``keel.yml line 12``."""
+        return self.document.where(loc) if self.document is not None else "config"
+
+    def snapshot(self) -> dict[str, Any]:
+        """The config as written (includes expanded, ``${VAR}`` and ``*_var`` kept): no secrets."""
+        import copy
+
+        return copy.deepcopy(self.document.snapshot) if self.document is not None else {}
+
+    def scrub(self, text: str) -> str:
+        """``text`` with any secret read through a ``*_var`` key masked."""
+        return self.document.scrub(text) if self.document is not None else text
 
 
-def find_config(path: str | os.PathLike[str] | None = None) -> Path | None:
-    """The config file to use, or None when there is none (explicit paths must exist)."""
+def find_config(
+    path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None
+) -> tuple[Path, str] | None:
+    """The config file to use and how it was found, or None (explicit paths must exist)."""
+    env = os.environ if env is None else env
     if path is not None:
         found = Path(path)
         if not found.is_file():
-            raise ConfigError(f"config file {found} not found")
-        return found
-    env = os.environ.get("KEEL_CONFIG")
-    if env:
-        found = Path(env)
+            raise ConfigError(f"config file {found} (given with -c) not found")
+        return found, "-c"
+    named = env.get("KEEL_CONFIG")
+    if named:
+        found = Path(named)
         if not found.is_file():
             raise ConfigError(f"config file {found} (from KEEL_CONFIG) not found")
-        return found
+        return found, "KEEL_CONFIG"
     local = Path(DEFAULT_CONFIG_NAME)
-    return local if local.is_file() else None
+    return (local, "./keel.yml") if local.is_file() else None
 
 
-def load_config(path: str | os.PathLike[str] | None = None) -> Config:
-    """Read and check the ``project`` and ``store`` sections of the config file."""
-    found = find_config(path)
+def load_config(
+    path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None
+) -> Config:
+    """Find, read and check keel.yml; the defaults when there is no file."""
+    from keel.config.models import KeelConfig
+
+    env = os.environ if env is None else env
+    found = find_config(path, env)
     if found is None:
-        return Config(None, None, StoreSettings(), {})
-    import yaml
+        return Config(None, "defaults", KeelConfig())
+    file, origin = found
+    return _checked(file, origin, _load_document(file, env))
 
-    try:
-        raw = yaml.safe_load(found.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{found}{where}: not valid YAML: {exc}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{found}: expected a mapping of sections, got {type(raw).__name__}")
-    project = raw.get("project")
-    if project is not None and not isinstance(project, str):
-        raise ConfigError(f"{found}: project: expected a name, got {project!r}")
-    store = raw.get("store")
-    if store is None:
-        settings = StoreSettings()
-    elif isinstance(store, str):
-        settings = StoreSettings(url=store)
-    elif isinstance(store, dict):
-        unknown = set(store) - {"url", "artifacts"}
-        if unknown:
-            raise ConfigError(
-                f"{found}: store: unknown key(s) {', '.join(sorted(unknown))}: "
-                "use url and artifacts"
-            )
-        settings = StoreSettings(url=store.get("url"), artifacts=store.get("artifacts"))
-    else:
-        raise ConfigError(f"{found}: store: expected a URL or {{url, artifacts}}, got {store!r}")
-    return Config(found, project, settings, raw)
+
+def parse_config(
+    text: str, env: Mapping[str, str] | None = None, base_dir: str | os.PathLike[str] = "."
+) -> Config:
+    """Read a config from text (tests, notebooks); ``!include`` is relative to ``base_dir``."""
+    from keel.config.yamlfile import load_document
+
+    env = os.environ if env is None else env
+    file = Path(base_dir) / "<text>"
+    return _checked(file, "-c", load_document(file, env, text))
+
+
+def _checked(file: Path, origin: str, document: Document) -> Config:
+    from keel.config.models import KeelConfig
+
+    if not isinstance(document.value, dict):
+        raise ConfigError(
+            f"{file}: expected a mapping of sections (project, store, datasources, …), "
+            f"got {type(document.value).__name__}"
+        )
+    settings = validate_section(KeelConfig, document.value, (), document)
+    return Config(file, origin, settings, document)
+
+
+def _load_document(file: Path, env: Mapping[str, str]) -> Document:
+    from keel.config.yamlfile import load_document
+
+    return load_document(file, env)
+
+
+def validate_section(model: Any, data: Any, loc: Loc = (), document: Document | None = None) -> Any:
+    """Check ``data`` at ``loc`` against a pydantic ``model`` (see :mod:`keel.config.validate`)."""
+    from keel.config.validate import validate_section as check
+
+    return check(model, data, loc, document)

@@ -1,0 +1,129 @@
+"""The sections of keel.yml as pydantic models.
+
+Unknown keys are errors everywhere except where a section is open by design: ``dbms``
+entries (extra keys are SQLAlchemy ``create_engine`` arguments) and ``model`` (extra keys
+are the model's own settings, handed to model code). ``datasources`` and ``datasinks`` are
+kept as plain mappings here and checked by :mod:`keel.data` against the model of each entry's
+type, once ``plugins`` have been imported and every type is known.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
+
+
+class Section(BaseModel):
+    """A closed section: every key must be known."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class StoreSection(Section):
+    """Where metadata and artifacts live (``store: URL`` is short for ``store: {url: URL}``)."""
+
+    url: str | None = None
+    artifacts: str | None = None
+    storage_options: dict[str, Any] = Field(default_factory=dict)
+
+
+class DbmsSection(BaseModel):
+    """A named database connection used by ``dbms.<name>`` data sources and sinks.
+
+    ``type: sql`` (the default) takes a SQLAlchemy ``connection_string``; ``type: oracle``
+    may give ``host``/``port``/``service_name``/``user``/``password`` instead. ``options``
+    become the driver's ``connect_args``; any other key is passed to ``create_engine``.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    type: Literal["sql", "oracle"] = "sql"
+    connection_string: str | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+    host: str | None = None
+    port: int | None = None
+    service_name: str | None = None
+    user: str | None = None
+    password: str | None = Field(default=None, repr=False)
+
+    @model_validator(mode="after")
+    def _has_target(self) -> DbmsSection:
+        if self.connection_string is None:
+            if self.type == "sql":
+                raise ValueError(
+                    "connection_string is required, e.g. postgresql+psycopg://user@host/db"
+                )
+            if not (self.host and self.service_name):
+                raise ValueError("an oracle connection needs host and service_name")
+        return self
+
+    @property
+    def engine_kwargs(self) -> dict[str, Any]:
+        """The extra keys, meant for ``sqlalchemy.create_engine``."""
+        return dict(self.model_extra or {})
+
+
+class ModelSection(BaseModel):
+    """The model keel trains and serves; extra keys are the model's own settings."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str | None = Field(default=None, pattern=NAME_PATTERN)
+    version: str | None = None  # the label of the versions trained from this config
+    module: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class ApiSection(BaseModel):
+    """The prediction API built from config (filled in by the serving issue)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str | None = Field(default=None, pattern=NAME_PATTERN)
+
+
+class JobsSection(BaseModel):
+    """Where work runs (filled in by the scale-out issue)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    executor: str = "local"
+
+
+class KeelConfig(Section):
+    """The whole of keel.yml."""
+
+    project: str | None = Field(default=None, pattern=NAME_PATTERN)
+    store: StoreSection = Field(default_factory=StoreSection)
+    plugins: list[str] = Field(default_factory=list)
+    dbms: dict[str, DbmsSection] = Field(default_factory=dict)
+    datasources: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    datasinks: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    model: ModelSection | None = None
+    api: ApiSection | None = None
+    jobs: JobsSection | None = None
+
+    @field_validator("store", mode="before")
+    @classmethod
+    def _store_url(cls, value: Any) -> Any:
+        if value is None:
+            return {}
+        return {"url": value} if isinstance(value, str) else value
+
+    @field_validator("dbms", "datasources", "datasinks", "plugins", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: Any, info: ValidationInfo) -> Any:
+        # "datasources:" with nothing under it is YAML null: treat as empty.
+        if value is None:
+            return [] if info.field_name == "plugins" else {}
+        return value
