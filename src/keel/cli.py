@@ -28,6 +28,7 @@ Examples:
   keel runs list --exp iris --sort -metrics.acc --limit 10
   keel runs list --query '{"metrics.acc": {"$gt": 0.9}}' --json
   keel models show iris@production
+  keel data preview train -n 5
   keel db upgrade --store postgresql://keel@db:5432/keel
 """
 
@@ -485,6 +486,111 @@ def datasets_show(state: State, dataset: str, as_json: bool) -> None:
     )
     _table("files", ["path", "size", "sha256"], ([f.path, f.size, f.sha256[:12]] for f in files))
     _table("runs", ["run", "role"], lineage)
+    return None
+
+
+# --- data ---------------------------------------------------------------------------------
+
+
+@cli.group(cls=PrefixGroup)
+def data() -> None:
+    """List and preview the data sources and sinks of keel.yml.
+
+    \b
+    Examples:
+      keel data list
+      keel data list --phase train --json
+      keel data preview train -n 5
+      keel -c prod.yml data preview orders --params customer_id=387
+    """
+
+
+def _catalog(state: State) -> Any:
+    from keel.config import load_config
+    from keel.data.catalog import DataCatalog
+
+    config = load_config(state.config)
+    click.echo(config.describe(), err=True)
+    return DataCatalog(config)
+
+
+@data.command("list")
+@click.option(
+    "--phase",
+    type=click.Choice(["train", "test", "predict", "dataset"]),
+    help="Only what this phase is given (its tagged entries and the untagged ones).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@pass_state
+def data_list(state: State, phase: str | None, as_json: bool) -> None:
+    """List data sources and sinks with their type, tags and target."""
+    with _catalog(state) as catalog:
+        entries = [e for e in catalog.entries() if phase is None or _serves(e.tags, phase)]
+    if as_json:
+        return _print_json([e.as_dict() for e in entries])
+    _table(
+        "data sources and sinks" + (f" for {phase}" if phase else ""),
+        ["name", "kind", "type", "tags", "target", "cache"],
+        (
+            [e.name, e.kind, e.type, ", ".join(e.tags) or "(all)", e.target, _expiry(e.expires)]
+            for e in entries
+        ),
+    )
+    return None
+
+
+def _serves(tags: list[str], phase: str) -> bool:
+    return not tags or phase in tags
+
+
+def _expiry(expires: int | None) -> str:
+    if expires is None:
+        return ""
+    return {0: "no", -1: "process"}.get(expires, f"{expires}s")
+
+
+def _parse_params(pairs: tuple[str, ...]) -> dict[str, Any]:
+    import yaml
+
+    params: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint="--params")
+        # YAML scalars, so id=387 binds the number 387 and flag=true a boolean.
+        try:
+            params[key] = yaml.safe_load(text) if text else ""
+        except yaml.YAMLError:
+            params[key] = text
+    return params
+
+
+@data.command("preview")
+@click.argument("name")
+@click.option(
+    "--params",
+    "-p",
+    "pairs",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A param for the source (SQL :params, path placeholders). Repeatable.",
+)
+@click.option("-n", "--rows", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON records for scripts.")
+@pass_state
+def data_preview(state: State, name: str, pairs: tuple[str, ...], rows: int, as_json: bool) -> None:
+    """Show the first rows of data source NAME."""
+    from keel.data.preview import preview
+
+    params = _parse_params(pairs) or None
+    with _catalog(state) as catalog:
+        shown = preview(catalog.source(name), params, rows)
+    if as_json:
+        return _print_json(shown.as_dict())
+    if shown.text is not None:
+        click.echo(shown.text)
+        return None
+    _table(shown.title, shown.columns, shown.rows)
     return None
 
 

@@ -47,13 +47,14 @@ class DbmsSection(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
+    # Anything that may carry a credential stays out of repr (and so out of logs).
     type: Literal["sql", "oracle"] = "sql"
-    connection_string: str | None = None
-    options: dict[str, Any] = Field(default_factory=dict)
+    connection_string: str | None = Field(default=None, repr=False)
+    options: dict[str, Any] = Field(default_factory=dict, repr=False)
     host: str | None = None
     port: int | None = None
     service_name: str | None = None
-    user: str | None = None
+    user: str | None = Field(default=None, repr=False)
     password: str | None = Field(default=None, repr=False)
 
     @model_validator(mode="after")

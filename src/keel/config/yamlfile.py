@@ -152,18 +152,27 @@ class _Walker:
     def walk_mapping(
         self, node: Any, path: Path, loc: Loc, chain: tuple[Path, ...]
     ) -> tuple[dict[str, Any], dict[str, Any]]:
-        self.constructor.flatten_mapping(node)  # YAML merge keys (<<: *defaults)
+        own: set[str] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.constructor.construct_object(key_node, deep=True)
+            if not isinstance(key, str):
+                raise self.fail(path, key_node, loc, f"keys must be text, got {key!r}")
+            target = _target_key(key)
+            if target in own:
+                raise self.fail(path, key_node, (*loc, key), "key given twice")
+            own.add(target)
+        # YAML merge keys (<<: *defaults): merged pairs come first, own keys override them.
+        self.constructor.flatten_mapping(node)
         values: dict[str, Any] = {}
         snapshot: dict[str, Any] = {}
         for key_node, value_node in node.value:
             key = self.constructor.construct_object(key_node, deep=True)
-            if not isinstance(key, str):
-                raise self.fail(path, key_node, loc, f"keys must be text, got {key!r}")
-            target = key
-            if key.endswith(SECRET_SUFFIX) and len(key) > len(SECRET_SUFFIX):
-                target = key[: -len(SECRET_SUFFIX)]
-            if target in values or key in snapshot:
-                raise self.fail(path, key_node, (*loc, key), "key given twice")
+            target = _target_key(key)
+            for stale in (target, target + SECRET_SUFFIX):
+                values.pop(stale, None)
+                snapshot.pop(stale, None)
             self.doc.origins[(*loc, target)] = Origin(path, key_node.start_mark.line + 1)
             if target != key:
                 values[target] = self.secret(value_node, path, (*loc, key))
@@ -202,6 +211,13 @@ class _Walker:
             )
 
         return _ENV_PATTERN.sub(replace, text)
+
+
+def _target_key(key: str) -> str:
+    """The key a value lands under: ``password_var`` fills ``password``."""
+    if key.endswith(SECRET_SUFFIX) and len(key) > len(SECRET_SUFFIX):
+        return key[: -len(SECRET_SUFFIX)]
+    return key
 
 
 def _is_env_name(name: str) -> bool:

@@ -110,6 +110,8 @@ class DataSource(_Data, ABC):
     kind = "data source"
     settings_model: ClassVar[type[DataSettings]] = SourceSettings
     settings: SourceSettings
+    gives_frames: ClassVar[bool] = True  # False for raw-only types (text_file, binary_file)
+    chunked: ClassVar[bool] = False  # whether get_dataframe(chunksize=…) is supported
 
     def __init__(self, name: str, settings: DataSettings, context: DataContext) -> None:
         super().__init__(name, settings, context)

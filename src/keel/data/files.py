@@ -119,6 +119,7 @@ class FileSource(_FileLocation, DataSource):
     settings_model = FileSourceSettings
     settings: FileSourceSettings
     text = False
+    gives_frames: ClassVar[bool] = False
 
     def read_raw(self, params: Params) -> str | bytes:
         import fsspec
@@ -145,6 +146,7 @@ class FrameSource(FileSource):
 
     text = True
     chunked: ClassVar[bool] = True
+    gives_frames: ClassVar[bool] = True
 
     def read_dataframe(
         self, params: Params, chunksize: int | None

@@ -153,6 +153,7 @@ class SqlSource(_SqlData, DataSource):
 
     settings_model = SqlSourceSettings
     settings: SqlSourceSettings
+    chunked = True
 
     def target(self) -> str:
         return self.settings.table or " ".join((self.settings.query or "").split())
