@@ -144,10 +144,13 @@ def import_plugins(config: Config) -> None:
     """Import the modules under ``plugins:`` (they register their types on import)."""
     import sys
 
-    base = str(config.base_dir)
+    if not config.settings.plugins:
+        return
+    base = str(config.base_dir.resolve())
     if base not in sys.path:
         # Plugins usually sit beside keel.yml, like the model code does.
         sys.path.insert(0, base)
+    importlib.invalidate_caches()  # a module written after the folder was first listed
     for i, module in enumerate(config.settings.plugins):
         try:
             importlib.import_module(module)

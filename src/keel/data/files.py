@@ -312,7 +312,7 @@ class FileSink(_FileLocation, DataSink):
                 fs, target = fsspec.core.url_to_fs(path, **self.settings.storage_options)
                 fs.pipe_file(target, buffer.getvalue())  # one PUT: all or nothing
             else:
-                _write_local(Path(path), write)
+                write_local_atomic(Path(path), write)
         except (DataError, InvalidInput):
             raise
         except Exception as exc:
@@ -327,7 +327,8 @@ def _file_mode() -> int:
     return 0o666 & ~mask
 
 
-def _write_local(path: Path, write: Callable[[Any], object]) -> None:
+def write_local_atomic(path: Path, write: Callable[[Any], object]) -> None:
+    """Call ``write(binary_handle)`` on a temp file beside ``path``, then rename it over."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
