@@ -125,6 +125,9 @@ class _SqlData:
     def failed(self, exc: BaseException, doing: str) -> DataError:
         from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
+        if not isinstance(exc, DBAPIError) and isinstance(exc.__cause__, DBAPIError):
+            exc = exc.__cause__  # pandas wraps the driver's error in its own DatabaseError
+
         engine = self.context.engines.get(self.connection)
         where = f"'{self.connection}' ({masked(engine.url)})" if engine is not None else ""
         origin = getattr(exc, "orig", None) or exc
@@ -159,12 +162,12 @@ class SqlSource(_SqlData, DataSource):
         return self.settings.table or " ".join((self.settings.query or "").split())
 
     def statement(self) -> Any:
-        from sqlalchemy import column, select, table, text
+        from sqlalchemy import literal_column, select, table, text
 
         if self.settings.query is not None:
             return text(self.settings.query)
         schema, name = split_table(self.settings.table or "")
-        return select(column("*")).select_from(table(name, schema=schema))
+        return select(literal_column("*")).select_from(table(name, schema=schema))
 
     def read_dataframe(
         self, params: Params, chunksize: int | None
@@ -184,12 +187,12 @@ class SqlSource(_SqlData, DataSource):
             raise InvalidInput(f"{self.label}: a table source takes no params, got {bound}")
         if chunksize is not None:
             return self._chunks(statement, bound, chunksize)
-        try:
-            import pandas as pd
+        import pandas as pd
 
+        try:
             with self.engine().connect() as conn:
                 frame = pd.read_sql(statement, conn, params=bound, **self.settings.options)
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, pd.errors.DatabaseError) as exc:
             raise self.failed(exc, "the query") from None
         return nulls_as_nan(frame)
 
@@ -203,7 +206,7 @@ class SqlSource(_SqlData, DataSource):
                     statement, conn, params=bound, chunksize=size, **self.settings.options
                 ):
                     yield nulls_as_nan(frame)
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, pd.errors.DatabaseError) as exc:
             raise self.failed(exc, "the query") from None
 
 
@@ -211,8 +214,8 @@ def nulls_as_nan(frame: pd.DataFrame) -> pd.DataFrame:
     """SQL NULLs come back as None in object columns: make every missing value NaN."""
     import numpy as np
 
-    objects = frame.select_dtypes(include="object").columns
-    if len(objects):
+    objects = [name for name, dtype in frame.dtypes.items() if dtype == np.dtype(object)]
+    if objects:
         frame = frame.copy(deep=False)
         for name in objects:
             frame[name] = frame[name].where(frame[name].notna(), np.nan)
@@ -230,6 +233,7 @@ class SqlSink(_SqlData, DataSink):
         return self.settings.table
 
     def write_dataframe(self, df: pd.DataFrame, params: Params) -> None:
+        import pandas as pd
         from sqlalchemy.exc import SQLAlchemyError
 
         if params:
@@ -240,7 +244,7 @@ class SqlSink(_SqlData, DataSink):
         try:
             with self.engine().begin() as conn:
                 df.to_sql(name, conn, schema=schema, **kwargs)
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, pd.errors.DatabaseError) as exc:
             raise self.failed(exc, f"writing table {self.settings.table}") from None
         except ValueError as exc:  # pandas: "Table 'x' already exists." with if_exists=fail
             raise DataError(f"{self.label}: {exc}") from None
