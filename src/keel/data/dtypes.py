@@ -135,13 +135,10 @@ def _convert(series: pd.Series, column: dict[str, Any]) -> pd.Series:
         categories = pd.Index(column["categories"], dtype=column["categories_dtype"])
         wanted = pd.CategoricalDtype(categories, ordered=column.get("ordered", False))
         values = series if series.dtype == categories.dtype else _like(series, categories)
-        result = pd.Series(
-            pd.Categorical(values, dtype=wanted), index=series.index, name=series.name
-        )
-        lost = int(series.notna().sum() - result.notna().sum())
-        if lost:
-            raise ValueError(f"{lost} value(s) are not among its categories")
-        return result
+        unknown = int((~(values.isin(categories) | values.isna())).sum())
+        if unknown:
+            raise ValueError(f"{unknown} value(s) are not among its categories")
+        return pd.Series(pd.Categorical(values, dtype=wanted), index=series.index, name=series.name)
     if kind.startswith("datetime64") and "," in kind:
         tz = kind[kind.index(",") + 1 : -1].strip()
         return pd.to_datetime(series, utc=True).dt.tz_convert(tz).astype(kind)

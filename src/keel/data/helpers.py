@@ -52,6 +52,8 @@ def to_plain_python(obj: Any) -> Any:
         return [to_plain_python(v) for v in items]
     if isinstance(obj, decimal.Decimal):
         return None if obj.is_nan() else float(obj)
+    if type(obj).__name__ == "NaTType":  # pandas' NaT passes for a datetime
+        return None
     if isinstance(obj, dt.timedelta):
         return obj.total_seconds()
     if isinstance(obj, dt.datetime | dt.date | dt.time):
