@@ -208,3 +208,20 @@ def test_a_password_from_the_environment_connects_and_stays_secret(pg_url: str) 
     assert "env-secret-pw" not in str(err.value) and "***" in str(err.value)
     assert "env-secret-pw" not in repr(data.config.snapshot())
     assert data.config.snapshot()["dbms"]["db"]["password_var"] == "READER_PW"
+
+
+def test_an_oracle_connection_can_be_given_by_parts() -> None:
+    from keel.config.models import DbmsSection
+    from keel.data.sql import build_url, masked
+
+    section = DbmsSection(
+        type="oracle",
+        host="db.example.com",
+        port=1251,
+        service_name="svc",
+        user="scott",
+        password="tiger",
+    )
+    url = build_url("ora", section)
+    assert masked(url) == "oracle+oracledb://scott:***@db.example.com:1251?service_name=svc"
+    assert url.password == "tiger"
