@@ -1,8 +1,8 @@
-"""``python -m bench``: keel vs MLflow (SQLite) on metric logging and run queries.
+"""``python -m bench``: keel vs MLflow (SQLite) on logging and queries, vs pandas on reads.
 
 Usage::
 
-    python -m bench [--runs 100000] [--points 10000] [--only logging|query] [--json out.json]
+    python -m bench [--runs 100000] [--points 10000] [--only logging|query|data] [--rows 1000000] [--json out.json]
                     [--repeat 5] [--analyze] [--seed N] [--tmp DIR] [--keep]
 
 Everything happens in a temporary folder (removed at the end unless ``--keep``). The exit
@@ -38,7 +38,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--points", type=int, default=10_000, help="metric points for the logging benchmarks"
     )
-    parser.add_argument("--only", choices=("logging", "query"), help="run one benchmark only")
+    parser.add_argument(
+        "--only", choices=("logging", "query", "data"), help="run one benchmark only"
+    )
+    parser.add_argument(
+        "--rows",
+        type=int,
+        default=1_000_000,
+        help="rows of the data benchmark's CSV and parquet files",
+    )
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the numbers here")
     parser.add_argument(
         "--repeat",
@@ -58,8 +66,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary stores")
     args = parser.parse_args(argv)
-    if min(args.runs, args.points, args.repeat) < 1:
-        parser.error("--runs, --points and --repeat must be at least 1")
+    if min(args.runs, args.points, args.repeat, args.rows) < 1:
+        parser.error("--runs, --points, --rows and --repeat must be at least 1")
     return args
 
 
@@ -74,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     console = Console()
     try:
-        import mlflow  # noqa: F401
+        if args.only != "data":
+            import mlflow  # noqa: F401
     except ImportError:
         console.print(
             "[red]MLflow is not installed: pip install -e '.[bench]' (mlflow==3.17.2)[/red]"
@@ -86,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         config={
             "runs": args.runs,
             "points": args.points,
+            "rows": args.rows,
             "only": args.only,
             "seed": args.seed,
             "repeat": args.repeat,
@@ -104,6 +114,10 @@ def main(argv: list[str] | None = None) -> int:
             from bench import query_bench
 
             query_bench.run(root, args.runs, args.seed, report, console, args.repeat, args.analyze)
+        if args.only in (None, "data"):
+            from bench import data_bench
+
+            data_bench.run(root, args.rows, args.seed, report, console, args.repeat)
     finally:
         if args.keep:
             console.print(f"[dim]kept {root}[/dim]")

@@ -35,6 +35,7 @@ class Measure:
     target: float | None = None
     correct: bool = True
     note: str = ""
+    peer: str = "MLflow"  # who the ``mlflow`` number belongs to
 
     @property
     def ratio(self) -> float | None:
@@ -113,11 +114,12 @@ class Report:
         table = Table(
             title=f"keel {v['keel']} vs MLflow {v['mlflow']} (SQLite {v['sqlite']}, "
             f"Python {v['python']})",
-            caption="ratio = MLflow / keel (above 1: keel is faster); targets apply to keel",
+            caption="peer: MLflow for tracking, plain pandas for data reads; "
+            "ratio = peer / keel (above 1: keel is faster); targets apply to keel",
         )
         table.add_column("measure")
         table.add_column("keel", justify="right")
-        table.add_column("MLflow", justify="right")
+        table.add_column("peer", justify="right")
         table.add_column("ratio", justify="right")
         table.add_column("target", justify="right")
         table.add_column("", justify="center")
@@ -133,7 +135,7 @@ class Report:
             table.add_row(
                 name,
                 _fmt(m.keel, m.unit),
-                _fmt(m.mlflow, m.unit),
+                f"{_fmt(m.mlflow, m.unit)} ({m.peer})",
                 "-" if m.ratio is None else f"{m.ratio:,.1f}x",
                 "-" if m.target is None else f"≤ {_fmt(m.target, m.unit)}",
                 mark,
