@@ -30,7 +30,8 @@ from bench.report import Report
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m bench", description="Benchmark keel against MLflow (SQLite backend)."
+        prog="python -m bench",
+        description="Benchmark keel against MLflow (SQLite backend) and plain pandas (data reads).",
     )
     parser.add_argument(
         "--runs", type=int, default=100_000, help="runs loaded for the query benchmark"
@@ -53,7 +54,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=int,
         default=5,
         metavar="N",
-        help="timed query calls per system, after 1 warm-up (default 5; the median is shown)",
+        help="timed query and data-read calls per system, after 1 warm-up "
+        "(default 5; the median is shown)",
     )
     parser.add_argument(
         "--analyze",

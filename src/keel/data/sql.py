@@ -107,7 +107,38 @@ def engine_for(context: DataContext, name: str, label: str) -> Engine:
         raise ConfigError(
             f"dbms.{name}: the driver for {url.drivername} is not installed ({exc.name})"
         ) from None
+    if _legacy_sqlite_transactions(engine, kwargs, section.options):
+        _emit_own_begin(engine)
     return context.engines.setdefault(name, engine)
+
+
+def _legacy_sqlite_transactions(engine: Engine, kwargs: dict[str, Any], options: Any) -> bool:
+    """Whether ``engine`` is pysqlite left in its legacy transaction mode.
+
+    In that mode sqlite3 opens a transaction only before INSERT/UPDATE/DELETE: CREATE and
+    DROP TABLE run outside it and are committed at once, so a sink write that fails would
+    still leave a replaced table dropped (or a new one created, empty). Left alone when the
+    config picks the transaction handling itself (``isolation_level``, ``autocommit``).
+    """
+    if engine.dialect.name != "sqlite" or engine.dialect.driver != "pysqlite":
+        return False
+    execution_options = kwargs.get("execution_options") or {}
+    chosen = "isolation_level" in kwargs or "isolation_level" in execution_options
+    return not (chosen or {"isolation_level", "autocommit"} & set(options))
+
+
+def _emit_own_begin(engine: Engine) -> None:
+    # SQLAlchemy's recipe for transactional DDL on pysqlite: sqlite3 emits no BEGIN of its
+    # own, SQLAlchemy emits one when a transaction starts (sqlite3 still commits/rolls back).
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "connect")
+    def _no_implicit_begin(dbapi_connection: Any, record: Any) -> None:
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN")
 
 
 class _SqlData:
