@@ -9,7 +9,7 @@ its settings model (``settings_model``), so unknown keys in keel.yml are reporte
 from __future__ import annotations
 
 from abc import ABC
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -195,6 +195,21 @@ class DataSink(_Data, ABC):
             )
         self.write_dataframe(df, params)
 
+    def put_chunks(self, chunks: Iterable[pd.DataFrame], params: Params = None) -> int:
+        """Write a stream of DataFrames as one data set; returns the number of rows.
+
+        The sink ends up with all chunks or, if anything fails, as it was: files are
+        written to a temporary file and renamed (or uploaded once), tables in one
+        transaction. Types that cannot stream collect the chunks and write them once.
+        """
+        import pandas as pd
+
+        counted = _Counted(chunks, self.label)
+        self.write_chunks(iter(counted), params)
+        if counted.first is None:  # nothing at all: still write an empty data set
+            self.write_dataframe(pd.DataFrame(), params)
+        return counted.rows
+
     def put_raw(self, data: str | bytes, params: Params = None) -> None:
         """Write text or bytes as they are."""
         if not isinstance(data, str | bytes | bytearray):
@@ -210,3 +225,33 @@ class DataSink(_Data, ABC):
 
     def write_raw(self, data: str | bytes, params: Params) -> None:
         raise self.unsupported("raw data", "use put_dataframe()")
+
+    def write_chunks(self, chunks: Iterator[pd.DataFrame], params: Params) -> None:
+        import pandas as pd
+
+        frames = list(chunks)
+        if frames:
+            self.write_dataframe(pd.concat(frames, ignore_index=True), params)
+
+
+class _Counted:
+    """Iterates DataFrame chunks, checking each and counting rows."""
+
+    def __init__(self, chunks: Iterable[pd.DataFrame], label: str) -> None:
+        self._chunks = iter(chunks)
+        self.label = label
+        self.rows = 0
+        self.first: pd.DataFrame | None = None
+
+    def __iter__(self) -> Iterator[pd.DataFrame]:
+        import pandas as pd
+
+        for chunk in self._chunks:
+            if not isinstance(chunk, pd.DataFrame):
+                raise InvalidInput(
+                    f"{self.label}: put_chunks takes pandas DataFrames, got {type(chunk).__name__}"
+                )
+            if self.first is None:
+                self.first = chunk
+            self.rows += len(chunk)
+            yield chunk

@@ -14,7 +14,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
+import itertools
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -352,6 +354,36 @@ class FrameSink(FileSink):
     def write_dataframe(self, df: pd.DataFrame, params: Params) -> None:
         self.write_atomic(self.path_for(params), lambda handle: self.write(df, handle))
 
+    def write_chunks(self, chunks: Iterator[pd.DataFrame], params: Params) -> None:
+        first = next(chunks, None)
+        if first is None:
+            return  # put_chunks writes the empty data set
+        stream = itertools.chain([first], chunks)
+
+        def write_all(handle: Any) -> None:
+            for _chunk in self.stream(stream, handle):
+                pass
+
+        path = self.path_for(params)
+        if is_url(path) and not path.startswith(READ_ONLY_SCHEMES):
+            # Spool to a local temporary file, then upload once: all or nothing.
+            with tempfile.TemporaryFile() as spool:
+                write_all(spool)
+                spool.seek(0)
+                self.write_atomic(path, lambda handle: shutil.copyfileobj(spool, handle))
+        else:
+            self.write_atomic(path, write_all)
+
+    def stream(self, chunks: Iterator[pd.DataFrame], handle: Any) -> Iterator[pd.DataFrame]:
+        """Write chunks one after the other, yielding each once written. Types whose
+        format cannot be appended to collect the chunks and write them once."""
+        import pandas as pd
+
+        frames = list(chunks)
+        if frames:
+            self.write(pd.concat(frames, ignore_index=True), handle)
+        yield from frames
+
     def write(self, df: pd.DataFrame, handle: Any) -> None:
         raise NotImplementedError
 
@@ -363,25 +395,54 @@ class CsvSink(FrameSink):
     settings_model = CsvSinkSettings
     settings: CsvSinkSettings
 
-    def write(self, df: pd.DataFrame, handle: Any) -> None:
+    def write(self, df: pd.DataFrame, handle: Any, header: bool = True) -> None:
         kwargs: dict[str, Any] = {"index": False}
         if self.type == "euro_csv":
             kwargs.update(sep=";", decimal=",")
         kwargs.update(self.settings.options)
+        if not header:
+            kwargs["header"] = False
         df.to_csv(handle, **kwargs)
+
+    def stream(self, chunks: Iterator[pd.DataFrame], handle: Any) -> Iterator[pd.DataFrame]:
+        columns = None
+        for chunk in chunks:
+            if columns is None:
+                columns = chunk.columns
+                self.write(chunk, handle)
+            else:  # same column order as the header, whatever order the chunk has
+                self.write(chunk.reindex(columns=columns), handle, header=False)
+            yield chunk
 
     def write_dataframe(self, df: pd.DataFrame, params: Params) -> None:
         super().write_dataframe(df, params)
-        if self.settings.dtypes_path is not None:
-            from keel.data.dtypes import write_dtypes
+        self.write_dtypes(df, params)
 
-            path = self.resolve(self.settings.dtypes_path, params)
-            try:
-                write_dtypes(df, path, self.storage_options(path))
-            except (DataError, InvalidInput):
-                raise
-            except Exception as exc:
-                raise self.failed(path, exc, "write") from None
+    def write_chunks(self, chunks: Iterator[pd.DataFrame], params: Params) -> None:
+        first: list[pd.DataFrame] = []
+
+        def remember(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+            for frame in frames:
+                if not first:
+                    first.append(frame)
+                yield frame
+
+        super().write_chunks(remember(chunks), params)
+        if first:
+            self.write_dtypes(first[0], params)
+
+    def write_dtypes(self, df: pd.DataFrame, params: Params) -> None:
+        if self.settings.dtypes_path is None:
+            return
+        from keel.data.dtypes import write_dtypes
+
+        path = self.resolve(self.settings.dtypes_path, params)
+        try:
+            write_dtypes(df, path, self.storage_options(path))
+        except (DataError, InvalidInput):
+            raise
+        except Exception as exc:
+            raise self.failed(path, exc, "write") from None
 
 
 @register_sink("parquet")
@@ -392,6 +453,24 @@ class ParquetSink(FrameSink):
         kwargs: dict[str, Any] = {"index": False}
         kwargs.update(self.settings.options)
         df.to_parquet(handle, **kwargs)
+
+    def stream(self, chunks: Iterator[pd.DataFrame], handle: Any) -> Iterator[pd.DataFrame]:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        writer = None
+        try:
+            for chunk in chunks:
+                table = pa.Table.from_pandas(chunk, preserve_index=False)
+                if writer is None:
+                    writer = pq.ParquetWriter(handle, table.schema)
+                else:  # later chunks must fit the first chunk's schema
+                    table = table.select(writer.schema.names).cast(writer.schema)
+                writer.write_table(table)
+                yield chunk
+        finally:
+            if writer is not None:
+                writer.close()
 
 
 @register_sink("json", "jsonl")
@@ -406,6 +485,14 @@ class JsonSink(FrameSink):
         }
         kwargs.update(self.settings.options)
         df.to_json(handle, **kwargs)
+
+    def stream(self, chunks: Iterator[pd.DataFrame], handle: Any) -> Iterator[pd.DataFrame]:
+        if self.type != "jsonl":  # one JSON array: written whole
+            yield from super().stream(chunks, handle)
+            return
+        for chunk in chunks:
+            self.write(chunk, handle)
+            yield chunk
 
 
 @register_sink("text_file")

@@ -264,17 +264,28 @@ class SqlSink(_SqlData, DataSink):
         return self.settings.table
 
     def write_dataframe(self, df: pd.DataFrame, params: Params) -> None:
-        import pandas as pd
-        from sqlalchemy.exc import SQLAlchemyError
+        self.write_chunks(iter([df]), params)
 
+    def write_chunks(self, chunks: Iterator[pd.DataFrame], params: Params) -> None:
         if params:
             raise InvalidInput(f"{self.label}: a table sink takes no params, got {dict(params)}")
         schema, name = split_table(self.settings.table)
         kwargs: dict[str, Any] = {"index": False, "if_exists": self.settings.if_exists}
         kwargs.update(self.settings.options)
+        self._write_frames(chunks, schema, name, kwargs)
+
+    def _write_frames(
+        self, frames: Iterator[pd.DataFrame], schema: str | None, name: str, kwargs: dict[str, Any]
+    ) -> None:
+        """Write frames in one transaction: the first with ``if_exists``, the rest appended."""
+        import pandas as pd
+        from sqlalchemy.exc import SQLAlchemyError
+
         try:
             with self.engine().begin() as conn:
-                df.to_sql(name, conn, schema=schema, **kwargs)
+                for df in frames:
+                    df.to_sql(name, conn, schema=schema, **kwargs)
+                    kwargs = {**kwargs, "if_exists": "append"}
         except (SQLAlchemyError, pd.errors.DatabaseError) as exc:
             raise self.failed(exc, f"writing table {self.settings.table}") from None
         except ValueError as exc:  # pandas: "Table 'x' already exists." with if_exists=fail

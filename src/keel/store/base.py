@@ -164,6 +164,12 @@ class MetadataStore(ABC):
     def set_model_version_tags(self, version_id: str, tags: Mapping[str, Any]) -> None: ...
 
     @abstractmethod
+    def update_model_version_metrics(
+        self, version_id: str, metrics: Mapping[str, float]
+    ) -> ModelVersion:
+        """Merge ``metrics`` into a version's metrics (a retest's newer values win)."""
+
+    @abstractmethod
     def set_alias(self, project: str, model: str, alias: str, version: int) -> None: ...
 
     @abstractmethod

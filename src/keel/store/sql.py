@@ -959,6 +959,21 @@ class SqlStore(MetadataStore):
             lambda conn: self._must_exist(conn, t.model_versions, version_id, "model version"),
         )
 
+    def update_model_version_metrics(
+        self, version_id: str, metrics: Mapping[str, float]
+    ) -> ModelVersion:
+        mv = t.model_versions
+        with self._write() as conn:
+            current = conn.execute(select(mv.c.metrics).where(mv.c.id == version_id)).first()
+            if current is None:
+                raise NotFound(f"model version {version_id} not found")
+            merged = dict(current.metrics or {})
+            for key, value in metrics.items():
+                number = float(value)
+                merged[key] = number if math.isfinite(number) else None
+            conn.execute(update(mv).where(mv.c.id == version_id).values(metrics=merged))
+            return self._versions(conn, [version_id])[0]
+
     def set_alias(self, project: str, model: str, alias: str, version: int) -> None:
         check_alias(alias)
         target = self.get_model_version(project, model, int(version))

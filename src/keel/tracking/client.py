@@ -750,6 +750,17 @@ class Client:
         mv = self.get_model_version(model_version)
         self._online("set_tags_on_model_version").set_model_version_tags(mv.id, tags)
 
+    def update_model_version_metrics(
+        self, model_version: VersionRef, metrics: Mapping[str, float]
+    ) -> ModelVersionApi:
+        """Merge newer metric values (from a retest) into a version's metrics."""
+        mv = self.get_model_version(model_version)
+        updated = self._online("update_model_version_metrics").update_model_version_metrics(
+            mv.id, metrics
+        )
+        self.meta.put_version(self.project, updated)
+        return ModelVersionApi(self, updated)
+
     def set_alias(self, model_version: VersionRef, alias: str) -> None:
         """Point ``alias`` at a version (moving it from another version if needed)."""
         name, ref = self._version_ref(model_version)
