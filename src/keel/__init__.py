@@ -13,15 +13,35 @@ from keel.entities import Metric
 
 __version__ = "0.1.0"
 
-__all__ = ["Client", "Metric", "__version__", "errors"]
+__all__ = [
+    "Client",
+    "Metric",
+    "Model",
+    "ModelContext",
+    "__version__",
+    "errors",
+    "load_model",
+    "report",
+]
 
 if TYPE_CHECKING:
+    from keel.lifecycle.loading import load_model
+    from keel.models.base import Model, ModelContext
+    from keel.models.report import report
     from keel.tracking.client import Client
+
+_LAZY = {
+    "Client": "keel.tracking.client",
+    "Model": "keel.models.base",
+    "ModelContext": "keel.models.base",
+    "report": "keel.models.report",
+    "load_model": "keel.lifecycle.loading",
+}
 
 
 def __getattr__(name: str) -> Any:
-    if name == "Client":
-        from keel.tracking.client import Client
+    if name in _LAZY:
+        import importlib
 
-        return Client
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'keel' has no attribute {name!r}")

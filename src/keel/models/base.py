@@ -237,7 +237,11 @@ def batch_frame(batch: Any, results: Any) -> pd.DataFrame:
     results = list(results)
     if len(results) != len(batch):
         raise InvalidInput(f"predict_batch returned {len(results)} results for {len(batch)} inputs")
-    if results and all(isinstance(r, Mapping) for r in results):
-        return pd.DataFrame(results)
     frame = batch if isinstance(batch, pd.DataFrame) else pd.DataFrame(records(batch))
-    return frame.reset_index(drop=True).assign(prediction=results)
+    frame = frame.reset_index(drop=True)
+    if results and all(isinstance(r, Mapping) for r in results):
+        predicted = pd.DataFrame(results)  # its columns beside the inputs (and over them)
+        return pd.concat(
+            [frame.drop(columns=predicted.columns, errors="ignore"), predicted], axis=1
+        )
+    return frame.assign(prediction=results)

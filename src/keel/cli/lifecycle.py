@@ -1,0 +1,280 @@
+"""``keel init | train | retest | predict | batch-predict | generate-dataset``.
+
+Thin callers of :mod:`keel.lifecycle`: they parse arguments, call one function and print
+the outcome (a table, or JSON with ``--json``).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from keel.cli import State, _print_json, _table, cli, pass_state
+from keel.errors import InvalidInput
+
+
+def _ref(version: str | None, alias: str | None) -> str | None:
+    if version and alias:
+        raise click.BadParameter("give --version or --alias, not both")
+    if version:
+        return f"@{version}"
+    if alias:
+        return f"@{alias}"
+    return None
+
+
+_version_options = [
+    click.option(
+        "--version",
+        "version",
+        help="Version number or label (default: keel.yml's label, else latest).",
+    ),
+    click.option("--alias", "alias", help="An alias such as production."),
+]
+
+
+def _with_version(func: Any) -> Any:
+    for option in reversed(_version_options):
+        func = option(func)
+    return func
+
+
+@cli.command("init")
+@click.argument("directory", default=".", type=click.Path(file_okay=False))
+@click.option(
+    "--style",
+    type=click.Choice(["keel", "launchpad", "ml2p", "mlopen"]),
+    default="keel",
+    show_default=True,
+    help="Which way of writing model code the example uses.",
+)
+@click.option("--force", is_flag=True, help="Overwrite files that exist.")
+def init(directory: str, style: str, force: bool) -> None:
+    """Write a runnable example project (keel.yml, model code, small data).
+
+    \b
+    Examples:
+      keel init my-model && cd my-model && keel train
+      keel init lp --style launchpad
+    """
+    from keel.lifecycle.scaffold import init_project
+
+    written = init_project(directory, style, force=force)
+    click.echo(
+        f"wrote {len(written)} files to {directory} ({style} style); "
+        f"next: cd {directory} && keel train"
+    )
+
+
+@cli.command("train")
+@click.option("--dataset", help="Train on a registered dataset: NAME or NAME@VERSION.")
+@click.option("--fresh", is_flag=True, help="Do not pass the previous version to train().")
+@click.option("--no-test", is_flag=True, help="Skip evaluating on the test data.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@pass_state
+def train(state: State, dataset: str | None, fresh: bool, no_test: bool, as_json: bool) -> None:
+    """Train the model in keel.yml, test it and register a new model version.
+
+    \b
+    Examples:
+      keel train
+      keel -c prod.yml train --dataset iris@3
+    """
+    from keel.lifecycle.training import train as train_model
+
+    result = train_model(
+        state.config, dataset=dataset, client=state.client, fresh=fresh, test=not no_test
+    )
+    mv = result.version
+    if as_json:
+        return _print_json(
+            {
+                "model": mv.model,
+                "version": mv.version,
+                "label": mv.label,
+                "run_id": result.run.id,
+                "content_hash": mv.content_hash,
+                "metrics": result.metrics,
+                "superseded": result.superseded,
+            }
+        )
+    label = f" (label {mv.label})" if mv.label else ""
+    click.echo(f"registered {mv.model} version {mv.version}{label} from run {result.run.id}")
+    if result.superseded:
+        click.echo(
+            f"superseded version(s) {', '.join(map(str, result.superseded))} with the same label"
+        )
+    _metrics_table("test metrics", result.metrics)
+    return None
+
+
+def _metrics_table(title: str, metrics: dict[str, Any]) -> None:
+    if metrics:
+        _table(title, ["metric", "value"], sorted(metrics.items()))
+
+
+@cli.command("retest")
+@_with_version
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@pass_state
+def retest(state: State, version: str | None, alias: str | None, as_json: bool) -> None:
+    """Evaluate a stored version on the current test data and update its metrics.
+
+    \b
+    Examples:
+      keel retest
+      keel retest --alias production --json
+    """
+    from keel.lifecycle.training import retest as retest_model
+
+    result = retest_model(state.config, _ref(version, alias), client=state.client)
+    mv = result.version
+    if as_json:
+        return _print_json(
+            {
+                "model": mv.model,
+                "version": mv.version,
+                "run_id": result.run.id,
+                "metrics": result.metrics,
+            }
+        )
+    click.echo(f"retested {mv.model} version {mv.version} in run {result.run.id}")
+    _metrics_table("metrics", result.metrics)
+    return None
+
+
+@cli.command("predict")
+@click.argument("input_file", metavar="[FILE|-]", default="-", type=click.File("r"))
+@_with_version
+@click.option("--live-code", is_flag=True, help="Run the current model code, not the stored one.")
+@pass_state
+def predict(
+    state: State, input_file: Any, version: str | None, alias: str | None, live_code: bool
+) -> None:
+    """One prediction from JSON input (a file, or - for stdin); prints JSON.
+
+    \b
+    Examples:
+      keel predict input.json
+      echo '{"petal_length": 1.4}' | keel predict - --alias production
+    """
+    from keel.lifecycle.predicting import predict as predict_one
+
+    text = input_file.read()
+    name = getattr(input_file, "name", "-")
+    try:
+        inputs = json.loads(text)
+    except json.JSONDecodeError as exc:
+        where = "stdin" if name in ("-", "<stdin>") else name
+        raise InvalidInput(
+            f"{where} line {exc.lineno} column {exc.colno}: not valid JSON ({exc.msg})"
+        ) from None
+    result = predict_one(
+        inputs, _ref(version, alias), config=state.config, client=state.client, live_code=live_code
+    )
+    click.echo(json.dumps(result, indent=2, allow_nan=False))
+
+
+@cli.command("batch-predict")
+@click.option("--source", required=True, help="Data source to read (name in keel.yml).")
+@click.option("--sink", required=True, help="Data sink to write (name in keel.yml).")
+@_with_version
+@click.option(
+    "--chunksize",
+    type=click.IntRange(min=1),
+    default=10_000,
+    show_default=True,
+    help="Rows per chunk.",
+)
+@click.option("--live-code", is_flag=True, help="Run the current model code, not the stored one.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@pass_state
+def batch_predict(
+    state: State,
+    source: str,
+    sink: str,
+    version: str | None,
+    alias: str | None,
+    chunksize: int,
+    live_code: bool,
+    as_json: bool,
+) -> None:
+    """Stream a data source through the model in chunks into a data sink.
+
+    \b
+    Examples:
+      keel batch-predict --source to_score --sink predictions
+      keel batch-predict --source big --sink scored --chunksize 50000 --alias production
+    """
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from keel.lifecycle.predicting import batch_predict as run_batch
+
+    show = not as_json and sys.stderr.isatty()
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TextColumn("{task.completed:,} rows"),
+        TimeElapsedColumn(),
+        disable=not show,
+        transient=True,
+    ) as progress:
+        task = progress.add_task(f"{source} → {sink}", total=None)
+        result = run_batch(
+            source,
+            sink,
+            _ref(version, alias),
+            config=state.config,
+            client=state.client,
+            chunksize=chunksize,
+            live_code=live_code,
+            progress=lambda rows: progress.update(task, completed=rows),
+        )
+    mv = result.version
+    if as_json:
+        return _print_json(
+            {
+                "rows": result.rows,
+                "seconds": result.seconds,
+                "model": mv.model,
+                "version": mv.version,
+                "run_id": result.run.id,
+            }
+        )
+    click.echo(
+        f"wrote {result.rows:,} predictions of {mv.model} version {mv.version} to {sink} "
+        f"in {result.seconds:.1f} s (run {result.run.id})"
+    )
+    return None
+
+
+@cli.command("generate-dataset")
+@click.option("--name", help="Dataset name (default: the model's name).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@pass_state
+def generate_dataset(state: State, name: str | None, as_json: bool) -> None:
+    """Run the model's dataset generator and register a new dataset version.
+
+    \b
+    Examples:
+      keel generate-dataset && keel train --dataset iris
+    """
+    from keel.lifecycle.datasets import generate_dataset as generate
+
+    dataset = generate(state.config, name, client=state.client)
+    if as_json:
+        return _print_json(
+            {
+                "name": dataset.name,
+                "version": dataset.version,
+                "content_hash": dataset.content_hash,
+                "run_id": dataset.run_id,
+            }
+        )
+    click.echo(
+        f"registered dataset {dataset.name} version {dataset.version} ({dataset.content_hash[:12]})"
+    )
+    return None
