@@ -75,14 +75,12 @@ def summarize(value: Any, max_items: int = 1000) -> Any:
             "dtype": str(value.dtype),
             "describe": summarize(pd.Series(value.ravel())) if value.dtype.kind in "biuf" else {},
         }
-    plain = to_plain_python(value)
-    try:
-        import json
+    from keel.errors import InvalidInput
 
-        json.dumps(plain, allow_nan=True)
-    except (TypeError, ValueError):
+    try:
+        return to_plain_python(value)
+    except InvalidInput:  # not data: keep what it looks like
         return repr(value)
-    return plain
 
 
 def _missing(value: Any) -> bool:

@@ -783,9 +783,10 @@ class Client:
             raise NotFound(f"model {mv.model} version {mv.version} has no source run")
         path = self.cache_run_artifact(mv.run_id, mv.path_in_run)
         files = self._run_files(mv.run_id, mv.path_in_run)
-        if _files_hash(files, mv.path_in_run) != mv.content_hash:
-            from keel.errors import IntegrityError
+        from keel.errors import IntegrityError
 
+        _verify_files(path, files, mv.path_in_run, f"model {mv.model} version {mv.version}")
+        if _files_hash(files, mv.path_in_run) != mv.content_hash:
             raise IntegrityError(
                 f"the artifact of model {mv.model} version {mv.version} no longer matches its "
                 f"registered content hash {mv.content_hash[:12]}…: it was changed after "
@@ -944,6 +945,21 @@ def _files_hash(files: Sequence[ArtifactFile], prefix: str) -> str:
     if len(files) == 1 and files[0].path == prefix:
         return files[0].sha256
     return hash_tree({f.path[len(prefix) + 1 :] if prefix else f.path: f.sha256 for f in files})
+
+
+def _verify_files(local: Path, files: Sequence[ArtifactFile], prefix: str, what: str) -> None:
+    """Hash the local copies: a blob changed in the store (or the cache) is refused."""
+    from keel.errors import IntegrityError
+    from keel.hashing import hash_file
+
+    for f in files:
+        rel = f.path[len(prefix) :].lstrip("/") if prefix else f.path
+        path = local / rel if rel else local
+        if hash_file(path) != f.sha256:
+            raise IntegrityError(
+                f"the artifact of {what} was changed after registration: {f.path} no longer "
+                f"has sha256 {f.sha256[:12]}…; do not load it, register the model again"
+            )
 
 
 def _copy_protected(src: Path, dst: Path) -> None:
