@@ -1,0 +1,40 @@
+"""An iris classifier written to keel's model contract."""
+
+import pandas as pd
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import f1_score
+
+import keel
+
+FEATURES = ["petal_length", "petal_width", "sepal_length", "sepal_width"]
+
+
+class IrisModel(keel.Model):
+    def train(self, ctx):
+        df = ctx.sources["iris_train"].get_dataframe()
+        ctx.report("train_data", df)  # summarised: shape, columns, dtypes, describe
+        return LogisticRegression(**ctx.params).fit(df[FEATURES], df["species"])
+
+    def evaluate(self, ctx, fitted):
+        df = ctx.sources["iris_test"].get_dataframe()
+        predicted = fitted.predict(df[FEATURES])
+        return {
+            "accuracy": float((predicted == df["species"]).mean()),
+            "f1_macro": float(f1_score(df["species"], predicted, average="macro")),
+        }
+
+    def predict(self, ctx, fitted, inputs):
+        row = pd.DataFrame([inputs])[FEATURES].astype(float)
+        probabilities = fitted.predict_proba(row)[0]
+        return {
+            "species": fitted.classes_[probabilities.argmax()],
+            "probabilities": dict(zip(fitted.classes_, probabilities.round(4), strict=True)),
+        }
+
+    def predict_batch(self, ctx, fitted, batch):
+        frame = batch if isinstance(batch, pd.DataFrame) else pd.DataFrame(batch)
+        return list(fitted.predict(frame[FEATURES].astype(float)))
+
+    def generate_dataset(self, ctx):
+        df = ctx.sources["iris_raw"].get_dataframe().dropna()
+        df.to_parquet(ctx.dataset_dir / "iris.parquet", index=False)

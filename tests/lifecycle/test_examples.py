@@ -1,0 +1,107 @@
+"""The example projects run through the keel command: train, train again, retest, predict."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def keel(*args: str, cwd: Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "COLUMNS": "200",
+        "PYTHONWARNINGS": "error::keel.models.LibraryVersionWarning",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "keel.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        input=stdin,
+        check=False,
+    )
+
+
+def ok(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+@pytest.mark.parametrize(
+    ("example", "key"),
+    [
+        ("iris", "species"),
+        ("launchpad_style", "species"),
+        ("ml2p_style", "species"),
+        ("mlopen_pipeline", "data"),
+    ],
+)
+def test_example_trains_retests_and_predicts(tmp_path: Path, example: str, key: str) -> None:
+    project = tmp_path / example
+    shutil.copytree(EXAMPLES / example, project)
+    first = json.loads(ok(keel("train", "--json", cwd=project)))
+    assert first["version"] == 1 and first["metrics"]["accuracy"] > 0.8
+    second = json.loads(ok(keel("train", "--json", cwd=project)))
+    assert second["version"] == 2 and second["superseded"] == [1]
+    retested = json.loads(ok(keel("retest", "--version", "1", "--json", cwd=project)))
+    assert retested["version"] == 1 and retested["metrics"]["accuracy"] > 0.8
+    predicted = keel("predict", "input.json", cwd=project)
+    assert "LibraryVersionWarning" not in predicted.stderr
+    prediction = json.loads(ok(predicted))
+    assert key in prediction
+    if example == "mlopen_pipeline":
+        assert (
+            prediction["columns"][-1] == "prediction" and prediction["data"][0][-1] == "versicolor"
+        )
+        assert prediction["graphs"][0]["data"][0]["type"] == "scatter"
+    else:
+        assert prediction["species"] == "versicolor"
+
+
+def test_iris_example_batch_predicts_and_generates_datasets(tmp_path: Path) -> None:
+    project = tmp_path / "iris"
+    shutil.copytree(EXAMPLES / "iris", project)
+    ok(keel("train", cwd=project))
+    out = ok(keel("batch-predict", "--source", "to_score", "--sink", "predictions", cwd=project))
+    assert "wrote 30 predictions of iris version 1" in out
+    assert len((project / "output/predictions.csv").read_text().splitlines()) == 31
+    dataset = json.loads(ok(keel("generate-dataset", "--json", cwd=project)))
+    assert dataset["version"] == 1
+    trained = json.loads(ok(keel("train", "--dataset", "iris@1", "--json", cwd=project)))
+    assert trained["version"] == 2
+
+
+def test_ml2p_example_trains_on_its_generated_dataset(tmp_path: Path) -> None:
+    project = tmp_path / "ml2p"
+    shutil.copytree(EXAMPLES / "ml2p_style", project)
+    ok(keel("generate-dataset", cwd=project))
+    assert "version 1" in ok(keel("train", "--dataset", "iris-ml2p", cwd=project))
+
+
+def test_cli_failures_are_one_line_with_the_run_to_look_at(tmp_path: Path) -> None:
+    project = tmp_path / "iris"
+    shutil.copytree(EXAMPLES / "iris", project)
+    (project / "data/iris_train.csv").write_text("sepal_length\n1.0\n")
+    failed = keel("train", cwd=project)
+    assert failed.returncode == 1
+    assert failed.stderr.startswith("error: train failed: KeyError:")
+    assert "marked failed; traceback: keel runs show" in failed.stderr
+    assert len(failed.stderr.strip().splitlines()) == 1
+    bad = keel("predict", "-", cwd=project, stdin="{not json")
+    assert bad.returncode == 1 and "stdin line 1 column 2: not valid JSON" in bad.stderr
+
+
+def test_init_writes_each_style_that_then_trains(tmp_path: Path) -> None:
+    ok(keel("init", "lp", "--style", "launchpad", cwd=tmp_path))
+    assert "registered iris-launchpad version 1" in ok(keel("train", cwd=tmp_path / "lp"))
+    again = keel("init", "lp", "--style", "launchpad", cwd=tmp_path)
+    assert again.returncode == 1 and "would overwrite" in again.stderr
