@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m bench [--runs 100000] [--points 10000] [--only logging|query|data] [--rows 1000000] [--json out.json]
+    python -m bench [--runs 100000] [--points 10000] [--only logging|query|data|lifecycle] [--rows 1000000] [--json out.json]
                     [--repeat 5] [--analyze] [--seed N] [--tmp DIR] [--keep]
 
 Everything happens in a temporary folder (removed at the end unless ``--keep``). The exit
@@ -40,7 +40,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--points", type=int, default=10_000, help="metric points for the logging benchmarks"
     )
     parser.add_argument(
-        "--only", choices=("logging", "query", "data"), help="run one benchmark only"
+        "--only", choices=("logging", "query", "data", "lifecycle"), help="run one benchmark only"
     )
     parser.add_argument(
         "--rows",
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     console = Console()
     try:
-        if args.only != "data":
+        if args.only not in ("data", "lifecycle"):
             import mlflow  # noqa: F401
     except ImportError:
         console.print(
@@ -120,6 +120,10 @@ def main(argv: list[str] | None = None) -> int:
             from bench import data_bench
 
             data_bench.run(root, args.rows, args.seed, report, console, args.repeat)
+        if args.only in (None, "lifecycle"):
+            from bench import lifecycle_bench
+
+            lifecycle_bench.run(root, report, console, args.repeat)
     finally:
         if args.keep:
             console.print(f"[dim]kept {root}[/dim]")

@@ -15,6 +15,7 @@ version only after its files match the registered content hash.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -96,13 +97,12 @@ class Manifest:
 
 def project_modules(base_dir: Path) -> list[str]:
     """Names of the imported modules whose files live in the project folder."""
-    root = base_dir.resolve()
-    found = []
-    for name, module in list(sys.modules.items()):
-        where = getattr(module, "__file__", None)
-        if where and Path(where).resolve().is_relative_to(root):
-            found.append(name)
-    return found
+    root = os.path.join(str(base_dir.resolve()), "")
+    return [
+        name
+        for name, module in list(sys.modules.items())
+        if os.path.abspath(getattr(module, "__file__", None) or "/").startswith(root)
+    ]
 
 
 @contextmanager

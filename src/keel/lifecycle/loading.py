@@ -107,7 +107,6 @@ def load_version(
     manifest = Manifest.read(folder)
     from keel.models.libraries import check_libraries
 
-    check_libraries(manifest.libraries, what)
     if live_code:
         if project is None:
             raise ConfigError("--live-code needs keel.yml with model.module (the current code)")
@@ -115,6 +114,7 @@ def load_version(
     else:
         model = read_model_code(folder, what)
     fitted = read_fitted(folder, manifest, what)
+    check_libraries(manifest.libraries, what)  # after loading: its libraries are imported
     work = work_dir or Path(tempfile.mkdtemp(prefix="keel-predict-"))
     kwargs: dict[str, Any] = {"version": f"{mv.model}@{mv.version}", "fitted": fitted}
     if project is not None:
