@@ -13,7 +13,9 @@ class LibraryVersionWarning(UserWarning):
 
 
 def _version_of(module: object) -> str | None:
-    version = getattr(module, "__version__", None)
+    with warnings.catch_warnings():  # some libraries deprecate __version__ (markupsafe)
+        warnings.simplefilter("ignore")
+        version = getattr(module, "__version__", None)
     return version if isinstance(version, str) else None
 
 
