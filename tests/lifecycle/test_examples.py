@@ -48,6 +48,9 @@ def test_example_trains_retests_and_predicts(tmp_path: Path, example: str, key: 
     assert first["version"] == 1 and first["metrics"]["accuracy"] > 0.8
     second = json.loads(ok(keel("train", "--json", cwd=project)))
     assert second["version"] == 2 and second["superseded"] == [1]
+    if example == "iris":
+        shown = ok(keel("models", "show", "iris", cwd=project))
+        assert "superseded by 2" in shown and "accuracy=" in shown
     retested = json.loads(ok(keel("retest", "--version", "1", "--json", cwd=project)))
     assert retested["version"] == 1 and retested["metrics"]["accuracy"] > 0.8
     predicted = keel("predict", "input.json", cwd=project)

@@ -415,12 +415,14 @@ def models_show(state: State, model: str, as_json: bool) -> None:
         return _print_json({"model": registered, "versions": versions})
     _table(
         f"versions of {registered.name}",
-        ["version", "label", "aliases", "hash", "run", "created"],
+        ["version", "label", "aliases", "status", "metrics", "hash", "run", "created"],
         (
             [
                 v.version,
                 v.label,
                 ", ".join(v.aliases),
+                f"superseded by {v.tags['superseded_by']}" if "superseded_by" in v.tags else "",
+                ", ".join(f"{k}={_fmt(m)}" for k, m in sorted(v.metrics.items())),
                 v.content_hash[:12],
                 v.run_id,
                 _when(v.created_at),
