@@ -317,8 +317,28 @@ class FileSink(_FileLocation, DataSink):
                 write_local_atomic(Path(path), write)
         except (DataError, InvalidInput):
             raise
+        except _UpstreamError as exc:  # the producer of the chunks failed, not the write
+            raise exc.original from None
         except Exception as exc:
             raise self.failed(path, exc, "write") from None
+
+
+class _UpstreamError(Exception):
+    def __init__(self, original: BaseException) -> None:
+        super().__init__(str(original))
+        self.original = original
+
+
+def _upstream(chunks: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    """Pass chunks on; an error while producing one is marked as not the sink's."""
+    while True:
+        try:
+            chunk = next(chunks)
+        except StopIteration:
+            return
+        except Exception as exc:
+            raise _UpstreamError(exc) from exc
+        yield chunk
 
 
 @functools.cache
@@ -358,7 +378,7 @@ class FrameSink(FileSink):
         first = next(chunks, None)
         if first is None:
             return  # put_chunks writes the empty data set
-        stream = itertools.chain([first], chunks)
+        stream = _upstream(itertools.chain([first], chunks))
 
         def write_all(handle: Any) -> None:
             for _chunk in self.stream(stream, handle):
