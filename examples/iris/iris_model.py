@@ -24,12 +24,18 @@ class IrisModel(keel.Model):
         }
 
     def predict(self, ctx, fitted, inputs):
-        row = pd.DataFrame([inputs])[FEATURES].astype(float)
-        probabilities = fitted.predict_proba(row)[0]
-        return {
-            "species": fitted.classes_[probabilities.argmax()],
-            "probabilities": dict(zip(fitted.classes_, probabilities.round(4), strict=True)),
-        }
+        rows = inputs if isinstance(inputs, list) else [inputs]
+        probabilities = fitted.predict_proba(pd.DataFrame(rows)[FEATURES].astype(float))
+        results = [
+            {
+                "species": str(fitted.classes_[p.argmax()]),
+                "probabilities": {
+                    str(c): round(float(v), 4) for c, v in zip(fitted.classes_, p, strict=True)
+                },
+            }
+            for p in probabilities
+        ]
+        return results if isinstance(inputs, list) else results[0]
 
     def predict_batch(self, ctx, fitted, batch):
         frame = batch if isinstance(batch, pd.DataFrame) else pd.DataFrame(batch)

@@ -22,7 +22,8 @@ class IrisTrainer(ml2p.ModelTrainer):
     def train(self):
         dataset = self.env.dataset_folder() / "iris.csv"
         df = pd.read_csv(dataset if dataset.exists() else HERE / "data" / "iris_train.csv")
-        model = KNeighborsClassifier(n_neighbors=5).fit(df[FEATURES], df["species"])
+        n_neighbors = self.env.ctx.params.get("n_neighbors", 5)  # model.params in keel.yml
+        model = KNeighborsClassifier(n_neighbors=n_neighbors).fit(df[FEATURES], df["species"])
         joblib.dump(model, self.env.model_folder() / "model.joblib")
 
     def evaluate(self):  # keel's optional addition: metrics for train and retest

@@ -45,8 +45,8 @@ def run_pipeline(input, model, args, params=None):
     predicted = model.predict(df[FEATURES].astype(float))
     fig = go.Figure(
         go.Scatter(
-            x=df["petal_length"],
-            y=df["petal_width"],
+            x=df["petal_length"].tolist(),
+            y=df["petal_width"].tolist(),
             mode="markers",
             text=list(predicted),
             marker={"color": [args["classes"].index(p) for p in predicted]},
