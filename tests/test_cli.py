@@ -14,7 +14,7 @@ from keel import Client
 
 
 def keel(
-    *args: str, cwd: Path, env: dict[str, str] | None = None
+    *args: str, cwd: Path, env: dict[str, str] | None = None, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, "COLUMNS": "200", **(env or {})}
     return subprocess.run(
@@ -23,6 +23,8 @@ def keel(
         text=True,
         cwd=cwd,
         env=full_env,
+        input=stdin,
+        check=False,
     )
 
 
