@@ -1,9 +1,13 @@
 """``python -m bench``: keel vs MLflow (SQLite) on logging and queries, vs pandas on reads.
 
+The serving benchmark (``--only serving``, see :mod:`bench.serving_bench`) compares
+``keel serve`` with ``mlflow models serve`` and a bare Starlette app under HTTP load.
+
 Usage::
 
-    python -m bench [--runs 100000] [--points 10000] [--only logging|query|data|lifecycle] [--rows 1000000] [--json out.json]
-                    [--repeat 5] [--analyze] [--seed N] [--tmp DIR] [--keep]
+    python -m bench [--runs 100000] [--points 10000] [--only logging|query|data|lifecycle|serving]
+                    [--rows 1000000] [--json out.json] [--repeat 5] [--analyze] [--seed N]
+                    [--workers 1] [--seconds 10] [--tmp DIR] [--keep]
 
 Everything happens in a temporary folder (removed at the end unless ``--keep``). The exit
 status is 1 when either system returned a wrong answer, else 0; missed targets are shown in
@@ -40,7 +44,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--points", type=int, default=10_000, help="metric points for the logging benchmarks"
     )
     parser.add_argument(
-        "--only", choices=("logging", "query", "data", "lifecycle"), help="run one benchmark only"
+        "--only",
+        choices=("logging", "query", "data", "lifecycle", "serving"),
+        help="run one benchmark only",
     )
     parser.add_argument(
         "--rows",
@@ -62,14 +68,30 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="run ANALYZE on both query stores after loading (neither system does by itself)",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="server worker processes of each system in the serving benchmark (default 1)",
+    )
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="length of each serving measurement (default 10)",
+    )
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of the data")
     parser.add_argument(
         "--tmp", type=Path, help="folder to create the temporary stores in (default: system tmp)"
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary stores")
     args = parser.parse_args(argv)
-    if min(args.runs, args.points, args.repeat, args.rows) < 1:
-        parser.error("--runs, --points, --rows and --repeat must be at least 1")
+    if min(args.runs, args.points, args.repeat, args.rows, args.workers) < 1:
+        parser.error("--runs, --points, --rows, --repeat and --workers must be at least 1")
+    if args.seconds <= 0:
+        parser.error("--seconds must be positive")
     return args
 
 
@@ -102,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
             "seed": args.seed,
             "repeat": args.repeat,
             "analyze": args.analyze,
+            "workers": args.workers,
+            "seconds": args.seconds,
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
     )
@@ -124,6 +148,10 @@ def main(argv: list[str] | None = None) -> int:
             from bench import lifecycle_bench
 
             lifecycle_bench.run(root, report, console, args.repeat)
+        if args.only in (None, "serving"):
+            from bench import serving_bench
+
+            serving_bench.run(root, report, console, args.workers, args.seconds)
     finally:
         if args.keep:
             console.print(f"[dim]kept {root}[/dim]")

@@ -142,3 +142,30 @@ class Dataset:
     tags: dict[str, Any]
     author: str
     created_at: int
+
+
+@dataclass(frozen=True)
+class InvocationIndex:
+    """Where one invocation record lives: line ``batch_offset`` of blob ``batch_sha256``."""
+
+    request_id: str
+    timestamp: int  # ms since the epoch (UTC)
+    latency_ms: float
+    status: str  # "ok" or "error"
+    batch_sha256: str
+    batch_offset: int
+
+
+@dataclass(frozen=True)
+class InvocationRecord:
+    """One prediction call as recorded: its id, input, result and how long it took."""
+
+    request_id: str
+    model: str
+    version: int
+    timestamp: int  # ms since the epoch (UTC)
+    latency_ms: float
+    status: str
+    resource: str
+    input: Any
+    result: Any

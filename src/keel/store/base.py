@@ -15,6 +15,7 @@ from keel.entities import (
     ArtifactFile,
     Dataset,
     Experiment,
+    InvocationIndex,
     Metric,
     ModelVersion,
     Project,
@@ -194,6 +195,24 @@ class MetadataStore(ABC):
 
     @abstractmethod
     def link_dataset(self, dataset_id: str, run_id: str, role: str = "input") -> None: ...
+
+    # invocation records
+    @abstractmethod
+    def record_invocations(
+        self, version_id: str, batch: ArtifactFile, rows: Sequence[InvocationIndex]
+    ) -> None:
+        """Index a batch file of invocation records (its artifact row and one row per record),
+        in one transaction."""
+
+    @abstractmethod
+    def find_invocations(
+        self,
+        version_id: str,
+        since: int | None = None,
+        until: int | None = None,
+        limit: int | None = None,
+    ) -> list[InvocationIndex]:
+        """A version's records from ``since`` to ``until`` (ms, inclusive), newest first."""
 
     # housekeeping
     @abstractmethod

@@ -33,6 +33,7 @@ from keel.entities import (
     ArtifactFile,
     Dataset,
     Experiment,
+    InvocationIndex,
     Metric,
     ModelVersion,
     Project,
@@ -640,6 +641,67 @@ class SqlStore(MetadataStore):
         with self._read() as conn:
             rows = conn.execute(stmt.order_by(a.c.path)).all()
         return [ArtifactFile(r.path, r.sha256, r.size) for r in rows]
+
+    # --- invocation records -------------------------------------------------------------
+
+    def record_invocations(
+        self, version_id: str, batch: ArtifactFile, rows: Sequence[InvocationIndex]
+    ) -> None:
+        now = now_ms()
+        index_rows = [
+            {
+                "model_version_id": version_id,
+                "request_id": r.request_id,
+                "timestamp": r.timestamp,
+                "latency_ms": r.latency_ms,
+                "status": r.status,
+                "batch_sha256": batch.sha256,
+                "batch_offset": r.batch_offset,
+            }
+            for r in rows
+        ]
+        artifact = {
+            "owner_kind": "model_version",
+            "owner_id": version_id,
+            "path": batch.path,
+            "sha256": batch.sha256,
+            "size": batch.size,
+            "created_at": now,
+        }
+        with self._write() as conn:
+            if conn.execute(
+                select(t.model_versions.c.id).where(t.model_versions.c.id == version_id)
+            ).first() is None:
+                raise NotFound(f"model version {version_id} not found")
+            _upsert(conn, t.artifacts, [artifact], ["owner_kind", "owner_id", "path"])
+            # A retried batch (written, then the commit's answer lost) is indexed once.
+            _upsert(conn, t.invocation_records, index_rows, ["request_id"])
+
+    def find_invocations(
+        self,
+        version_id: str,
+        since: int | None = None,
+        until: int | None = None,
+        limit: int | None = None,
+    ) -> list[InvocationIndex]:
+        ir = t.invocation_records
+        stmt = select(
+            ir.c.request_id,
+            ir.c.timestamp,
+            ir.c.latency_ms,
+            ir.c.status,
+            ir.c.batch_sha256,
+            ir.c.batch_offset,
+        ).where(ir.c.model_version_id == version_id)
+        if since is not None:
+            stmt = stmt.where(ir.c.timestamp >= since)
+        if until is not None:
+            stmt = stmt.where(ir.c.timestamp <= until)
+        stmt = stmt.order_by(ir.c.timestamp.desc(), ir.c.id.desc())
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        with self._read() as conn:
+            return [InvocationIndex(*row) for row in conn.execute(stmt)]
 
     def referenced_blobs(self) -> set[str]:
         with self._read() as conn:

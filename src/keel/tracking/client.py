@@ -18,7 +18,15 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from keel.entities import TERMINAL_STATUSES, ArtifactFile, Dataset, Experiment, Metric, Run
+from keel.entities import (
+    TERMINAL_STATUSES,
+    ArtifactFile,
+    Dataset,
+    Experiment,
+    InvocationRecord,
+    Metric,
+    Run,
+)
 from keel.errors import ArtifactError, Conflict, InvalidInput, NotFound, Offline
 from keel.store.validation import check_key, check_metric_value, check_step
 from keel.tracking.buffer import MetricBuffer
@@ -824,6 +832,93 @@ class Client:
         return Path(target)
 
     # --- datasets ------------------------------------------------------------------------
+
+    # --- invocation records -------------------------------------------------------------
+
+    def log_invocations(
+        self, model_version: VersionRef, records: Sequence[InvocationRecord]
+    ) -> ArtifactFile:
+        """Store a batch of invocation records: one JSON-lines file under
+        ``predictions/<model>/<version>/`` in the artifact store, indexed per record."""
+        import json
+
+        from keel.entities import InvocationIndex
+
+        if not records:
+            raise InvalidInput("log_invocations: no records given")
+        mv = self.get_model_version(model_version)
+        lines = [
+            json.dumps(
+                {
+                    "request_id": r.request_id,
+                    "timestamp": r.timestamp,
+                    "latency_ms": r.latency_ms,
+                    "status": r.status,
+                    "resource": r.resource,
+                    "input": r.input,
+                    "result": r.result,
+                },
+                separators=(",", ":"),
+                default=str,
+            )
+            for r in records
+        ]
+        data = ("\n".join(lines) + "\n").encode()
+        self._online("log_invocations")
+        blob = self.artifact_store.put_bytes(data)
+        first = min(records, key=lambda r: r.timestamp)
+        path = f"predictions/{mv.model}/{mv.version}/{first.request_id}.jsonl"
+        batch = ArtifactFile(path, blob.sha256, blob.size)
+        rows = [
+            InvocationIndex(r.request_id, r.timestamp, r.latency_ms, r.status, blob.sha256, i)
+            for i, r in enumerate(records)
+        ]
+        self.store.record_invocations(mv.id, batch, rows)
+        return batch
+
+    def find_invocations(
+        self,
+        model_version: VersionRef,
+        since: int | float | None = None,
+        until: int | float | None = None,
+        limit: int | None = 100,
+    ) -> list[InvocationRecord]:
+        """A version's invocation records, newest first.
+
+        ``since``/``until`` are ms since the epoch (UTC), both inclusive.
+        """
+        import json
+
+        from keel.entities import InvocationRecord
+
+        mv = self.get_model_version(model_version)
+        index = self._online("find_invocations").find_invocations(
+            mv.id,
+            None if since is None else int(since),
+            None if until is None else int(until),
+            limit,
+        )
+        batches: dict[str, list[bytes]] = {}
+        found = []
+        for row in index:
+            if row.batch_sha256 not in batches:
+                with self.artifact_store.open(row.batch_sha256) as fh:
+                    batches[row.batch_sha256] = fh.read().splitlines()
+            data = json.loads(batches[row.batch_sha256][row.batch_offset])
+            found.append(
+                InvocationRecord(
+                    request_id=row.request_id,
+                    model=mv.model,
+                    version=mv.version,
+                    timestamp=row.timestamp,
+                    latency_ms=row.latency_ms,
+                    status=row.status,
+                    resource=data.get("resource", ""),
+                    input=data.get("input"),
+                    result=data.get("result"),
+                )
+            )
+        return found
 
     def log_dataset(
         self,

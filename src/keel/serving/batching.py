@@ -1,0 +1,134 @@
+"""Adaptive micro-batching: concurrent single predictions grouped into one ``predict_batch``.
+
+Callers await :meth:`MicroBatcher.predict`; one task takes the waiting inputs, runs the
+model's ``predict_batch`` on them in a worker thread and hands each caller its own result.
+The batch adapts to the load: while a batch is being predicted new calls queue up and form
+the next one, so an idle server answers a lone call at once (a batch of one) and a busy
+server predicts in batches of up to ``max_batch_size``. Only when the previous batch had
+company does the batcher wait up to ``max_wait_ms`` for more callers to arrive.
+
+When a batch fails, its inputs are predicted one by one so only the bad input's caller sees
+the error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from keel.errors import InvalidInput
+
+
+@dataclass
+class _Call:
+    inputs: Any
+    future: asyncio.Future[Any]
+
+
+class MicroBatcher:
+    """Groups concurrent calls into ``predict_batch(list_of_inputs)`` calls."""
+
+    def __init__(
+        self,
+        predict_batch: Callable[[list[Any]], list[Any]],
+        max_batch_size: int = 32,
+        max_wait_ms: float = 2.0,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> None:
+        self._predict_batch = predict_batch
+        self.max_batch_size = max_batch_size
+        self.max_wait = max_wait_ms / 1000
+        self._on_batch = on_batch
+        self._queue: asyncio.Queue[_Call] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._busy = False  # the previous batch had more than one call
+
+    def start(self) -> None:
+        """Start the batching task on the running event loop."""
+        if self._task is None:
+            self._queue = asyncio.Queue()
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+
+    async def predict(self, inputs: Any) -> Any:
+        """This caller's result, predicted in a batch with whoever else is waiting."""
+        if self._queue is None:
+            raise RuntimeError("MicroBatcher.start() was not called")
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Call(inputs, future))
+        return await future
+
+    async def _run(self) -> None:
+        assert self._queue is not None
+        queue = self._queue
+        while True:
+            calls = [await queue.get()]
+            self._take_waiting(calls)
+            if self._busy and len(calls) < self.max_batch_size and self.max_wait > 0:
+                deadline = asyncio.get_running_loop().time() + self.max_wait
+                while len(calls) < self.max_batch_size:
+                    timeout = deadline - asyncio.get_running_loop().time()
+                    if timeout <= 0:
+                        break
+                    try:
+                        calls.append(await asyncio.wait_for(queue.get(), timeout))
+                    except TimeoutError:
+                        break
+                    self._take_waiting(calls)
+            self._busy = len(calls) > 1
+            await self._predict(calls)
+
+    def _take_waiting(self, calls: list[_Call]) -> None:
+        assert self._queue is not None
+        while len(calls) < self.max_batch_size and not self._queue.empty():
+            calls.append(self._queue.get_nowait())
+
+    async def _predict(self, calls: list[_Call]) -> None:
+        live = [c for c in calls if not c.future.done()]  # a caller may have gone away
+        if not live:
+            return
+        if self._on_batch is not None:
+            self._on_batch(len(live))
+        try:
+            results = await asyncio.to_thread(self._checked, [c.inputs for c in live])
+        except Exception as exc:
+            if len(live) == 1:
+                _settle(live[0].future, error=exc)
+                return
+            for call in live:  # find the input(s) that fail; the others still get results
+                try:
+                    result = await asyncio.to_thread(self._checked, [call.inputs])
+                except Exception as one_exc:
+                    _settle(call.future, error=one_exc)
+                else:
+                    _settle(call.future, result=result[0])
+            return
+        for call, result in zip(live, results, strict=True):
+            _settle(call.future, result=result)
+
+    def _checked(self, batch: list[Any]) -> list[Any]:
+        results = self._predict_batch(batch)
+        if len(results) != len(batch):
+            raise InvalidInput(
+                f"predict_batch returned {len(results)} results for {len(batch)} inputs"
+            )
+        return results
+
+
+def _settle(future: asyncio.Future[Any], result: Any = None, error: Exception | None = None) -> None:
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
