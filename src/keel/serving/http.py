@@ -139,6 +139,9 @@ def field_problems(errors: list[Any], prefix: str = "") -> list[dict[str, str]]:
 
 def invalid(problems: list[dict[str, str]]) -> ApiError:
     count = len(problems)
+    if count == 1:
+        only = problems[0]
+        return ApiError(422, f"invalid input {only['field']}: {only['problem']}", details=problems)
     fields = ", ".join(p["field"] for p in problems[:5]) + (", …" if count > 5 else "")
     return ApiError(
         422,

@@ -32,8 +32,15 @@ class ServingMetrics:
     """The metric objects of one app and the request wrapper that feeds them."""
 
     def __init__(self, service: ModelService) -> None:
-        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+        from prometheus_client import (
+            CollectorRegistry,
+            Counter,
+            Gauge,
+            Histogram,
+            disable_created_metrics,
+        )
 
+        disable_created_metrics()  # the *_created series only add noise here
         self.service = service
         self.multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
         self.registry = CollectorRegistry(auto_describe=True)
