@@ -152,8 +152,19 @@ def _client(root: Path) -> Iterator:
 def start_server(root: Path, port: int, workers: int = 1, *extra: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen(
-        [sys.executable, "-m", "keel.cli", "-c", str(root / "keel.yml"), "serve",
-         "--port", str(port), "--workers", str(workers), *extra],
+        [
+            sys.executable,
+            "-m",
+            "keel.cli",
+            "-c",
+            str(root / "keel.yml"),
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            *extra,
+        ],
         cwd=root,
         env=env,
         stdout=subprocess.PIPE,

@@ -182,7 +182,10 @@ def test_prometheus_metrics(app_client) -> None:
     app_client.post(f"{BASE}/score", json={"x": 1})
     app_client.post(f"{BASE}/score", json={"x": "bad"})
     text = app_client.get("/metrics").text
-    assert 'keel_requests_total{method="POST",model="scorer",route="/scores/v2/score",status="200"' in text
+    assert (
+        'keel_requests_total{method="POST",model="scorer",route="/scores/v2/score",status="200"'
+        in text
+    )
     assert 'status="422"' in text
     assert "keel_request_duration_seconds_bucket" in text
     assert "keel_invocation_records_written_total" in text
@@ -200,7 +203,10 @@ def test_openapi_document_and_offline_docs(app_client) -> None:
     assert f"{BASE}/item/{{item_id}}" in doc["paths"]
     upload = doc["paths"][f"{BASE}/upload"]["post"]["requestBody"]["content"]
     assert "multipart/form-data" in upload
-    assert "/invocations" in doc["paths"] and "422" in doc["paths"]["/invocations"]["post"]["responses"]
+    assert (
+        "/invocations" in doc["paths"]
+        and "422" in doc["paths"]["/invocations"]["post"]["responses"]
+    )
     page = app_client.get("/docs").text
     assert "/_static/swagger/swagger-ui-bundle.js" in page and "cdn" not in page
     script = app_client.get("/_static/swagger/swagger-ui-bundle.js")

@@ -69,7 +69,8 @@ def serve(
     SIGTERM or Ctrl-C finishes requests in flight and stores every queued invocation
     record before exiting.
     """
-    from keel.serving.server import ServeOptions, resolve_version, serve as run
+    from keel.serving.server import ServeOptions, resolve_version
+    from keel.serving.server import serve as run
 
     _export_store(state)
     ref, what = resolve_version(model, state.config)

@@ -84,7 +84,9 @@ class PredictionApi:
         except Exception as exc:
             request_id = service.request_id(inputs, None)
             log.exception("model code failed on request %s (%s)", request_id, resource)
-            await self.record(request_id, resource, inputs, {"error": _one_line(exc)}, started, "error")
+            await self.record(
+                request_id, resource, inputs, {"error": _one_line(exc)}, started, "error"
+            )
             raise ApiError(
                 500,
                 f"the model failed on this input ({type(exc).__name__}); "
@@ -158,7 +160,9 @@ class PredictionApi:
         except ValidationError as exc:
             raise invalid(field_problems(exc.errors(include_url=False), prefix)) from None
 
-    def validate_batch(self, model: type[BaseModel] | None, rows: list[Any], what: str) -> list[Any]:
+    def validate_batch(
+        self, model: type[BaseModel] | None, rows: list[Any], what: str
+    ) -> list[Any]:
         if model is None:
             return rows
         from pydantic import TypeAdapter, ValidationError
@@ -245,14 +249,19 @@ class PredictionApi:
                     if key == field:
                         continue
                     if not isinstance(value, str):
-                        raise invalid([{"field": key, "problem": "expected a form field, not a file"}])
+                        raise invalid(
+                            [{"field": key, "problem": "expected a form field, not a file"}]
+                        )
                     if key in arrays:
                         fields.setdefault(key, []).append(value)
                     else:
                         fields[key] = value
                 inputs = self.validate(model, fields) if model else fields
                 content = await upload.read()
-                inputs = {**inputs, field: UploadedFile(content, upload.filename, upload.content_type)}
+                inputs = {
+                    **inputs,
+                    field: UploadedFile(content, upload.filename, upload.content_type),
+                }
                 result, request_id = await self.call_model(path, inputs, started)
             finally:
                 await form.close()
@@ -325,13 +334,17 @@ class PredictionApi:
         for resource in self.spec.resources:
             path = f"{self.service.base_path}/{resource.name}"
             if resource.kind == "query":
-                routes.append(Route(path, wrap(path, self.query_endpoint(resource)), methods=["GET", "POST"]))
+                routes.append(
+                    Route(path, wrap(path, self.query_endpoint(resource)), methods=["GET", "POST"])
+                )
             elif resource.kind == "id":
                 assert resource.id is not None
                 full = f"{path}/{{{resource.id.name}}}"
                 routes.append(Route(full, wrap(full, self.id_endpoint(resource)), methods=["GET"]))
             else:
-                routes.append(Route(path, wrap(path, self.file_endpoint(resource)), methods=["POST"]))
+                routes.append(
+                    Route(path, wrap(path, self.file_endpoint(resource)), methods=["POST"])
+                )
         routes += [
             Route("/invocations", wrap("/invocations", self.invocations), methods=["POST"]),
             Route("/ping", wrap("/ping", self.ping), methods=["GET"]),
@@ -418,8 +431,9 @@ def batch_rows(payload: Any) -> tuple[list[Any] | None, str]:
     unknown = sorted(set(payload) - {forms[0]})
     if unknown:
         raise ApiError(
-            400, f"unsupported key{'s' if len(unknown) > 1 else ''} beside {forms[0]}: "
-            f"{', '.join(unknown)} (keel models take no inference params)"
+            400,
+            f"unsupported key{'s' if len(unknown) > 1 else ''} beside {forms[0]}: "
+            f"{', '.join(unknown)} (keel models take no inference params)",
         )
     form, value = forms[0], payload[forms[0]]
     if form == "dataframe_records":
@@ -540,9 +554,10 @@ def build_app(service: ModelService) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        message = {404: f"no such resource: {request.url.path}", 405: (
-            f"{request.method} is not allowed on {request.url.path}"
-        )}.get(exc.status_code, str(exc.detail))
+        message = {
+            404: f"no such resource: {request.url.path}",
+            405: (f"{request.method} is not allowed on {request.url.path}"),
+        }.get(exc.status_code, str(exc.detail))
         return json_response({"message": message}, exc.status_code, dict(exc.headers or {}))
 
     @app.exception_handler(Exception)

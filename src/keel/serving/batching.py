@@ -14,6 +14,7 @@ the error.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -54,10 +55,8 @@ class MicroBatcher:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
             self._task = None
 
     async def predict(self, inputs: Any) -> Any:
@@ -125,7 +124,9 @@ class MicroBatcher:
         return results
 
 
-def _settle(future: asyncio.Future[Any], result: Any = None, error: Exception | None = None) -> None:
+def _settle(
+    future: asyncio.Future[Any], result: Any = None, error: Exception | None = None
+) -> None:
     if future.done():
         return
     if error is not None:

@@ -48,9 +48,7 @@ def dumps(obj: Any) -> bytes:
     return json.dumps(obj, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
 
 
-def json_response(
-    obj: Any, status: int = 200, headers: dict[str, str] | None = None
-) -> Response:
+def json_response(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(dumps(obj), status, headers, media_type=JSON_TYPE)
 
 

@@ -157,7 +157,10 @@ def _resource_paths(
             "post": {
                 "summary": summary,
                 "operationId": f"upload_{resource.name}",
-                "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": form}}},
+                "requestBody": {
+                    "required": True,
+                    "content": {"multipart/form-data": {"schema": form}},
+                },
                 "responses": {
                     **_ok("the prediction"),
                     **_error_responses("400", "413", "415", "422", "500"),
@@ -238,7 +241,9 @@ def _invocations(service: ModelService, schemas: _Schemas) -> dict[str, Any]:
 
 
 def _simple(summary: str, operation: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"get": {"summary": summary, "operationId": operation, "responses": _ok(summary, schema)}}
+    return {
+        "get": {"summary": summary, "operationId": operation, "responses": _ok(summary, schema)}
+    }
 
 
 def openapi_document(service: ModelService) -> dict[str, Any]:

@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("keel.serving")
 
+_POLL_S = 0.1
+
 
 class RecordingBacklog(KeelError):
     """The recording queue stayed full for longer than the request may wait."""
@@ -132,23 +134,26 @@ class InvocationRecorder:
                 return
 
     def _next_batch(self) -> list[InvocationRecord]:
-        """Up to ``batch_size`` records: what arrives within ``flush_s`` of the first."""
-        try:
-            first = self._queue.get(timeout=0.05 if self._closed else self.flush_s)
-        except queue.Empty:
-            return []
-        batch = [first]
-        deadline = time.monotonic() + (0 if self._closed else self.flush_s)
+        """Up to ``batch_size`` records: what arrives within ``flush_s`` of the first.
+
+        Waits in short slices so that ``close`` is noticed at once.
+        """
+        batch: list[InvocationRecord] = []
+        deadline = time.monotonic() + self.flush_s
         while len(batch) < self.batch_size:
-            remaining = deadline - time.monotonic()
             try:
-                if remaining > 0:
-                    batch.append(self._queue.get(timeout=remaining))
-                else:
-                    batch.append(self._queue.get_nowait())
+                batch.append(self._queue.get_nowait())  # type: ignore[arg-type]
+                continue
             except queue.Empty:
+                pass
+            remaining = deadline - time.monotonic()
+            if self._closed or remaining <= 0:
                 break
-        return batch  # type: ignore[return-value]
+            try:
+                batch.append(self._queue.get(timeout=min(remaining, _POLL_S)))  # type: ignore[arg-type]
+            except queue.Empty:
+                continue
+        return batch
 
     def _store(self, records: list[InvocationRecord]) -> bool:
         """Write one batch, retrying with backoff (a few times only once closing)."""
@@ -180,7 +185,9 @@ class InvocationRecorder:
     def _write_leftovers(self, records: list[InvocationRecord]) -> None:
         if not records:
             return
-        target = self.fallback_dir / f"keel-unstored-invocations-{os.getpid()}-{time.time_ns()}.jsonl"
+        target = (
+            self.fallback_dir / f"keel-unstored-invocations-{os.getpid()}-{time.time_ns()}.jsonl"
+        )
         with target.open("w", encoding="utf-8") as fh:
             for r in records:
                 fh.write(json.dumps(r.__dict__, default=str) + "\n")

@@ -246,9 +246,11 @@ def open_service(
     spec = api_spec(project.config)
     ref = project.resolve_ref(ref)
     client = client or project.client
-    same_model = ref.partition("@")[0] == project.config.settings.model.name if (
-        project.config.settings.model
-    ) else False
+    same_model = (
+        ref.partition("@")[0] == project.config.settings.model.name
+        if (project.config.settings.model)
+        else False
+    )
     loaded = load_version(project if same_model else None, client, ref, phase="predict")
     recorder = None
     if spec.record_invokes:

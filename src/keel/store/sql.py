@@ -669,9 +669,12 @@ class SqlStore(MetadataStore):
             "created_at": now,
         }
         with self._write() as conn:
-            if conn.execute(
-                select(t.model_versions.c.id).where(t.model_versions.c.id == version_id)
-            ).first() is None:
+            if (
+                conn.execute(
+                    select(t.model_versions.c.id).where(t.model_versions.c.id == version_id)
+                ).first()
+                is None
+            ):
                 raise NotFound(f"model version {version_id} not found")
             _upsert(conn, t.artifacts, [artifact], ["owner_kind", "owner_id", "path"])
             # A retried batch (written, then the commit's answer lost) is indexed once.
