@@ -43,8 +43,8 @@ def to_plain_python(obj: Any) -> Any:
         return obj
     if isinstance(obj, int):
         return int(obj)
-    if isinstance(obj, float):
-        return None if math.isnan(obj) else obj
+    if isinstance(obj, float):  # numpy's float64 is a float subclass: make it a plain float
+        return None if math.isnan(obj) else float(obj)
     if isinstance(obj, dict):
         return {str(k): to_plain_python(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple | set | frozenset):

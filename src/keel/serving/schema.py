@@ -3,7 +3,7 @@
 The role ML Launchpad's ``generate_raml`` played: read a sample of the source, map each
 column's dtype to an input type (integers → ``integer``, floats → ``number``, booleans →
 ``boolean``, anything else → ``string``; a string column with few distinct values becomes an
-``enum``) and write the YAML to paste under ``api:``. Columns holding missing values are
+``enum`` when its values repeat) and write the YAML to paste under ``api:``. Columns holding missing values are
 optional inputs. The first row gives each input's example.
 """
 
@@ -55,7 +55,7 @@ def inputs_from_frame(frame: pd.DataFrame, exclude: list[str] | None = None) -> 
             spec["required"] = False
         if kind == "string":
             values = series.dropna().astype(str).unique()
-            if 0 < len(values) <= MAX_ENUM and len(values) < max(len(series) // 2, 2):
+            if 0 < len(values) <= MAX_ENUM and len(values) < series.notna().sum():
                 spec["enum"] = sorted(values.tolist())
         first = series.dropna()
         if len(first):

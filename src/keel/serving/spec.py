@@ -58,13 +58,13 @@ class InputSpec(_Closed):
 
     @model_validator(mode="after")
     def _known_type(self) -> InputSpec:
+        if self.type == "array" and self.items is None:
+            raise ValueError("type: array needs items: (e.g. items: number), or write number[]")
         scalar, is_array = self.scalar_type
         if scalar not in SCALARS:
             known = ", ".join([*SCALARS, *(f"{s}[]" for s in SCALARS)])
             what = self.items if self.type == "array" else self.type
             raise ValueError(f"unknown input type {what!r}: use one of {known}")
-        if self.type == "array" and self.items is None:
-            raise ValueError("type: array needs items: (e.g. items: number), or write number[]")
         if not is_array and self.items is not None:
             raise ValueError("items: applies to arrays only (type: array)")
         return self
