@@ -2,9 +2,9 @@
 
 The role ML Launchpad's ``generate_raml`` played: read a sample of the source, map each
 column's dtype to an input type (integers → ``integer``, floats → ``number``, booleans →
-``boolean``, anything else → ``string``; a string column with few distinct values becomes an
-``enum`` when its values repeat) and write the YAML to paste under ``api:``. Columns holding missing values are
-optional inputs. The first row gives each input's example.
+``boolean``, anything else → ``string``; a string column with few distinct, repeating values
+becomes an ``enum``) and write the YAML to paste under ``api:``. Columns holding missing values
+are optional inputs. The first row gives each input's example.
 """
 
 from __future__ import annotations
