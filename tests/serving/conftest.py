@@ -14,6 +14,9 @@ import pytest
 MODEL_CODE = '''
 import time
 
+import numpy as np
+import pandas as pd
+
 import keel
 
 
@@ -41,8 +44,15 @@ class Scorer(keel.Model):
             text = inputs["upload"].read().decode()
             return {"lines": len(text.splitlines()), "name": inputs["upload"].filename,
                     "label": inputs.get("label")}
-        if "item_id" in inputs:
-            return {"item": inputs["item_id"], "score": inputs["item_id"] * fitted["weight"]}
+        if "item_id" in inputs:  # looked up in a data source; numpy/pandas values
+            rows = ctx.sources["rows"].get_dataframe()
+            found = rows[rows["n"] == inputs["item_id"]]
+            if found.empty:
+                raise keel.errors.NotFound(f"no item {inputs['item_id']}")
+            row = found.iloc[0]
+            return {"item": row["n"], "score": row["n"] * fitted["weight"], "kind": row["kind"],
+                    "x": row["x"], "when": pd.Timestamp("2026-01-02T03:04:05Z"),
+                    "vector": np.arange(3)}
         return self._score(fitted, inputs)
 
     def predict_batch(self, ctx, fitted, batch):
@@ -52,6 +62,8 @@ class Scorer(keel.Model):
     def _score(self, fitted, inputs):
         if inputs.get("sleep"):
             time.sleep(inputs["sleep"])
+        if inputs["x"] == 42:
+            raise keel.errors.InvalidInput("x = 42 is reserved: pick another x")
         if inputs["x"] < 0:
             raise ValueError("x must not be negative: secret internals here")
         return {"score": inputs["x"] * fitted["weight"], "tags": inputs.get("tags")}
@@ -75,7 +87,7 @@ model:
   params: {{setup_marker: {marker}}}
 datasources:
   train: {{type: csv, path: data/train.csv, tags: [train]}}
-  rows: {{type: csv, path: data/rows.csv}}
+  rows: {{type: csv, path: data/rows.csv, tags: [predict]}}
 api:
   name: scores
   record_invokes: {record}

@@ -79,13 +79,31 @@ def test_model_failure_is_a_500_with_request_id_and_no_traceback(app_client, cap
     assert app_client.post(f"{BASE}/score", json={"x": 1}).status_code == 200
 
 
-def test_id_resource(app_client) -> None:
-    answer = app_client.get(f"{BASE}/item/7")
+def test_id_resource_looks_up_a_data_source(app_client) -> None:
+    answer = app_client.get(f"{BASE}/item/2")
     assert answer.status_code == 200
-    assert answer.json() == {"item": 7, "score": 21.0}
+    # numpy and pandas values (int64, float64, NaN, Timestamp, arrays) arrive as JSON
+    assert answer.json() == {
+        "item": 2,
+        "score": 6.0,
+        "kind": "b",
+        "x": 2.5,
+        "when": "2026-01-02T03:04:05+00:00",
+        "vector": [0, 1, 2],
+    }
+    assert app_client.get(f"{BASE}/item/3").json()["x"] is None  # NaN → null
     bad = app_client.get(f"{BASE}/item/seven")
     assert bad.status_code == 422
     assert bad.json()["details"][0]["field"] == "item_id"
+    missing = app_client.get(f"{BASE}/item/99")
+    assert missing.status_code == 404  # the model raised keel.errors.NotFound
+    assert missing.json()["message"] == "no item 99" and "request_id" in missing.json()
+
+
+def test_model_refusing_an_input_is_a_422(app_client) -> None:
+    answer = app_client.post(f"{BASE}/score", json={"x": 42})
+    assert answer.status_code == 422
+    assert answer.json()["message"] == "x = 42 is reserved: pick another x"
 
 
 def test_file_resource(app_client) -> None:
@@ -224,3 +242,24 @@ def test_setup_before_first_request_teardown_on_shutdown(trained: Path) -> None:
     with pytest.raises(StopIteration):
         next(clients)
     assert marker.read_text().splitlines() == ["setup", "teardown"]
+
+
+def test_serving_without_keel_yml_uses_defaults(
+    trained: Path, tmp_path_factory, monkeypatch
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from keel.serving.app import build_app
+    from keel.serving.service import open_service
+
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.setenv("KEEL_STORE", str(trained / ".keel"))
+    monkeypatch.setenv("KEEL_PROJECT", "serving")
+    service = open_service("scorer@2.1.0")
+    assert service.base_path == "/scorer/v2" and service.recorder is None
+    with TestClient(build_app(service)) as client:
+        # no inputs declared: any JSON object goes to the model as is
+        answer = client.post("/scorer/v2/predict", json={"x": 2})
+        assert answer.status_code == 200 and answer.json()["score"] == 6.0
+        assert client.post("/invocations", json={"x": 1}).json()["result"]["score"] == 3.0

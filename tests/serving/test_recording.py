@@ -21,7 +21,7 @@ def _calls(root: Path) -> list[str]:
     ids = []
     for x in (1, 2, 3):
         ids.append(client.post(f"{BASE}/score", json={"x": x}).headers["x-request-id"])
-    ids.append(client.get(f"{BASE}/item/4").headers["x-request-id"])
+    ids.append(client.get(f"{BASE}/item/1").headers["x-request-id"])
     upload = client.post(f"{BASE}/upload", files={"upload": ("f.txt", b"a\nb\n")})
     ids.append(upload.headers["x-request-id"])
     failed = client.post(f"{BASE}/score", json={"x": -5})

@@ -83,10 +83,13 @@ class PredictionApi:
                 result = await asyncio.to_thread(service.predict_one, inputs)
         except Exception as exc:
             request_id = service.request_id(inputs, None)
-            log.exception("model code failed on request %s (%s)", request_id, resource)
             await self.record(
                 request_id, resource, inputs, {"error": _one_line(exc)}, started, "error"
             )
+            refusal = _model_refusal(exc, request_id)
+            if refusal is not None:
+                raise refusal from None
+            log.exception("model code failed on request %s (%s)", request_id, resource)
             raise ApiError(
                 500,
                 f"the model failed on this input ({type(exc).__name__}); "
@@ -109,6 +112,9 @@ class PredictionApi:
                 raise ValueError(f"predict_batch returned {len(results)} results for {len(batch)}")
         except Exception as exc:
             request_id = service.request_id(batch, None)
+            refusal = _model_refusal(exc, request_id)
+            if refusal is not None:
+                raise refusal from None
             log.exception("model code failed on batch request %s (%s)", request_id, resource)
             raise ApiError(
                 500,
@@ -499,6 +505,18 @@ def csv_records(body: bytes) -> list[dict[str, Any]]:
     except Exception as exc:
         raise ApiError(400, f"malformed CSV: {_one_line(exc)}") from None
     return [to_plain_python(r) for r in frame.to_dict(orient="records")]
+
+
+def _model_refusal(exc: Exception, request_id: str) -> ApiError | None:
+    """Model code may refuse an input on purpose: ``keel.errors.NotFound`` is a 404 and
+    ``keel.errors.InvalidInput`` a 422, each with the model's own message."""
+    from keel.errors import InvalidInput, NotFound
+
+    if isinstance(exc, NotFound):
+        return ApiError(404, _one_line(exc), request_id=request_id)
+    if isinstance(exc, InvalidInput):
+        return ApiError(422, _one_line(exc), details=[], request_id=request_id)
+    return None
 
 
 def _one_line(exc: BaseException) -> str:

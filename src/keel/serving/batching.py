@@ -19,8 +19,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from keel.errors import InvalidInput
-
 
 @dataclass
 class _Call:
@@ -118,7 +116,7 @@ class MicroBatcher:
     def _checked(self, batch: list[Any]) -> list[Any]:
         results = self._predict_batch(batch)
         if len(results) != len(batch):
-            raise InvalidInput(
+            raise ValueError(
                 f"predict_batch returned {len(results)} results for {len(batch)} inputs"
             )
         return results
