@@ -7,7 +7,7 @@ Usage::
 
     python -m bench [--runs 100000] [--points 10000] [--only logging|query|data|lifecycle|serving]
                     [--rows 1000000] [--json out.json] [--repeat 5] [--analyze] [--seed N]
-                    [--workers 1] [--seconds 10] [--tmp DIR] [--keep]
+                    [--workers 1] [--seconds 10] [--rounds 3] [--tmp DIR] [--keep]
 
 Everything happens in a temporary folder (removed at the end unless ``--keep``). The exit
 status is 1 when either system returned a wrong answer, else 0; missed targets are shown in
@@ -76,6 +76,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="server worker processes of each system in the serving benchmark (default 1)",
     )
     parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        metavar="N",
+        help="serving benchmark rounds; each system's median round is shown (default 3)",
+    )
+    parser.add_argument(
         "--seconds",
         type=float,
         default=10.0,
@@ -88,8 +95,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary stores")
     args = parser.parse_args(argv)
-    if min(args.runs, args.points, args.repeat, args.rows, args.workers) < 1:
-        parser.error("--runs, --points, --rows, --repeat and --workers must be at least 1")
+    if min(args.runs, args.points, args.repeat, args.rows, args.workers, args.rounds) < 1:
+        parser.error(
+            "--runs, --points, --rows, --repeat, --workers and --rounds must be at least 1"
+        )
     if args.seconds <= 0:
         parser.error("--seconds must be positive")
     return args
@@ -151,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.only in (None, "serving"):
             from bench import serving_bench
 
-            serving_bench.run(root, report, console, args.workers, args.seconds)
+            serving_bench.run(root, report, console, args.workers, args.seconds, args.rounds)
     finally:
         if args.keep:
             console.print(f"[dim]kept {root}[/dim]")

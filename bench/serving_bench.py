@@ -417,7 +417,9 @@ def measure(
     return outcome
 
 
-def run(root: Path, report: Report, console: Console, workers: int, seconds: float) -> None:
+def run(
+    root: Path, report: Report, console: Console, workers: int, seconds: float, rounds: int = 3
+) -> None:
     """Measure every system; SIGTERM, like Ctrl-C, stops the servers before leaving."""
 
     def interrupt(signum: int, frame: Any) -> None:
@@ -428,13 +430,15 @@ def run(root: Path, report: Report, console: Console, workers: int, seconds: flo
     except ValueError:  # not the main thread: leave SIGTERM alone
         previous = None
     try:
-        _run(root, report, console, workers, seconds)
+        _run(root, report, console, workers, seconds, rounds)
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
 
 
-def _run(root: Path, report: Report, console: Console, workers: int, seconds: float) -> None:
+def _run(
+    root: Path, report: Report, console: Console, workers: int, seconds: float, rounds: int
+) -> None:
     folder = root / "serving"
     folder.mkdir(parents=True)
     fitted = _fit()
@@ -461,15 +465,46 @@ def _run(root: Path, report: Report, console: Console, workers: int, seconds: fl
         if server_cpus and client_cpus
         else f"serving: {workers} worker(s); too few CPUs to pin servers and load generator apart"
     )
-    for name, make in makers:
-        port = free_port()
-        try:
-            variant = make(folder, fitted, port, workers)
-        except Exception as exc:  # a failed setup is reported, the others still run
-            outcomes.append(Outcome(name, workers, error=f"setup failed: {exc!r}"))
-            continue
-        outcomes.append(measure(variant, port, workers, seconds, folder, console))
+    # Rounds alternate the order of the systems; each system's median round is reported,
+    # so one stall of this shared machine does not decide a row.
+    measured: dict[str, list[Outcome]] = {}
+    for round_number in range(rounds):
+        order = makers if round_number % 2 == 0 else list(reversed(makers))
+        for name, make in order:
+            port = free_port()
+            try:
+                variant = make(folder, fitted, port, workers)
+            except Exception as exc:  # a failed setup is reported, the others still run
+                measured.setdefault(name, []).append(
+                    Outcome(name, workers, error=f"setup failed: {exc!r}")
+                )
+                continue
+            measured.setdefault(name, []).append(
+                measure(variant, port, workers, seconds, folder, console)
+            )
+    outcomes += [_median(runs) for name, runs in measured.items()]
+    report.notes.append(
+        f"serving: median of {rounds} round(s) per system (peak by req/s, half-peak by p99), "
+        "systems in alternating order"
+    )
     _report(outcomes, report, console, seconds)
+
+
+def _median(runs: list[Outcome]) -> Outcome:
+    """One outcome from several rounds: the median peak (by req/s) and half-peak (by p99)."""
+    errors = [o.error for o in runs if o.error]
+    peaks = sorted((o.peak for o in runs if o.peak), key=lambda r: r["rps"])
+    halves = sorted(
+        (o.half for o in runs if o.half and o.half.get("p99_ms") is not None),
+        key=lambda r: r["p99_ms"],
+    )
+    return Outcome(
+        runs[0].name,
+        runs[0].workers,
+        peak=peaks[len(peaks) // 2] if peaks else None,
+        half=halves[len(halves) // 2] if halves else None,
+        error=errors[0] if errors else None,
+    )
 
 
 def _report(outcomes: list[Outcome], report: Report, console: Console, seconds: float) -> None:

@@ -84,3 +84,27 @@ def test_batching_needs_predict_batch(trained: Path) -> None:
     reconfigure(trained, record=False, batching=True)
     with pytest.raises(ConfigError, match="does not implement predict_batch"):
         open_service(config=trained / "keel.yml")
+
+
+async def _two_slow_calls(app) -> float:
+    async with app.router.lifespan_context(app):
+        transport = httpx2.ASGITransport(app=app)
+        async with httpx2.AsyncClient(transport=transport, base_url="http://test") as client:
+            started = asyncio.get_running_loop().time()
+            answers = await asyncio.gather(
+                *(client.post(f"{BASE}/score", json={"x": 1, "sleep": 0.4}) for _ in range(2))
+            )
+            assert all(a.status_code == 200 for a in answers)
+            return asyncio.get_running_loop().time() - started
+
+
+@pytest.mark.parametrize(("threads", "side_by_side"), [(0, False), (4, True)])
+def test_model_threads(trained: Path, threads: int, side_by_side: bool) -> None:
+    from keel.serving.app import build_app
+    from keel.serving.service import open_service
+
+    cfg = trained / "keel.yml"
+    cfg.write_text(cfg.read_text().replace("api:\n", f"api:\n  model_threads: {threads}\n"))
+    elapsed = asyncio.run(_two_slow_calls(build_app(open_service(config=cfg))))
+    # on the event loop the calls take turns; in the thread pool they overlap
+    assert (elapsed < 0.75) is side_by_side, elapsed

@@ -65,7 +65,7 @@ def test_sigterm_after_a_burst_stores_every_record(trained: Path) -> None:
         _wait_ready(proc, url)
         with httpx2.Client(base_url=url, timeout=30) as client, ThreadPoolExecutor(8) as pool:
             answers = list(
-                pool.map(lambda i: client.post(f"{BASE}/score", json={"x": i % 50}), range(400))
+                pool.map(lambda i: client.post(f"{BASE}/score", json={"x": i % 40}), range(400))
             )
         assert all(a.status_code == 200 for a in answers)
         ids = {a.headers["x-request-id"] for a in answers}
@@ -87,12 +87,12 @@ def test_several_workers_each_load_the_model_and_share_metrics(trained: Path) ->
         _wait_ready(proc, url)
         with httpx2.Client(base_url=url, timeout=30) as client, ThreadPoolExecutor(8) as pool:
             answers = list(
-                pool.map(lambda i: client.post("/invocations", json={"x": i % 100}), range(200))
+                pool.map(lambda i: client.post("/invocations", json={"x": i % 40}), range(200))
             )
             bad = [a.text for a in answers if a.status_code != 200]
             assert not bad, bad[:3]
             assert [a.json()["result"]["score"] for a in answers] == [
-                (i % 100) * 3.0 for i in range(200)
+                (i % 40) * 3.0 for i in range(200)
             ]
             deadline = time.monotonic() + 30
             while (trained / "lifecycle.log").read_text().count("setup") < 2:

@@ -80,7 +80,7 @@ class PredictionApi:
             if service.batcher is not None:
                 result = await service.batcher.predict(inputs)
             else:
-                result = await asyncio.to_thread(service.predict_one, inputs)
+                result = await service.run_model(service.predict_one, inputs)
         except Exception as exc:
             request_id = service.request_id(inputs, None)
             await self.record(
@@ -107,7 +107,7 @@ class PredictionApi:
         if not service.ready:
             raise ApiError(503, "the model is not ready (starting up or shutting down)")
         try:
-            results = await asyncio.to_thread(service.predict_many, batch)
+            results = await service.run_model(service.predict_many, batch)
             if len(results) != len(batch):
                 raise ValueError(f"predict_batch returned {len(results)} results for {len(batch)}")
         except Exception as exc:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,11 +32,13 @@ class MicroBatcher:
     def __init__(
         self,
         predict_batch: Callable[[list[Any]], list[Any]],
+        run: Callable[..., Awaitable[Any]] | None = None,
         max_batch_size: int = 32,
         max_wait_ms: float = 2.0,
         on_batch: Callable[[int], None] | None = None,
     ) -> None:
         self._predict_batch = predict_batch
+        self._run_model = run or _in_thread
         self.max_batch_size = max_batch_size
         self.max_wait = max_wait_ms / 1000
         self._on_batch = on_batch
@@ -97,14 +99,14 @@ class MicroBatcher:
         if self._on_batch is not None:
             self._on_batch(len(live))
         try:
-            results = await asyncio.to_thread(self._checked, [c.inputs for c in live])
+            results = await self._run_model(self._checked, [c.inputs for c in live])
         except Exception as exc:
             if len(live) == 1:
                 _settle(live[0].future, error=exc)
                 return
             for call in live:  # find the input(s) that fail; the others still get results
                 try:
-                    result = await asyncio.to_thread(self._checked, [call.inputs])
+                    result = await self._run_model(self._checked, [call.inputs])
                 except Exception as one_exc:
                     _settle(call.future, error=one_exc)
                 else:
@@ -120,6 +122,10 @@ class MicroBatcher:
                 f"predict_batch returned {len(results)} results for {len(batch)} inputs"
             )
         return results
+
+
+async def _in_thread(func: Callable[..., Any], *args: Any) -> Any:
+    return await asyncio.to_thread(func, *args)
 
 
 def _settle(

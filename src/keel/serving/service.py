@@ -22,6 +22,7 @@ from keel.serving.spec import ApiSpec
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from concurrent.futures import ThreadPoolExecutor
 
     from keel.lifecycle.loading import LoadedModel
     from keel.serving.batching import MicroBatcher
@@ -58,6 +59,11 @@ class ModelService:
         self.ready = False
         self.stats = ServiceStats()
         self.on_batch: Callable[[int], None] | None = None  # observes each batch's size
+        self._pool: ThreadPoolExecutor | None = None
+        if spec.model_threads:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(spec.model_threads, thread_name_prefix="keel-model")
         mv = loaded.version
         self.model = mv.model if mv is not None else loaded.manifest.model
         self.version = mv.version if mv is not None else 0
@@ -90,6 +96,7 @@ class ModelService:
 
             self.batcher = MicroBatcher(
                 self.predict_many,
+                run=self.run_model,
                 max_batch_size=self.spec.batching.max_batch_size,
                 max_wait_ms=self.spec.batching.max_wait_ms,
                 on_batch=self._count_batch,
@@ -108,6 +115,8 @@ class ModelService:
             if self.recorder is not None:
                 self.recorder.close()
         finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
             self.loaded.close()
 
     def _count_batch(self, size: int) -> None:
@@ -117,6 +126,14 @@ class ModelService:
             self.on_batch(size)
 
     # --- predicting -----------------------------------------------------------------------
+
+    async def run_model(self, func: Callable[..., Any], *args: Any) -> Any:
+        """Call model code: on the event loop, or in the model thread pool when configured."""
+        if self._pool is None:
+            return func(*args)
+        import asyncio
+
+        return await asyncio.get_running_loop().run_in_executor(self._pool, func, *args)
 
     def predict_one(self, inputs: Any) -> Any:
         """One prediction as plain JSON-able Python (runs model code: call off the loop)."""

@@ -148,6 +148,9 @@ class ApiSpec(_Closed):
     record_invokes: bool = False
     max_body_mb: float = Field(default=10.0, gt=0)
     batching: BatchingSpec = Field(default_factory=BatchingSpec)
+    # 0: model code runs on the event loop, one call at a time per worker (no thread hand-off,
+    # the fastest for CPU-bound models); N: a pool of N threads, for models that wait on I/O.
+    model_threads: int = Field(default=0, ge=0, le=256)
     resources: list[ResourceSpec] = Field(default_factory=list)
     # Recording: how many records may wait in memory, and how long a request waits for room.
     record_queue_size: int = Field(default=10_000, ge=1)
