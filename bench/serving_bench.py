@@ -35,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -279,6 +280,7 @@ def _mlflow(folder: Path, fitted: Any, port: int, workers: int) -> Variant:
     import sklearn
 
     path = folder / "mlflow-model"
+    shutil.rmtree(path, ignore_errors=True)  # saved again each round
     mlflow.sklearn.save_model(
         fitted, str(path), pip_requirements=[f"scikit-learn=={sklearn.__version__}"]
     )

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sys
 import time
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -593,6 +594,9 @@ def create_app() -> FastAPI:
     from keel.serving.service import open_service
 
     _configure_logging()
+    # The invocation writer thread serialises batches; a shorter GIL switch interval keeps
+    # it from holding up the event loop for the default 5 ms at a time.
+    sys.setswitchinterval(0.001)
     service = open_service(
         os.environ.get("KEEL_SERVE_REF") or None,
         os.environ.get("KEEL_SERVE_CONFIG") or None,

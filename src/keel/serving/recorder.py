@@ -29,6 +29,7 @@ from keel.errors import KeelError
 
 if TYPE_CHECKING:
     from keel.tracking.client import Client
+    from keel.tracking.handles import ModelVersionApi
 
 log = logging.getLogger("keel.serving")
 
@@ -45,7 +46,7 @@ class InvocationRecorder:
     def __init__(
         self,
         client: Client,
-        version_ref: tuple[str, int],
+        version_ref: tuple[str, int] | ModelVersionApi,
         *,
         queue_size: int = 10_000,
         wait_s: float = 10.0,
@@ -72,6 +73,8 @@ class InvocationRecorder:
 
     def start(self) -> InvocationRecorder:
         if self._thread is None:
+            if isinstance(self.version_ref, tuple):  # resolved once, not per batch
+                self.version_ref = self.client.get_model_version(self.version_ref)
             self._thread = threading.Thread(
                 target=self._drain, name="keel-invocation-writer", daemon=True
             )

@@ -846,9 +846,15 @@ class Client:
 
         if not records:
             raise InvalidInput("log_invocations: no records given")
-        mv = self.get_model_version(model_version)
+        # A handle is used as is: the recorder resolves its version once, not per batch.
+        mv = (
+            model_version
+            if isinstance(model_version, ModelVersionApi)
+            else self.get_model_version(model_version)
+        )
+        encode = json.JSONEncoder(separators=(",", ":"), default=str).encode
         lines = [
-            json.dumps(
+            encode(
                 {
                     "request_id": r.request_id,
                     "timestamp": r.timestamp,
@@ -857,9 +863,7 @@ class Client:
                     "resource": r.resource,
                     "input": r.input,
                     "result": r.result,
-                },
-                separators=(",", ":"),
-                default=str,
+                }
             )
             for r in records
         ]
