@@ -83,6 +83,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="serving benchmark rounds; each system's median round is shown (default 3)",
     )
     parser.add_argument(
+        "--systems",
+        metavar="A,B",
+        help="serving benchmark: only these systems (bare, mlflow, keel, keel-nobatch, "
+        "keel-recording)",
+    )
+    parser.add_argument(
         "--seconds",
         type=float,
         default=10.0,
@@ -160,7 +166,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.only in (None, "serving"):
             from bench import serving_bench
 
-            serving_bench.run(root, report, console, args.workers, args.seconds, args.rounds)
+            serving_bench.run(
+                root, report, console, args.workers, args.seconds, args.rounds, args.systems
+            )
     finally:
         if args.keep:
             console.print(f"[dim]kept {root}[/dim]")

@@ -420,7 +420,13 @@ def measure(
 
 
 def run(
-    root: Path, report: Report, console: Console, workers: int, seconds: float, rounds: int = 3
+    root: Path,
+    report: Report,
+    console: Console,
+    workers: int,
+    seconds: float,
+    rounds: int = 3,
+    systems: str | None = None,
 ) -> None:
     """Measure every system; SIGTERM, like Ctrl-C, stops the servers before leaving."""
 
@@ -432,14 +438,20 @@ def run(
     except ValueError:  # not the main thread: leave SIGTERM alone
         previous = None
     try:
-        _run(root, report, console, workers, seconds, rounds)
+        _run(root, report, console, workers, seconds, rounds, systems)
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
 
 
 def _run(
-    root: Path, report: Report, console: Console, workers: int, seconds: float, rounds: int
+    root: Path,
+    report: Report,
+    console: Console,
+    workers: int,
+    seconds: float,
+    rounds: int,
+    systems: str | None,
 ) -> None:
     folder = root / "serving"
     folder.mkdir(parents=True)
@@ -469,6 +481,9 @@ def _run(
     )
     # Rounds alternate the order of the systems; each system's median round is reported,
     # so one stall of this shared machine does not decide a row.
+    if systems:
+        wanted = {name.strip() for name in systems.split(",")}
+        makers = [(name, make) for name, make in makers if name in wanted]
     measured: dict[str, list[Outcome]] = {}
     for round_number in range(rounds):
         order = makers if round_number % 2 == 0 else list(reversed(makers))
