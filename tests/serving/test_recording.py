@@ -96,6 +96,9 @@ Scorer.record_invoke_id = _record_invoke_id
     clients = _client(trained)
     client = next(clients)
     rid = client.post(f"{BASE}/score", json={"x": 9}).headers["x-request-id"]
+    # a failed call is named by the default keys: the model's hook is not asked about it
+    failed = client.post("/invocations", json={"instances": [{"x": -1}]})
+    assert failed.status_code == 500 and failed.json()["request_id"].startswith("ts-")
     for _ in clients:
         pass
     assert rid.startswith("x-9--ts-") and "--uuid-" in rid

@@ -30,6 +30,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from keel.models.base import default_invoke_id, invoke_record_name
 from keel.serving.http import (
     ApiError,
     field_problems,
@@ -83,20 +84,12 @@ class PredictionApi:
             else:
                 result = await service.run_model(service.predict_one, inputs)
         except Exception as exc:
-            request_id = service.request_id(inputs, None)
+            # The default id: the model's record_invoke_id may not cope with a failed call.
+            request_id = invoke_record_name(default_invoke_id())
             await self.record(
                 request_id, resource, inputs, {"error": _one_line(exc)}, started, "error"
             )
-            refusal = _model_refusal(exc, request_id)
-            if refusal is not None:
-                raise refusal from None
-            log.exception("model code failed on request %s (%s)", request_id, resource)
-            raise ApiError(
-                500,
-                f"the model failed on this input ({type(exc).__name__}); "
-                "the server log has the details under this request id",
-                request_id=request_id,
-            ) from None
+            raise _failure(exc, request_id, resource, "input") from None
         request_id = service.request_id(inputs, result)
         await self.record(request_id, resource, inputs, result, started)
         return result, request_id
@@ -112,16 +105,8 @@ class PredictionApi:
             if len(results) != len(batch):
                 raise ValueError(f"predict_batch returned {len(results)} results for {len(batch)}")
         except Exception as exc:
-            request_id = service.request_id(batch, None)
-            refusal = _model_refusal(exc, request_id)
-            if refusal is not None:
-                raise refusal from None
-            log.exception("model code failed on batch request %s (%s)", request_id, resource)
-            raise ApiError(
-                500,
-                f"the model failed on this batch ({type(exc).__name__}); "
-                "the server log has the details under this request id",
-                request_id=request_id,
+            raise _failure(
+                exc, invoke_record_name(default_invoke_id()), resource, "batch"
             ) from None
         first_id = ""
         for inputs, result in zip(batch, results, strict=True):
@@ -506,6 +491,20 @@ def csv_records(body: bytes) -> list[dict[str, Any]]:
     except Exception as exc:
         raise ApiError(400, f"malformed CSV: {_one_line(exc)}") from None
     return [to_plain_python(r) for r in frame.to_dict(orient="records")]
+
+
+def _failure(exc: Exception, request_id: str, resource: str, what: str) -> ApiError:
+    """The answer to an exception from model code: its refusal, else a logged 500."""
+    refusal = _model_refusal(exc, request_id)
+    if refusal is not None:
+        return refusal
+    log.exception("model code failed on %s %s (%s)", what, request_id, resource)
+    return ApiError(
+        500,
+        f"the model failed on this {what} ({type(exc).__name__}); "
+        "the server log has the details under this request id",
+        request_id=request_id,
+    )
 
 
 def _model_refusal(exc: Exception, request_id: str) -> ApiError | None:

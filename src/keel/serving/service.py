@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,7 +38,6 @@ class ServiceStats:
 
     batches: int = 0
     batched_calls: int = 0
-    extra: dict[str, float] = field(default_factory=dict)
 
 
 class ModelService:
