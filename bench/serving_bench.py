@@ -112,6 +112,7 @@ class Outcome:
     peak: dict[str, Any] | None = None
     half: dict[str, Any] | None = None
     error: str | None = None
+    cpu_us: float | None = None  # median server CPU time per request over the rounds
 
 
 def free_port() -> int:
@@ -158,6 +159,28 @@ class Server:
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
+
+    def cpu_seconds(self) -> float | None:
+        """User + system CPU time of every live process in the server's group (Linux).
+
+        Unlike wall-clock throughput, this does not count the time the machine's hypervisor
+        gave the CPU to someone else (steal), so it compares two servers fairly on a shared
+        host. None where ``/proc`` is not there.
+        """
+        proc = Path("/proc")
+        if not (proc / str(self.proc.pid) / "stat").exists():
+            return None
+        ticks = os.sysconf("SC_CLK_TCK")
+        total = 0
+        for stat in proc.glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue  # the process ended meanwhile
+            # after the command name: state ppid pgrp ... utime (12th) stime (13th)
+            if int(fields[2]) == self.proc.pid:
+                total += int(fields[11]) + int(fields[12])
+        return total / ticks
 
     def wait_ready(self) -> None:
         deadline = time.monotonic() + READY_TIMEOUT
@@ -394,7 +417,11 @@ def measure(
         if url is None:
             raise RuntimeError("no right answer: " + "; ".join(answers))
         loadgen(url, variant.body, WARMUP_SECONDS, client_cpus)
+        cpu_before = server.cpu_seconds()
         outcome.peak = loadgen(url, variant.body, seconds, client_cpus)
+        cpu_after = server.cpu_seconds()
+        if cpu_before is not None and cpu_after is not None and outcome.peak["ok"]:
+            outcome.peak["server_cpu_us"] = (cpu_after - cpu_before) / outcome.peak["ok"] * 1e6
         rate = outcome.peak["rps"] / 2
         if rate > 0:
             outcome.half = loadgen(url, variant.body, seconds, client_cpus, rate=rate)
@@ -405,8 +432,12 @@ def measure(
                     f"({result['mode']} loop): {result['first_error']}"
                 )
         peak, half = outcome.peak, outcome.half or {}
+        cpu_note = (
+            f", server CPU {peak['server_cpu_us']:.0f} µs/req" if "server_cpu_us" in peak else ""
+        )
         console.print(
-            f"[dim]serving, {variant.name}: {peak['rps']:,.0f} req/s, p50 {peak['p50_ms']:.2f} ms, "
+            f"[dim]serving, {variant.name}: {peak['rps']:,.0f} req/s{cpu_note}, "
+            f"p50 {peak['p50_ms']:.2f} ms, "
             f"p99 {peak['p99_ms']:.2f} ms; at {rate:,.0f} req/s p99 "
             f"{half.get('p99_ms') or float('nan'):.2f} ms (generator timer lag p99 "
             f"{half.get('client_lag_p99_ms') or 0:.2f} ms); load generator CPU "
@@ -515,19 +546,27 @@ def _median(runs: list[Outcome]) -> Outcome:
         (o.half for o in runs if o.half and o.half.get("p99_ms") is not None),
         key=lambda r: r["p99_ms"],
     )
+    cpus = sorted(o.peak["server_cpu_us"] for o in runs if o.peak and "server_cpu_us" in o.peak)
     return Outcome(
         runs[0].name,
         runs[0].workers,
         peak=peaks[len(peaks) // 2] if peaks else None,
         half=halves[len(halves) // 2] if halves else None,
         error=errors[0] if errors else None,
+        cpu_us=cpus[len(cpus) // 2] if cpus else None,
     )
 
 
 def _report(outcomes: list[Outcome], report: Report, console: Console, seconds: float) -> None:
     by_name = {o.name: o for o in outcomes if o.peak}
     report.details["serving"] = {
-        o.name: {"workers": o.workers, "peak": o.peak, "half_peak": o.half, "error": o.error}
+        o.name: {
+            "workers": o.workers,
+            "peak": o.peak,
+            "half_peak": o.half,
+            "server_cpu_us_per_request": o.cpu_us,
+            "error": o.error,
+        }
         for o in outcomes
     }
     for o in outcomes:
@@ -542,14 +581,16 @@ def _report(outcomes: list[Outcome], report: Report, console: Console, seconds: 
     table = Table(
         title=f"Serving: {seconds:g} s closed loop, {PEAK_CONNECTIONS} connections; then open "
         "loop at half of each system's peak",
-        caption="latencies in ms; ½pk p99: p99 in the open loop at half the system's own peak; "
+        caption="CPU µs: server CPU time per request at peak (steal excluded); "
+        "latencies in ms; ½pk p99: p99 in the open loop at half the system's own peak; "
         f"×mlflow, ×bare: throughput / the peer's; load generator CPU ≤ {cpu:.0f}% of a core",
     )
-    for column in ("system", "workers", "req/s", "p50", "p99", "½pk p99", "×mlflow", "×bare"):
+    columns = ("system", "workers", "req/s", "CPU µs", "p50", "p99", "½pk p99", "×mlflow", "×bare")
+    for column in columns:
         table.add_column(column, justify="left" if column == "system" else "right", no_wrap=True)
     for o in outcomes:
         if not o.peak:
-            table.add_row(o.name, str(o.workers), "[red]failed[/red]", *["-"] * 5)
+            table.add_row(o.name, str(o.workers), "[red]failed[/red]", *["-"] * 6)
             continue
         mine = o.peak["rps"]
         half = o.half or {}
@@ -557,6 +598,7 @@ def _report(outcomes: list[Outcome], report: Report, console: Console, seconds: 
             o.name,
             str(o.workers),
             f"{mine:,.0f}",
+            f"{o.cpu_us:,.0f}" if o.cpu_us is not None else "-",
             f"{o.peak['p50_ms']:.1f}",
             f"{o.peak['p99_ms']:.1f}",
             f"{half['p99_ms']:.1f}" if half.get("p99_ms") is not None else "-",
@@ -613,6 +655,21 @@ def _report(outcomes: list[Outcome], report: Report, console: Console, seconds: 
             keel=us(recording),
             mlflow=us(keel),
             target=None if keel is None else us(keel) / 0.9,
+            peer="keel, recording off",
+        )
+    )
+    cpu_keel = by_name["keel"].cpu_us if "keel" in by_name else None
+    cpu_recording = by_name["keel-recording"].cpu_us if "keel-recording" in by_name else None
+    report.add(
+        Measure(
+            name="recording cost in server CPU per request (≤ 10%)",
+            unit=unit,
+            keel=cpu_recording,
+            mlflow=cpu_keel,
+            target=None if cpu_keel is None else cpu_keel / 0.9,
+            note="user + system CPU time of the server processes during the peak run, per "
+            "answered request: what bounds a CPU-bound worker's throughput, without the "
+            "hypervisor's steal that makes wall-clock req/s swing between runs",
             peer="keel, recording off",
         )
     )
