@@ -169,3 +169,28 @@ class InvocationRecord:
     resource: str
     input: Any
     result: Any
+
+
+ROLES = ("viewer", "editor", "admin")  # each role may do everything the one before it may
+
+
+@dataclass(frozen=True)
+class User:
+    """A person (or robot) who may use the platform server, with one role."""
+
+    id: str
+    name: str
+    role: str
+    created_at: int
+
+
+@dataclass(frozen=True)
+class ApiToken:
+    """A bearer token of a user (the secret itself is shown once, then only its hash is kept)."""
+
+    id: str
+    user: str
+    name: str
+    created_at: int
+    last_used_at: int | None = None
+    revoked_at: int | None = None

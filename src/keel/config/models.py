@@ -101,6 +101,19 @@ class JobsSection(BaseModel):
     executor: str = "local"
 
 
+class ServerSection(Section):
+    """The platform server (``keel server``): access, uploads and pipeline jobs."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    # Anyone may read without logging in (never write); off unless the config says so.
+    anonymous_read: bool = False
+    max_upload_mb: float = Field(default=50.0, gt=0)
+    job_timeout_s: float = Field(default=600.0, gt=0)
+    # Signs session cookies; every replica behind a load balancer needs the same one.
+    secret_key_var: str = "KEEL_SECRET_KEY"
+
+
 class KeelConfig(Section):
     """The whole of keel.yml."""
 
@@ -113,6 +126,7 @@ class KeelConfig(Section):
     model: ModelSection | None = None
     api: ApiSection | None = None
     jobs: JobsSection | None = None
+    server: ServerSection = Field(default_factory=ServerSection)
 
     @field_validator("store", mode="before")
     @classmethod

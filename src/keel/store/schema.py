@@ -231,3 +231,31 @@ invocation_records = Table(
     Column("batch_offset", Integer, nullable=False),
     Index("ix_invocation_records_model_version_id_timestamp", "model_version_id", "timestamp"),
 )
+
+# --- accounts of the platform server (users, roles, API tokens) -----------------------------
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", String(64), nullable=False, unique=True),
+    # argon2id, in the PHC string format (algorithm, parameters and salt travel with it)
+    Column("password_hash", String(256), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("user_id", ID, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(64), nullable=False),
+    # sha256 of the secret: tokens are 256 random bits, so a fast hash is enough and lets
+    # every request be checked with one indexed lookup
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("last_used_at", BigInteger, nullable=True),
+    Column("revoked_at", BigInteger, nullable=True),
+    UniqueConstraint("user_id", "name"),
+)

@@ -27,7 +27,7 @@ class ClientSettings:
     cache_dir: Path
 
 
-def _embedded_folder(store: str) -> Path | None:
+def embedded_folder(store: str) -> Path | None:
     """The folder of an embedded (SQLite) store, if the URL names one."""
     if "://" not in store:
         return Path(store).expanduser().resolve()
@@ -48,7 +48,7 @@ def resolve_settings(
     """Fill in every setting not given, following the order in this module's docstring."""
     config = load_config(config_path)
     store = store or os.environ.get("KEEL_STORE") or config.store.url or DEFAULT_STORE_DIR
-    folder = _embedded_folder(store)
+    folder = embedded_folder(store)
     artifacts = (
         artifacts
         or os.environ.get("KEEL_ARTIFACTS")

@@ -1,0 +1,187 @@
+"""The platform server's ASGI app: REST API under ``/api/v1``, the web UI at ``/``, ``/docs``.
+
+:func:`create_app` wires the parts: the server's own :class:`keel.Client` over its store,
+the accounts, signed session cookies, the routers of :mod:`keel.server.api` and
+:mod:`keel.server.ui`, the static files (htmx, plotly) and the error handlers that turn
+every refusal into a JSON (API) or a page (UI) with one clear line.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from keel.errors import (
+    ArtifactError,
+    Conflict,
+    InvalidInput,
+    KeelError,
+    NotFound,
+    Offline,
+    StoreUnavailable,
+)
+
+if TYPE_CHECKING:
+    from keel.server.settings import ServerSettings
+
+log = logging.getLogger("keel.server")
+
+API_PREFIX = "/api/v1"
+SESSION_COOKIE = "keel_session"
+
+#: keel's refusals and the HTTP status each becomes
+STATUS_OF_ERROR: tuple[tuple[type[KeelError], int], ...] = (
+    (NotFound, 404),
+    (Conflict, 409),
+    (InvalidInput, 422),
+    (StoreUnavailable, 503),
+    (Offline, 503),
+    (ArtifactError, 502),
+    (KeelError, 400),
+)
+
+
+def status_of(exc: KeelError) -> int:
+    return next(code for kind, code in STATUS_OF_ERROR if isinstance(exc, kind))
+
+
+def create_app(settings: ServerSettings) -> FastAPI:
+    """The platform server for ``settings`` (nothing is opened until the first request)."""
+    from starlette.middleware.sessions import SessionMiddleware
+
+    from keel.server.auth import Accounts
+    from keel.store.accounts import AccountStore
+    from keel.tracking.client import Client
+
+    app = FastAPI(
+        title="keel platform API",
+        version=_keel_version(),
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.settings = settings
+    app.state.client = Client(
+        store=settings.store, artifacts=settings.artifacts, project=settings.project
+    )
+    app.state.accounts = Accounts(AccountStore(settings.store))
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=settings.secret_key,
+        session_cookie=SESSION_COOKIE,
+        same_site="lax",
+        https_only=False,
+        max_age=14 * 24 * 3600,
+    )
+    _add_error_handlers(app)
+    _add_routers(app)
+    _add_docs(app)
+    return app
+
+
+def _keel_version() -> str:
+    from keel import __version__
+
+    return __version__
+
+
+def wants_json(request: Request) -> bool:
+    """API paths always answer JSON; UI pages answer HTML unless JSON is asked for."""
+    return request.url.path.startswith((API_PREFIX, "/openapi")) or (
+        "application/json" in request.headers.get("accept", "")
+    )
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    async def keel_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, KeelError)
+        return await _refusal(request, status_of(exc), _one_line(exc))
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        return await _refusal(
+            request, exc.status_code, str(exc.detail), getattr(exc, "headers", None)
+        )
+
+    async def invalid_request(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        details = [
+            {
+                "field": ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body",
+                "problem": err.get("msg", "invalid"),
+            }
+            for err in exc.errors()
+        ]
+        message = "; ".join(f"{d['field']}: {d['problem']}" for d in details)
+        return await _refusal(request, 422, f"invalid request: {message}", details=details)
+
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return await _refusal(
+            request, 500, f"internal error ({type(exc).__name__}); see the server log"
+        )
+
+    app.add_exception_handler(KeelError, keel_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, invalid_request)
+    app.add_exception_handler(Exception, unexpected)
+
+
+async def _refusal(
+    request: Request,
+    status: int,
+    message: str,
+    headers: dict[str, str] | None = None,
+    details: list[dict[str, Any]] | None = None,
+) -> Response:
+    if wants_json(request):
+        body: dict[str, Any] = {"message": message}
+        if details:
+            body["details"] = details
+        return JSONResponse(body, status_code=status, headers=headers)
+    from keel.server.ui import error_page
+
+    return await error_page(request, status, message)
+
+
+def _one_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0][:500] if lines else type(exc).__name__
+
+
+def _add_routers(app: FastAPI) -> None:
+    from keel.server.api import router as api_router
+    from keel.server.ui import mount_ui
+
+    app.include_router(api_router, prefix=API_PREFIX)
+    mount_ui(app)
+
+
+def _add_docs(app: FastAPI) -> None:
+    """``/openapi.json`` and ``/docs`` (Swagger UI from local files: works offline)."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.responses import HTMLResponse
+    from starlette.staticfiles import StaticFiles
+    from swagger_ui_bundle import swagger_ui_path
+
+    @app.get("/openapi.json", include_in_schema=False)
+    async def openapi_json() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="keel platform API",
+            swagger_js_url="/_static/swagger/swagger-ui-bundle.js",
+            swagger_css_url="/_static/swagger/swagger-ui.css",
+            swagger_favicon_url="/_static/swagger/favicon-32x32.png",
+        )
+
+    app.mount("/_static/swagger", StaticFiles(directory=str(swagger_ui_path)), name="swagger")

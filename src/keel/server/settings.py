@@ -1,0 +1,77 @@
+"""What ``keel server`` runs with: the stores it serves and the access rules it enforces."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class ServerSettings:
+    """Resolved settings of one platform server (from the CLI, keel.yml and the environment).
+
+    Args:
+        store: metadata store URL or folder (as for :class:`keel.Client`).
+        artifacts: artifact store URL (None: the store's default).
+        project: the project new things are filed under when a request names none.
+        anonymous_read: let callers without credentials read (never write).
+        secret_key: signs session cookies (replicas must share it).
+        max_upload_mb: the largest file a request may upload.
+        job_timeout_s: how long a pipeline job may run before it is stopped.
+        work_dir: where uploaded pipelines and job folders live.
+    """
+
+    store: str
+    artifacts: str | None = None
+    project: str = "default"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    anonymous_read: bool = False
+    secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    max_upload_mb: float = 50.0
+    job_timeout_s: float = 600.0
+    work_dir: Path | None = None
+
+    @property
+    def loopback_only(self) -> bool:
+        """Whether the server listens on a loopback address only."""
+        if self.host in ("localhost", ""):
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+    @classmethod
+    def resolve(
+        cls,
+        config_path: str | os.PathLike[str] | None = None,
+        *,
+        store: str | None = None,
+        artifacts: str | None = None,
+        host: str | None = None,
+        port: int | None = None,
+    ) -> ServerSettings:
+        """Settings from keel.yml's ``server:`` and ``store:``, overridden by arguments."""
+        from keel.config import load_config
+        from keel.tracking.settings import embedded_folder, resolve_settings
+
+        section = load_config(config_path).server
+        client = resolve_settings(store, artifacts, None, None, config_path)
+        secret = os.environ.get(section.secret_key_var) or None
+        folder = embedded_folder(client.store)
+        return cls(
+            store=client.store,
+            artifacts=client.artifacts,
+            project=client.project,
+            host=host or section.host,
+            port=port or section.port,
+            anonymous_read=section.anonymous_read,
+            max_upload_mb=section.max_upload_mb,
+            job_timeout_s=section.job_timeout_s,
+            work_dir=(folder or client.cache_dir) / "server",
+            **({"secret_key": secret} if secret else {}),
+        )
