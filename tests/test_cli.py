@@ -99,9 +99,43 @@ def test_unreachable_store_is_one_line_not_a_traceback(tmp_path: Path) -> None:
 def test_db_upgrade_reports_revision(tmp_path: Path) -> None:
     out = keel("--store", str(tmp_path / "fresh"), "db", "upgrade", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
-    assert "upgraded schema from empty to 0001" in out.stdout
+    from keel.store.engine import head_revision
+
+    head = head_revision()
+    assert f"upgraded schema from empty to {head}" in out.stdout
     again = keel("--store", str(tmp_path / "fresh"), "db", "upgrade", cwd=tmp_path)
-    assert "already at schema revision 0001" in again.stdout
+    assert f"already at schema revision {head}" in again.stdout
+
+
+def test_an_older_store_is_refused_until_upgraded_and_keeps_its_records(
+    tmp_path: Path,
+) -> None:
+    """A store made before the accounts tables (0001) says how to migrate, then migrates."""
+    from alembic import command
+
+    from keel.store.engine import (
+        _alembic_config,
+        _create_engine,
+        dispose_engines,
+        normalize_url,
+        write_transaction,
+    )
+
+    folder = tmp_path / "old"
+    engine = _create_engine(normalize_url(str(folder)))
+    with write_transaction(engine) as conn:
+        command.upgrade(_alembic_config(conn), "0001")
+    engine.dispose()
+    refused = keel("--store", str(folder), "runs", "list", cwd=tmp_path)
+    assert refused.returncode == 1 and "run `keel db upgrade`" in refused.stderr
+    out = keel("--store", str(folder), "db", "upgrade", cwd=tmp_path)
+    assert "upgraded schema from 0001 to" in out.stdout, out.stderr
+    dispose_engines()
+    client = Client(store=str(folder), project="default")
+    with client.start_run("e") as run:
+        run.log_params({"a": 1})
+    assert client.find_runs()[0].params == {"a": 1}
+    assert keel("--store", str(folder), "users", "list", cwd=tmp_path).returncode == 0
 
 
 def test_gc_purges_deleted_runs_and_unreferenced_blobs(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ stolen database yields neither. Roles are ordered: ``viewer`` reads, ``editor`` 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -80,10 +81,8 @@ class Accounts:
         hasher = _hasher()
         if stored is None:
             # verify against a throwaway hash so an unknown name costs what a known one does
-            try:
+            with contextlib.suppress(VerificationError, InvalidHashError):
                 hasher.verify(_dummy_hash(), password)
-            except (VerificationError, InvalidHashError):
-                pass
             return None
         try:
             hasher.verify(stored, password)

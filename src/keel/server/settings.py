@@ -59,7 +59,7 @@ class ServerSettings:
         from keel.config import load_config
         from keel.tracking.settings import embedded_folder, resolve_settings
 
-        section = load_config(config_path).server
+        section = load_config(config_path).settings.server
         client = resolve_settings(store, artifacts, None, None, config_path)
         secret = os.environ.get(section.secret_key_var) or None
         folder = embedded_folder(client.store)
