@@ -1,5 +1,6 @@
 # keel developer tasks. `make test` is what CI runs (.ci/run): it builds the virtualenv,
-# makes sure the PostgreSQL server binaries exist, lints, then runs the whole test suite.
+# makes sure the PostgreSQL server binaries and Chromium exist, lints, then runs the whole
+# test suite.
 
 PY ?= python3
 VENV := .venv
@@ -7,7 +8,7 @@ BIN := $(VENV)/bin
 # Empty folders are not tracked by git: lint only the ones that exist in this checkout.
 LINT_PATHS := $(wildcard src tests bench examples)
 
-.PHONY: install test lint postgres-bins demo bench clean distclean
+.PHONY: install test lint postgres-bins browser-bins demo bench clean distclean
 
 install: $(VENV)/.installed
 
@@ -40,6 +41,9 @@ $(VENV)/.installed-bench: $(VENV)/.installed
 postgres-bins:
 	scripts/ensure-postgres.sh
 
+browser-bins:
+	scripts/ensure-chromium.sh
+
 define run-lint
 $(BIN)/ruff check $(LINT_PATHS)
 $(BIN)/ruff format --check $(LINT_PATHS)
@@ -49,12 +53,16 @@ endef
 lint: install
 	$(run-lint)
 
-test: install postgres-bins
+test: install postgres-bins browser-bins
 	$(run-lint)
 	$(BIN)/python -m pytest -q
 
+# The first minute: a store in ./.keel with a tracked grid search and the iris example
+# trained and registered, served by `keel server` (a first admin's password is printed once).
 demo: install
 	$(BIN)/python examples/demo.py
+	$(BIN)/keel --store .keel -c examples/iris/keel.yml train
+	$(BIN)/keel --store .keel server $(SERVER_ARGS)
 
 bench: $(VENV)/.installed-bench
 	$(BIN)/python -m bench $(BENCH_ARGS)
