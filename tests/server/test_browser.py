@@ -1,0 +1,165 @@
+"""The web UI in a real browser: Playwright driving the system Chromium against a real
+``keel server`` process on loopback.
+
+Screenshots of the key pages go to ``test-output/screenshots/`` (or ``$KEEL_TEST_OUTPUT``).
+Chromium comes from Debian (``scripts/ensure-chromium.sh``, run by ``make test``); without
+it these tests skip, which under ``CI=true`` fails the run.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = os.environ.get("KEEL_CHROMIUM", "/usr/bin/chromium")
+
+
+def screenshots() -> Path:
+    root = Path(os.environ.get("KEEL_TEST_OUTPUT") or REPO / "test-output")
+    folder = root / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@dataclass
+class LiveServer:
+    url: str
+    store: Path
+    password: str  # of the first admin, printed once by the server
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _populate(store: Path) -> None:
+    """An experiment with three runs, one with a long loss curve and one that failed."""
+    import keel
+
+    client = keel.Client(store=str(store), project="default")
+    for lr in (0.1, 0.01):
+        with client.start_run("browser-exp", name=f"lr={lr}", kind="train") as run:
+            run.log_params({"lr": lr, "model": "linear"})
+            for step in range(2_000):
+                run.log_metrics({"loss": 1 / (1 + step * lr)}, step=step)
+            run.log_metrics({"auc": 0.9 + lr})
+    with pytest.raises(RuntimeError), client.start_run("browser-exp", name="broken") as run:
+        raise RuntimeError("the data ran out")
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    root = tmp_path_factory.mktemp("browser")
+    store = root / "store"
+    _populate(store)
+    port = _free_port()
+    log = (root / "server.log").open("w+")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "keel.cli", "--store", str(store), "server", "--port", str(port)],
+        cwd=root,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        password = _wait_ready(url, root / "server.log", proc)
+        yield LiveServer(url, store, password)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def _wait_ready(url: str, log: Path, proc: subprocess.Popen[str]) -> str:
+    import httpx2 as httpx
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"keel server exited: {log.read_text()[-2000:]}")
+        try:
+            if httpx.get(f"{url}/login", timeout=2).status_code == 200:
+                found = re.search(r"first user: admin / (\S+)", log.read_text())
+                assert found, log.read_text()
+                return found.group(1)
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"keel server not ready: {log.read_text()[-2000:]}")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium, or KEEL_CHROMIUM)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def page(browser, live_server: LiveServer) -> Iterator[object]:  # type: ignore[no-untyped-def]
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"{live_server.url}/")
+    page.wait_for_url(re.compile(r"/login"))  # nobody is logged in yet
+    page.fill("input[name=name]", "admin")
+    page.fill("input[name=password]", live_server.password)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/")
+    yield page
+    context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def test_login_is_refused_with_a_wrong_password(browser, live_server: LiveServer) -> None:  # type: ignore[no-untyped-def]
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"{live_server.url}/login")
+    page.fill("input[name=name]", "admin")
+    page.fill("input[name=password]", "not the password")
+    page.click("button[type=submit]")
+    assert "Wrong user name or password" in page.inner_text("main")
+    context.close()
+
+
+def test_browse_an_experiment_and_a_run_chart(page, live_server: LiveServer) -> None:  # type: ignore[no-untyped-def]
+    shots = screenshots()
+    page.screenshot(path=str(shots / "home.png"), full_page=True)
+    page.click("text=browser-exp")
+    page.wait_for_selector("table >> text=lr=0.1")
+    assert "broken" in page.inner_text("main")
+    page.screenshot(path=str(shots / "experiment.png"), full_page=True)
+    page.click("table >> text=lr=0.1")
+    page.wait_for_selector(".js-plotly-plot")  # plotly drew the loss chart
+    text = page.inner_text("main")
+    assert "linear" in text and "loss" in text
+    page.screenshot(path=str(shots / "run.png"), full_page=True)
