@@ -165,3 +165,9 @@ def test_store_path_that_is_a_file_is_one_line(tmp_path: Path) -> None:
         out.stderr.strip()
         == f"error: the embedded store {tmp_path / 'occupied'} is a file, not a folder: give a folder path or a sqlite:///FILE URL"
     )
+
+
+def test_db_upgrade_of_a_server_url_says_where_to_run_it(tmp_path: Path) -> None:
+    out = keel("--store", "http://127.0.0.1:9/", "db", "upgrade", cwd=tmp_path)
+    assert out.returncode == 1
+    assert "is a keel server: run `keel db upgrade` where it runs" in out.stderr

@@ -46,3 +46,8 @@ class IntegrityError(ArtifactError):
 class DataError(KeelError):
     """A data source or sink could not be read or written: a missing file, a malformed
     CSV, an unreachable database, a failing query."""
+
+
+class AccessDenied(KeelError):
+    """The platform server refused the caller: no token, an unknown or revoked token, or a
+    role too low for the call."""

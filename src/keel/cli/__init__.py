@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from keel import __version__
-from keel.errors import KeelError
+from keel.errors import ConfigError, KeelError
 
 if TYPE_CHECKING:
     from keel.tracking.client import Client
@@ -612,6 +612,11 @@ def db_upgrade(state: State) -> None:
     from keel.tracking.settings import resolve_settings
 
     settings = resolve_settings(store=state.store, project=state.project, config_path=state.config)
+    if settings.store.startswith(("http://", "https://")):
+        raise ConfigError(
+            f"{mask_url(settings.store)} is a keel server: run `keel db upgrade` where it runs, "
+            "with --store set to the server's own metadata store"
+        )
     engine = _create_engine(normalize_url(settings.store))
     try:
         before, after = upgrade(engine)

@@ -9,8 +9,13 @@ from __future__ import annotations
 from keel.store.base import MetadataStore
 
 
-def open_store(url: str) -> MetadataStore:
-    """The metadata store at ``url`` (a folder, ``sqlite:///…`` or ``postgresql://…``)."""
+def open_store(url: str, token: str | None = None) -> MetadataStore:
+    """The metadata store at ``url``: a folder, ``sqlite:///…`` or ``postgresql://…`` (SQL),
+    or ``http(s)://host:port`` (a keel platform server, called with ``token``)."""
+    from keel.store.http import HttpStore, is_http_url
+
+    if is_http_url(url):
+        return HttpStore(url, token=token)
     from keel.store.sql import SqlStore
 
     return SqlStore(url)

@@ -13,6 +13,7 @@ import math
 import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from itertools import chain
 from typing import Any
 
 from sqlalchemy import (
@@ -42,7 +43,7 @@ from keel.entities import (
 )
 from keel.errors import Conflict, InvalidInput, NotFound
 from keel.store import schema as t
-from keel.store.base import MetadataStore
+from keel.store.base import MetadataStore, MetricArrays
 from keel.store.engine import get_engine, mask_url, read_connection, write_transaction
 from keel.store.query import KeyValue, QueryBuilder, Sort, Target, decode_value, encode_value
 from keel.store.validation import (
@@ -52,6 +53,11 @@ from keel.store.validation import (
     check_label,
     check_name,
     check_run_name,
+)
+
+_METRIC_COLUMNS_SQL = (
+    'SELECT step, "timestamp", "value" FROM metrics WHERE run_id = ? AND "key" = ? '
+    "ORDER BY step, id"
 )
 
 
@@ -550,6 +556,34 @@ class SqlStore(MetadataStore):
                 .order_by(m.c.step, m.c.timestamp, m.c.id)
             ).all()
         return [Metric(r.key, math.nan if r.is_nan else r.value, r.step, r.timestamp) for r in rows]
+
+    def get_metric_arrays(self, run_id: str, key: str) -> MetricArrays:
+        """Like the base method, but the rows go from the driver's cursor straight into numpy:
+        building a Row (or a Metric) per point costs ~1 s per 100,000 points, this ~0.1 s.
+        """
+        import numpy as np
+
+        check_key(key, "metric")
+        mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
+        with self._read() as conn:
+            self._must_exist(conn, t.runs, run_id, "run")
+            cursor = conn.connection.dbapi_connection.cursor()
+            try:
+                # constant text, values bound by the driver; ORDER BY step, id follows the
+                # (run_id, key, step) index (the rowid is its last key), so no sort runs in
+                # the database, and the stable sort below puts ties of step in time order.
+                cursor.execute(_METRIC_COLUMNS_SQL.replace("?", mark), (run_id, key))
+                rows = cursor.fetchall()
+            finally:
+                cursor.close()
+        # one flat float64 array holds steps and ms timestamps exactly (below 2**53) and
+        # makes the NULL kept for a logged NaN a NaN
+        flat = np.fromiter(chain.from_iterable(rows), dtype=float, count=3 * len(rows))
+        table = flat.reshape(len(rows), 3)
+        table = table[np.lexsort((table[:, 1], table[:, 0]))]
+        return MetricArrays(
+            table[:, 0].astype(np.int64), table[:, 1].astype(np.int64), table[:, 2].copy()
+        )
 
     def find_runs(
         self,

@@ -33,7 +33,7 @@ from keel.tracking.buffer import MetricBuffer
 from keel.tracking.environment import capture_environment, current_author, installed_distributions
 from keel.tracking.handles import DatasetApi, ExpApi, ModelApi, ModelVersionApi, RunApi
 from keel.tracking.metacache import MetadataCache
-from keel.tracking.settings import ClientSettings, resolve_settings
+from keel.tracking.settings import ClientSettings, is_server_url, resolve_settings
 
 if TYPE_CHECKING:
     from keel.artifacts import ArtifactCache, ArtifactStore
@@ -55,11 +55,13 @@ class Client:
     """Tracking and registry client over an embedded or shared keel store.
 
     Args:
-        store: metadata store: a folder (embedded SQLite store), ``sqlite:///FILE`` or
-            ``postgresql://USER@HOST:PORT/DB``. Default: env ``KEEL_STORE``, keel.yml
-            ``store:``, else ``./.keel``.
-        artifacts: artifact store URL (local folder, ``s3://bucket/prefix``, any fsspec URL).
-            Default: env ``KEEL_ARTIFACTS``, keel.yml ``store.artifacts``, else the
+        store: metadata store: a folder (embedded SQLite store), ``sqlite:///FILE``,
+            ``postgresql://USER@HOST:PORT/DB`` or a keel platform server
+            ``http(s)://HOST:PORT``. Default: env ``KEEL_STORE``, keel.yml ``store:``, else
+            ``./.keel``.
+        artifacts: artifact store URL (local folder, ``s3://bucket/prefix``, any fsspec URL,
+            or a keel server ``http(s)://…``). Default: env ``KEEL_ARTIFACTS``, keel.yml
+            ``store.artifacts``, else the server when the store is one, else the
             ``artifacts`` folder beside an embedded store.
         project: the project everything is filed under. Default: env ``KEEL_PROJECT``,
             keel.yml ``project:``, else ``default``.
@@ -68,6 +70,9 @@ class Client:
         config: path of keel.yml (default: env ``KEEL_CONFIG``, else ``./keel.yml`` if any).
         offline: serve only cached metadata and artifacts (see :attr:`in_offline_mode`).
         flush_interval: seconds between background flushes of buffered metrics.
+        storage_options: options of a remote (fsspec) artifact store: credentials, endpoint.
+        token: API token of a keel server store (``keel tokens create``). Default: env
+            ``KEEL_TOKEN``.
 
     Example:
         >>> import keel                                      # doctest: +SKIP
@@ -86,10 +91,13 @@ class Client:
         offline: bool = False,
         flush_interval: float = 2.0,
         storage_options: Mapping[str, Any] | None = None,
+        token: str | None = None,
     ) -> None:
         self.settings: ClientSettings = resolve_settings(
             store, artifacts, project, cache_dir, config
         )
+        # kept out of settings (and so out of every repr): it is a secret
+        self._token = token or os.environ.get("KEEL_TOKEN") or None
         self.project = self.settings.project
         self.offline = offline
         self._storage_options = dict(storage_options or {})
@@ -122,7 +130,7 @@ class Client:
         if self._store is None:
             from keel.store import open_store
 
-            self._store = open_store(self.settings.store)
+            self._store = open_store(self.settings.store, token=self._token)
         return self._store
 
     @property
@@ -133,11 +141,16 @@ class Client:
     @property
     def artifact_store(self) -> ArtifactStore:
         if self._artifact_store is None:
-            from keel.artifacts import open_artifact_store
+            if is_server_url(self.settings.artifacts):
+                from keel.artifacts.http import HttpArtifactStore
 
-            self._artifact_store = open_artifact_store(
-                self.settings.artifacts, self._storage_options or None
-            )
+                self._artifact_store = HttpArtifactStore(self.settings.artifacts, self._token)
+            else:
+                from keel.artifacts import open_artifact_store
+
+                self._artifact_store = open_artifact_store(
+                    self.settings.artifacts, self._storage_options or None
+                )
         return self._artifact_store
 
     @property
@@ -162,6 +175,7 @@ class Client:
             cache_dir=self.settings.cache_dir,
             offline=True,
             storage_options=self._storage_options,
+            token=self._token,
         )
 
     def flush(self, run: RunRef | None = None) -> None:
@@ -169,8 +183,15 @@ class Client:
         self._buffer.flush(None if run is None else _run_id(run))
 
     def close(self) -> None:
-        """Flush buffered metrics and stop the background flusher."""
+        """Flush buffered metrics, stop the background flusher and close the connections of
+        a keel server store (a later call opens new ones)."""
         self._buffer.close()
+        from keel.artifacts.http import HttpArtifactStore
+        from keel.store.http import HttpStore
+
+        for store in (self._store, self._artifact_store):
+            if isinstance(store, HttpStore | HttpArtifactStore):
+                store.close()
 
     def __enter__(self) -> Client:
         return self
@@ -989,7 +1010,7 @@ class Client:
         self._online("link_dataset").link_dataset(dataset.id, _run_id(run), role)
 
     def dataset_lineage(self, dataset: DatasetApi | Dataset) -> list[tuple[str, str]]:
-        return self._online("dataset_lineage").dataset_runs(dataset.id)  # type: ignore[attr-defined]
+        return self._online("dataset_lineage").dataset_runs(dataset.id)
 
 
 # --- helpers ------------------------------------------------------------------------------

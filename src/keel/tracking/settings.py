@@ -3,6 +3,8 @@
 Each setting comes from the first of: the argument, the environment (``KEEL_STORE``,
 ``KEEL_ARTIFACTS``, ``KEEL_PROJECT``, ``KEEL_CACHE_DIR``), keel.yml, the default. The
 default is an embedded store in ``./.keel`` (SQLite + a local artifact folder beside it).
+A keel platform server (``http(s)://…``) as the store also keeps the artifacts unless
+another artifact store is named.
 """
 
 from __future__ import annotations
@@ -38,6 +40,11 @@ def embedded_folder(store: str) -> Path | None:
     return None
 
 
+def is_server_url(url: str) -> bool:
+    """Whether a store or artifact URL names a keel platform server (http:// or https://)."""
+    return url.lower().startswith(("http://", "https://"))
+
+
 def resolve_settings(
     store: str | None = None,
     artifacts: str | None = None,
@@ -53,6 +60,7 @@ def resolve_settings(
         artifacts
         or os.environ.get("KEEL_ARTIFACTS")
         or config.store.artifacts
+        or (store if is_server_url(store) else None)
         or str((folder or Path(DEFAULT_STORE_DIR).resolve()) / "artifacts")
     )
     project = project or os.environ.get("KEEL_PROJECT") or config.project or DEFAULT_PROJECT

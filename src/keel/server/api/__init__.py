@@ -1,8 +1,36 @@
-"""The REST API under ``/api/v1``: one router per kind of record, each a thin caller of
-:class:`keel.Client`. Every route declares the role it needs (see :mod:`keel.server.deps`)."""
+"""The REST API under ``/api/v1``: one router per kind of record, each a thin caller of the
+server's stores (the same :class:`~keel.store.base.MetadataStore` and
+:class:`~keel.artifacts.ArtifactStore` the Python client uses). Every route declares the role
+it needs (see :mod:`keel.server.deps`).
+
+:class:`keel.store.http.HttpStore` and :class:`keel.artifacts.http.HttpArtifactStore` are
+this API's clients: ``keel.Client("http://host:port", token=…)`` runs over it.
+"""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
+from keel.server.api import (
+    accounts,
+    artifacts,
+    datasets,
+    experiments,
+    invocations,
+    models,
+    pipelines,
+    runs,
+)
+
 router = APIRouter()
+for _module in (
+    experiments,
+    runs,
+    artifacts,
+    models,
+    datasets,
+    invocations,
+    accounts,
+    pipelines,
+):
+    router.include_router(_module.router)

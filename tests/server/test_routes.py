@@ -1,0 +1,68 @@
+"""Every route of the platform server declares who may call it.
+
+The routes are enumerated from the app itself (API, UI and pipelines alike), so a new route
+without a role check, or a write that a viewer could make, fails here before it ships.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi.routing import APIRoute, iter_route_contexts
+
+from keel.server.app import create_app
+from keel.server.settings import ServerSettings
+
+API = "/api/v1"
+#: routes anyone may call: logging in and out, public static files, the API's description
+OPEN_ROUTES = {
+    ("GET", "/login"),
+    ("POST", "/login"),
+    ("POST", "/logout"),
+    ("GET", "/static/plotly.min.js"),
+    ("GET", "/openapi.json"),
+    ("GET", "/docs"),
+}
+#: writes any logged-in user may make to their own account (anonymous callers get 401)
+SELF_SERVICE = {("POST", f"{API}/me/tokens"), ("DELETE", f"{API}/me/tokens/{{name:path}}")}
+WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def _roles(route: APIRoute) -> set[str]:
+    """The roles required by ``require(...)`` anywhere in the route's dependency tree."""
+    found: set[str] = set()
+    stack = [route.dependant]
+    while stack:
+        dependant = stack.pop()
+        role = getattr(dependant.call, "required_role", None)
+        if role is not None:
+            found.add(role)
+        stack.extend(dependant.dependencies)
+    return found
+
+
+def test_every_route_requires_a_role_and_writes_need_an_editor(tmp_path: Path) -> None:
+    app = create_app(ServerSettings(store=str(tmp_path / "store")))
+    seen: dict[str, int] = {"api": 0, "ui": 0}
+    missing, weak = [], []
+    for context in iter_route_contexts(app.routes):
+        route = context.original_route
+        if not isinstance(route, APIRoute):
+            continue
+        path = context.path
+        for method in route.methods:
+            if (method, path) in OPEN_ROUTES:
+                continue
+            seen["api" if path.startswith(API) else "ui"] += 1
+            roles = _roles(route)
+            if not roles:
+                missing.append(f"{method} {path}")
+            elif (
+                method in WRITE_METHODS
+                and roles <= {"viewer"}
+                and (method, path) not in SELF_SERVICE
+            ):
+                weak.append(f"{method} {path}")
+    assert seen["api"] > 40 and seen["ui"] > 20, f"routers not mounted: {seen}"
+    assert not missing, f"routes without a role check: {missing}"
+    assert not weak, f"writes a viewer could make: {weak}"
