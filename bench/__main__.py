@@ -2,10 +2,13 @@
 
 The serving benchmark (``--only serving``, see :mod:`bench.serving_bench`) compares
 ``keel serve`` with ``mlflow models serve`` and a bare Starlette app under HTTP load.
+The UI benchmark (``--only ui``, see :mod:`bench.ui_bench`) times the web UI's experiment
+page over 10,000 runs and its run page with a 100,000-point metric.
 
 Usage::
 
-    python -m bench [--runs 100000] [--points 10000] [--only logging|query|data|lifecycle|serving]
+    python -m bench [--runs 100000] [--points 10000]
+                    [--only logging|query|data|lifecycle|serving|ui]
                     [--rows 1000000] [--json out.json] [--repeat 5] [--analyze] [--seed N]
                     [--workers 1] [--seconds 10] [--rounds 3] [--tmp DIR] [--keep]
 
@@ -45,7 +48,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--only",
-        choices=("logging", "query", "data", "lifecycle", "serving"),
+        choices=("logging", "query", "data", "lifecycle", "serving", "ui"),
         help="run one benchmark only",
     )
     parser.add_argument(
@@ -121,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     console = Console()
     try:
-        if args.only not in ("data", "lifecycle"):
+        if args.only not in ("data", "lifecycle", "ui"):
             import mlflow  # noqa: F401
     except ImportError:
         console.print(
@@ -169,6 +172,10 @@ def main(argv: list[str] | None = None) -> int:
             serving_bench.run(
                 root, report, console, args.workers, args.seconds, args.rounds, args.systems
             )
+        if args.only in (None, "ui"):
+            from bench import ui_bench
+
+            ui_bench.run(root, args.seed, report, console, args.repeat)
     finally:
         if args.keep:
             console.print(f"[dim]kept {root}[/dim]")

@@ -1,0 +1,51 @@
+/* keel's UI glue: draws the charts the server sends and shows refusals of htmx requests.
+ *
+ * A chart arrives as <div data-chart><script type="application/json">FIGURE</script></div>
+ * (already downsampled on the server); htmx.onLoad runs for the first page and for every
+ * piece htmx swaps in later, so lazily loaded charts are drawn the same way. */
+(function () {
+  "use strict";
+
+  function drawCharts(root) {
+    if (typeof Plotly === "undefined") { return; }
+    root.querySelectorAll("[data-chart]:not([data-drawn])").forEach(function (el) {
+      var source = el.querySelector('script[type="application/json"]');
+      if (!source) { return; }
+      var figure = JSON.parse(source.textContent);
+      el.setAttribute("data-drawn", "");
+      Plotly.newPlot(el, figure.data, figure.layout, figure.config);
+    });
+  }
+
+  function flash(text) {
+    var box = document.getElementById("flash");
+    if (!box) { return; }
+    box.textContent = text;
+    box.hidden = false;
+    clearTimeout(box._timer);
+    box._timer = setTimeout(function () { box.hidden = true; }, 8000);
+  }
+
+  // htmx does not swap 4xx/5xx answers: say what went wrong instead of doing nothing.
+  document.addEventListener("htmx:responseError", function (event) {
+    var xhr = event.detail.xhr;
+    var message = "the server refused (" + xhr.status + ")";
+    try {
+      var page = new DOMParser().parseFromString(xhr.responseText, "text/html");
+      var line = page.querySelector(".message");
+      if (line && line.textContent.trim()) { message = line.textContent.trim(); }
+    } catch (ignored) { /* keep the status line */ }
+    flash(message);
+  });
+  document.addEventListener("htmx:sendError", function () {
+    flash("the server cannot be reached");
+  });
+
+  // htmx sends its first htmx:load (for the body) at DOMContentLoaded, after every deferred
+  // script, plotly.min.js included, has run.
+  if (window.htmx) {
+    htmx.onLoad(drawCharts);
+  } else {
+    document.addEventListener("DOMContentLoaded", function () { drawCharts(document); });
+  }
+})();
