@@ -68,6 +68,8 @@ def test_mlopen_preds_become_json() -> None:
     assert (
         preds["graphs"][0]["data"][0]["type"] == "scatter" and preds["graphs"][1] == "<div>x</div>"
     )
+    # mlopen's knn sets unused keys to None: absent, not a graph of None
+    assert mlopen.plain_preds({"data": [], "graphs": None, "text": None}) == {"data": []}
     with pytest.raises(InvalidInput, match="unknown keys tables"):
         mlopen.plain_preds({"tables": []})
     with pytest.raises(InvalidInput, match="must return the preds dict"):

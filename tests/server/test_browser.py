@@ -163,3 +163,63 @@ def test_browse_an_experiment_and_a_run_chart(page, live_server: LiveServer) -> 
     text = page.inner_text("main")
     assert "linear" in text and "loss" in text
     page.screenshot(path=str(shots / "run.png"), full_page=True)
+
+
+EXAMPLE = REPO / "examples" / "mlopen_pipeline"
+
+
+def _wait_for_job(page, outcome: str = "finished") -> None:  # type: ignore[no-untyped-def]
+    """Wait until htmx's polling shows the job done, and check how it ended."""
+    page.wait_for_selector(
+        "#job-status[data-status=finished], #job-status[data-status=failed], "
+        "#job-status[data-status=timed_out], #job-status[data-status=cancelled]",
+        timeout=120_000,
+    )
+    status = page.get_attribute("#job-status", "data-status")
+    assert status == outcome, page.inner_text("main")
+
+
+def test_upload_train_and_run_a_pipeline(page, live_server: LiveServer) -> None:  # type: ignore[no-untyped-def]
+    shots = screenshots()
+    page.click("nav >> text=Pipelines") if page.locator("nav").count() else None
+    page.goto(f"{live_server.url}/pipelines")
+    with page.expect_navigation():
+        page.set_input_files("#upload-pipeline input[name=control]", EXAMPLE / "mlopen_control.py")
+        page.click("#upload-pipeline button[type=submit]")
+    assert "mlopen_control" in page.inner_text("main")
+    with page.expect_navigation():
+        page.set_input_files("#upload-input input[name=file]", EXAMPLE / "data" / "iris_train.csv")
+        page.click("#upload-input button[type=submit]")
+    assert "iris_train.csv" in page.inner_text("main")
+    page.screenshot(path=str(shots / "pipelines.png"), full_page=True)
+
+    page.click("table >> text=mlopen_control")
+    page.select_option("#train-form select[name=input]", "iris_train.csv")
+    page.screenshot(path=str(shots / "pipeline-form.png"), full_page=True)
+    page.click("#train-form button[type=submit]")
+    _wait_for_job(page)
+    page.screenshot(path=str(shots / "train-job.png"), full_page=True)
+
+    page.go_back()
+    page.reload()
+    page.select_option("#run-form select[name=input]", "iris_train.csv")
+    page.click("#run-form button[type=submit]")
+    _wait_for_job(page)
+    page.click("#results-link")
+    page.wait_for_selector("#preds-table")
+    page.wait_for_selector("#graph-0 .js-plotly-plot, #graph-0.js-plotly-plot")  # plotly drew it
+    table = page.inner_text("#preds-table")
+    assert "prediction" in table and "setosa" in table
+    page.screenshot(path=str(shots / "pipeline-result.png"), full_page=True)
+
+
+def test_a_bad_upload_says_why_on_the_page(page, live_server: LiveServer, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    not_python = tmp_path / "notes.txt"
+    not_python.write_text("train = 1\n")
+    page.goto(f"{live_server.url}/pipelines")
+    page.set_input_files("#upload-pipeline input[name=control]", not_python)
+    page.click("#upload-pipeline button[type=submit]")
+    message = page.locator("[role=alert]").first
+    message.wait_for()
+    assert ".py" in message.inner_text()
+    page.screenshot(path=str(screenshots() / "pipeline-refused.png"), full_page=True)

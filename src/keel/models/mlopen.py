@@ -121,6 +121,8 @@ def plain_preds(preds: Any) -> dict[str, Any]:
             f"preds has unknown keys {', '.join(sorted(unknown))}; "
             "known: data, columns, graphs, text"
         )
+    # mlopen's own pipelines set unused keys to None (knn: ``preds["graphs"] = None``).
+    preds = {key: value for key, value in preds.items() if value is not None}
     out: dict[str, Any] = {}
     if "data" in preds:
         out["data"] = [to_plain_python(list(row)) for row in preds["data"]]
