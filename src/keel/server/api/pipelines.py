@@ -119,6 +119,15 @@ class JobOut(BaseModel):
         )
 
 
+_FILE = {"type": "string", "format": "binary"}
+
+
+def _multipart(required: list[str], **properties: Any) -> dict[str, Any]:
+    """OpenAPI for a form route read by hand (``request.form()``), so /docs shows its fields."""
+    schema = {"type": "object", "required": required, "properties": properties}
+    return {"requestBody": {"content": {"multipart/form-data": {"schema": schema}}}}
+
+
 # --------------------------------------------------------------------------- pipelines
 
 
@@ -135,29 +144,15 @@ async def list_pipelines(
     status_code=201,
     response_model=PipelineOut,
     dependencies=[Depends(upload_guard)],
-    openapi_extra={
-        "requestBody": {
-            "content": {
-                "multipart/form-data": {
-                    "schema": {
-                        "type": "object",
-                        "required": ["control"],
-                        "properties": {
-                            "control": {"type": "string", "format": "binary"},
-                            "support": {
-                                "type": "array",
-                                "items": {"type": "string", "format": "binary"},
-                            },
-                            "name": {"type": "string"},
-                            "requirements": {"type": "string"},
-                            "requirements_file": {"type": "string", "format": "binary"},
-                            "replace": {"type": "boolean"},
-                        },
-                    }
-                }
-            }
-        }
-    },
+    openapi_extra=_multipart(
+        required=["control"],
+        control=_FILE,
+        support={"type": "array", "items": _FILE},
+        name={"type": "string"},
+        requirements={"type": "string"},
+        requirements_file=_FILE,
+        replace={"type": "boolean"},
+    ),
 )
 async def upload_pipeline(
     request: Request, principal: Principal = Depends(require("editor"))
@@ -191,22 +186,7 @@ async def list_inputs(
     status_code=201,
     response_model=InputOut,
     dependencies=[Depends(upload_guard)],
-    openapi_extra={
-        "requestBody": {
-            "content": {
-                "multipart/form-data": {
-                    "schema": {
-                        "type": "object",
-                        "required": ["file"],
-                        "properties": {
-                            "file": {"type": "string", "format": "binary"},
-                            "replace": {"type": "boolean"},
-                        },
-                    }
-                }
-            }
-        }
-    },
+    openapi_extra=_multipart(required=["file"], file=_FILE, replace={"type": "boolean"}),
 )
 async def upload_input(request: Request, _: Principal = Depends(require("editor"))) -> InputOut:
     """Upload an input file (``file``; ``replace`` to overwrite one of the same name)."""
