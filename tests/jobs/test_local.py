@@ -174,8 +174,10 @@ def test_a_dead_supervisor_is_noticed(executor: LocalExecutor, tmp_path: Path) -
     deadline = time.monotonic() + 20
     while executor.status(job.id).status != "running" and time.monotonic() < deadline:
         time.sleep(0.05)
-    pid = executor.status(job.id).pid
-    assert pid is not None
+    running = executor.status(job.id)
+    pid = running.pid
+    # a running job always names its runner, so a reader can stop it (CI once saw it unset)
+    assert pid is not None and running.runner_pid is not None
     os.kill(pid, 9)  # the supervisor dies without recording anything
     deadline = time.monotonic() + 10
     while not executor.status(job.id).done and time.monotonic() < deadline:

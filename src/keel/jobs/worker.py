@@ -20,6 +20,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -42,6 +43,8 @@ from keel.jobs.files import (
 )
 
 POLL_S = 0.1
+#: the supervisor's pid, as its runner should see it as its parent
+_ENV_SUPERVISOR = "KEEL_JOB_SUPERVISOR_PID"
 #: how long the job's processes get to end after SIGTERM before they are killed
 KILL_GRACE_S = float(os.environ.get("KEEL_JOB_KILL_GRACE_S", "3"))
 
@@ -129,8 +132,8 @@ def supervise(folder: Path, slots: int) -> int:
     env[ENV_JOB_ID] = folder.name
     env[ENV_JOB_DIR] = str(folder)
     env.setdefault("PYTHONUNBUFFERED", "1")  # the log shows lines as they are printed
+    env[_ENV_SUPERVISOR] = str(os.getpid())
     started = time.time()
-    _update(folder, status="running", started_at=started)
     limit = f", time limit {_seconds(timeout)}" if timeout else ""
     _say(f"job {folder.name} started: {spec.get('target')}{limit}")
     try:
@@ -144,7 +147,9 @@ def supervise(folder: Path, slots: int) -> int:
     except OSError as exc:
         _update(folder, status="failed", error=f"cannot start the job: {exc}", ended_at=time.time())
         return 1
-    _update(folder, runner_pid=proc.pid)  # lets a reader stop it if this process dies
+    # "running" and the runner's pid in one write: a reader that sees the job running can
+    # always stop its processes should this supervisor die.
+    _update(folder, status="running", started_at=started, runner_pid=proc.pid)
     code = _watch(folder, proc, stop, started, timeout)
     _kill_group(proc.pid, signal.SIGKILL)  # processes the job left behind end with it
     if slot is not None:
@@ -232,6 +237,9 @@ def _host() -> str:
 
 def run(folder: Path) -> int:
     spec = read_json(folder / SPEC_FILE) or {}
+    supervisor = os.environ.get(_ENV_SUPERVISOR)
+    if supervisor:
+        threading.Thread(target=_end_with_supervisor, args=(int(supervisor),), daemon=True).start()
 
     def on_term(signum: int, _frame: Any) -> None:
         try:
@@ -255,6 +263,16 @@ def run(folder: Path) -> int:
         return 1
     write_json(folder / RESULT_FILE, {"ok": True, "value": value})
     return 0
+
+
+def _end_with_supervisor(supervisor_pid: int) -> None:
+    """Stop this job's processes when its supervisor is gone (killed before it recorded our
+    pid, or before it could stop us): unsupervised, a job has no time limit and no record."""
+    while os.getppid() == supervisor_pid:
+        time.sleep(0.2)
+    sys.stderr.write("keel: the job's supervisor is gone; stopping the job\n")
+    sys.stderr.flush()
+    os.killpg(os.getpgrp(), signal.SIGKILL)
 
 
 def _run_of(exc: BaseException) -> dict[str, Any]:
