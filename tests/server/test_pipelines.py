@@ -571,7 +571,7 @@ def test_a_raising_pipeline_fails_its_run_with_the_traceback_on_the_page(
 def test_a_job_over_its_time_limit_is_stopped_and_says_so(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
-    quick = make_server(tmp_path_factory.mktemp("quick"), job_timeout_s=2.0)
+    quick = make_server(tmp_path_factory.mktemp("quick"), job_timeout_s=8.0)
     try:
         tc = quick.editor
         assert (
@@ -586,8 +586,10 @@ def test_a_job_over_its_time_limit_is_stopped_and_says_so(
         done = wait_for(tc, job_id)
         assert time.monotonic() - started < 60
         assert status_of(done) == "timed_out"
-        assert "Timed out: stopped after its 2 s time limit" in done
-        assert "training forever" in done  # the log so far
+        assert "Timed out: stopped after its 8 s time limit" in done
+        # the log so far (the limit leaves room for the job's imports on a loaded machine:
+        # CI once hit 2 s before the pipeline printed anything)
+        assert "training forever" in done
         runs = quick.app.state.client.find_runs({"tags.pipeline": "sleeper"})
         assert [r.status for r in runs] == ["killed"]  # the run does not stay "running"
     finally:
