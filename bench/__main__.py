@@ -4,11 +4,13 @@ The serving benchmark (``--only serving``, see :mod:`bench.serving_bench`) compa
 ``keel serve`` with ``mlflow models serve`` and a bare Starlette app under HTTP load.
 The UI benchmark (``--only ui``, see :mod:`bench.ui_bench`) times the web UI's experiment
 page over 10,000 runs and its run page with a 100,000-point metric.
+The MLflow wire benchmark (``--only mlflow-wire``, see :mod:`bench.mlflow_wire`) has MLflow's
+own client log metrics to ``mlflow server`` and to ``keel server``.
 
 Usage::
 
     python -m bench [--runs 100000] [--points 10000]
-                    [--only logging|query|data|lifecycle|serving|ui]
+                    [--only logging|query|data|lifecycle|serving|ui|mlflow-wire]
                     [--rows 1000000] [--json out.json] [--repeat 5] [--analyze] [--seed N]
                     [--workers 1] [--seconds 10] [--rounds 3] [--tmp DIR] [--keep]
 
@@ -48,7 +50,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--only",
-        choices=("logging", "query", "data", "lifecycle", "serving", "ui"),
+        choices=("logging", "query", "data", "lifecycle", "serving", "ui", "mlflow-wire"),
         help="run one benchmark only",
     )
     parser.add_argument(
@@ -83,7 +85,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=int,
         default=3,
         metavar="N",
-        help="serving benchmark rounds; each system's median round is shown (default 3)",
+        help="serving and mlflow-wire benchmark rounds; each system's median round is shown "
+        "(default 3)",
     )
     parser.add_argument(
         "--systems",
@@ -176,6 +179,10 @@ def main(argv: list[str] | None = None) -> int:
             from bench import ui_bench
 
             ui_bench.run(root, args.seed, report, console, args.repeat)
+        if args.only in (None, "mlflow-wire"):
+            from bench import mlflow_wire
+
+            mlflow_wire.run(root, report, console, args.rounds)
     finally:
         if args.keep:
             console.print(f"[dim]kept {root}[/dim]")

@@ -5,7 +5,8 @@ Sections:
 1. Isolation: every test runs in its own tmp_path, away from the user's home and config.
 2. Stores: ``sqlite_url``, ``pg_url`` (throwaway PostgreSQL server, one per session) and
    ``store_url`` (the same test on both backends).
-3. CI guard: under ``CI=true`` a skipped ``postgres`` or ``browser`` test fails the session.
+3. CI guard: under ``CI=true`` a skipped ``postgres``, ``s3``, ``browser`` or ``mlflow`` test
+   fails the session.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ import pytest
 _TESTS = str(Path(__file__).parent)
 if _TESTS not in sys.path:  # `pg` lives next to this file and is not part of keel
     sys.path.insert(0, _TESTS)
+from mlflow_server import mlflow_server  # noqa: E402, F401  (a real MLflow server)
 from pg import PostgresServer, PostgresUnavailable  # noqa: E402
 from s3 import s3_server  # noqa: E402, F401  (a session fixture every suite may use)
+from team import team_stores  # noqa: E402, F401  (PostgreSQL + S3 store pairs, see team.py)
 
 # --------------------------------------------------------------------------- 1. isolation
 
@@ -73,11 +76,15 @@ def store_url(request: pytest.FixtureRequest) -> str:
 
 # --------------------------------------------------------------------------- 3. CI guard
 
-#: Tests with these markers must not be skipped in CI: a missing PostgreSQL or Chromium
-#: would otherwise turn the suite green while testing nothing of the kind.
-CI_REQUIRED_MARKERS = ("postgres", "browser")
+#: Tests with these markers must not be skipped in CI: a missing PostgreSQL, moto S3,
+#: Chromium or MLflow would otherwise turn the suite green while testing nothing of the kind.
+CI_REQUIRED_MARKERS = ("postgres", "s3", "browser", "mlflow")
 
-_MARKER_DOCS = {"browser": "browser: Playwright + system Chromium UI tests"}
+_MARKER_DOCS = {
+    "browser": "browser: Playwright + system Chromium UI tests",
+    "mlflow": "mlflow: needs a real MLflow tracking server (mlflow server, started by the tests)",
+    "unsupported_on": "unsupported_on(backend, reason=...): xfail on that backend of the client suite",
+}
 
 #: (node id, markers, skip reason) of every required test skipped in this session.
 _skipped_required: list[tuple[str, str, str]] = []

@@ -5,6 +5,7 @@ The ``s3_server`` fixture lives in the root conftest; this module holds what it 
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,10 @@ class S3Server:
 
     endpoint: str
     bucket: str
+
+    def new_url(self) -> str:
+        """A fresh ``s3://<bucket>/<uuid>`` URL: an artifact store of one test's own."""
+        return f"s3://{self.bucket}/{uuid.uuid4().hex}"
 
     def storage_options(self) -> dict[str, Any]:
         return {

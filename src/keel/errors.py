@@ -27,12 +27,21 @@ class InvalidInput(KeelError, ValueError):
     """A value given by the caller is malformed: a name, a key, a query, a path."""
 
 
+class NotSupported(KeelError):
+    """The backend cannot do this at all (e.g. ``keel gc`` against an MLflow server): the
+    message says what to use instead."""
+
+
 class Offline(KeelError):
     """The call needs the store, but the client is in offline mode."""
 
 
 class StoreUnavailable(KeelError):
     """The metadata store or the artifact store cannot be reached."""
+
+
+class ExecutorUnavailable(KeelError):
+    """The executor jobs are submitted to cannot be reached (e.g. a Dask scheduler)."""
 
 
 class ArtifactError(KeelError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -117,6 +118,8 @@ def test_server_beyond_loopback_needs_an_admin(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_server_on_loopback_makes_a_first_admin_once(tmp_path: Path) -> None:
+    """Also on a platform that sets WEB_CONCURRENCY (Heroku and others): uvicorn read it as
+    a worker count, which it refuses for an app object, and the server exited at once."""
     import httpx2 as httpx
 
     port = _free_port()
@@ -132,6 +135,7 @@ def test_server_on_loopback_makes_a_first_admin_once(tmp_path: Path) -> None:
             str(port),
         ],
         cwd=tmp_path,
+        env={**os.environ, "WEB_CONCURRENCY": "4"},
         stderr=subprocess.PIPE,
         text=True,
     )
@@ -139,13 +143,14 @@ def test_server_on_loopback_makes_a_first_admin_once(tmp_path: Path) -> None:
         line = proc.stderr.readline() if proc.stderr else ""
         assert "created the first user: admin / " in line
         password = line.split("admin / ", 1)[1].split()[0]
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
+        deadline, answered = time.monotonic() + 30, False
+        while time.monotonic() < deadline and proc.poll() is None:
             try:
-                httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=1)
+                answered = httpx.get(f"http://127.0.0.1:{port}/login", timeout=1).is_success
                 break
             except httpx.TransportError:
                 time.sleep(0.2)
+        assert answered, f"the server did not answer (exit code {proc.poll()})"
         accounts = Accounts(AccountStore(str(tmp_path / "store")))
         assert accounts.check_password("admin", password) == Principal("admin", "admin")
     finally:

@@ -14,7 +14,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -22,9 +22,11 @@ from fastapi.testclient import TestClient
 from keel.errors import AccessDenied, Conflict, InvalidInput, NotFound, StoreUnavailable
 from keel.server.app import create_app
 from keel.server.auth import Accounts
-from keel.server.settings import ServerSettings
 from keel.store.accounts import AccountStore
 from keel_server import _password_hash, running_server
+
+if TYPE_CHECKING:
+    from server.conftest import ServerBackend
 
 API = "/api/v1"
 ROLES = ("viewer", "editor", "admin")
@@ -47,27 +49,30 @@ class Api:
         return self.http.request(method, API + path, headers=headers, **kwargs)
 
 
-def _make_api(tmp_path: Path, **settings: Any) -> Iterator[Api]:
-    store = str(tmp_path / "store")
-    accounts = Accounts(AccountStore(store))
+def _make_api(tmp_path: Path, backend: ServerBackend, **settings: Any) -> Iterator[Api]:
+    made = backend.settings(
+        store=str(tmp_path / "store"), artifacts=str(tmp_path / "artifacts"), **settings
+    )
+    accounts = Accounts(AccountStore(made.store))
     tokens = {}
     for role in ROLES:
         accounts.store.add_user(role, _password_hash(), role)
         tokens[role] = accounts.create_token(role, "tests")[1]
-    app = create_app(ServerSettings(store=store, artifacts=str(tmp_path / "artifacts"), **settings))
+    app = create_app(made)
     with TestClient(app) as http:
         yield Api(http, tokens, accounts)
+    app.state.client.close()
 
 
 @pytest.fixture
-def api(tmp_path: Path) -> Iterator[Api]:
-    yield from _make_api(tmp_path)
+def api(tmp_path: Path, server_backend: ServerBackend) -> Iterator[Api]:
+    yield from _make_api(tmp_path, server_backend)
 
 
 @pytest.fixture
-def open_api(tmp_path: Path) -> Iterator[Api]:
+def open_api(tmp_path: Path, server_backend: ServerBackend) -> Iterator[Api]:
     """A server that lets anonymous callers read."""
-    yield from _make_api(tmp_path, anonymous_read=True)
+    yield from _make_api(tmp_path, server_backend, anonymous_read=True)
 
 
 def _experiment(api: Api, name: str = "exp") -> str:
@@ -287,6 +292,7 @@ def test_blob_upload_and_download_stream_and_are_checked(
     assert (digest.hexdigest(), size) == (sha, 20 << 20)
     leftovers = [p for p in (tmp_path / "artifacts").rglob("*.part")]
     assert leftovers == [], "uploads leave no temporary files behind"
+    assert list(api.http.app.state.client.artifact_store.iter_partials()) == []
     assert api.call("viewer", "GET", f"/blobs/{'1' * 64}").status_code == 404
     assert api.call("viewer", "GET", "/blobs/not-a-hash").status_code == 422
     assert api.call("editor", "GET", "/blobs").status_code == 403
@@ -347,8 +353,10 @@ def test_model_and_dataset_names_may_hold_slashes(api: Api) -> None:
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Any]:
-    settings = ServerSettings(store=str(tmp_path / "server"), artifacts=str(tmp_path / "artifacts"))
+def server(tmp_path: Path, server_backend: ServerBackend) -> Iterator[Any]:
+    settings = server_backend.settings(
+        store=str(tmp_path / "server"), artifacts=str(tmp_path / "artifacts")
+    )
     with running_server(settings) as running:
         yield running
 

@@ -14,14 +14,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from html import unescape
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from keel.server.app import create_app
-from keel.server.settings import ServerSettings
+
+if TYPE_CHECKING:
+    from server.conftest import ServerBackend
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "mlopen_pipeline"
 PASSWORD = "correct-horse"
@@ -111,9 +113,9 @@ def login(app: FastAPI, name: str) -> TestClient:
     return tc
 
 
-def make_server(root: Path, **settings: Any) -> Server:
+def make_server(root: Path, backend: ServerBackend, **settings: Any) -> Server:
     work = root / "work"
-    app = create_app(ServerSettings(store=str(root / "store"), work_dir=work, **settings))
+    app = create_app(backend.settings(store=str(root / "store"), work_dir=work, **settings))
     app.state.accounts.add_user("eddie", PASSWORD, "editor")
     app.state.accounts.add_user("vera", PASSWORD, "viewer")
     return Server(app, work, login(app, "eddie"), login(app, "vera"))
@@ -133,8 +135,10 @@ def close(server: Server) -> None:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    made = make_server(tmp_path_factory.mktemp("pipelines"))
+def server(
+    tmp_path_factory: pytest.TempPathFactory, server_backend: ServerBackend
+) -> Iterator[Server]:
+    made = make_server(tmp_path_factory.mktemp("pipelines"), server_backend)
     yield made
     close(made)
 
@@ -466,9 +470,9 @@ def test_bad_input_files_are_refused(server: Server) -> None:
 
 
 def test_oversize_uploads_are_refused_with_413_and_nothing_is_kept(
-    tmp_path_factory: pytest.TempPathFactory,
+    tmp_path_factory: pytest.TempPathFactory, server_backend: ServerBackend
 ) -> None:
-    small = make_server(tmp_path_factory.mktemp("small"), max_upload_mb=0.05)  # 52 KB
+    small = make_server(tmp_path_factory.mktemp("small"), server_backend, max_upload_mb=0.05)
     try:
         just_over = b"x" * (52 * 1024 + 10)  # counted while copied: the copy stops there
         answer = upload_input(small.editor, "big.csv", just_over)
@@ -569,9 +573,9 @@ def test_a_raising_pipeline_fails_its_run_with_the_traceback_on_the_page(
 
 @pytest.mark.slow
 def test_a_job_over_its_time_limit_is_stopped_and_says_so(
-    tmp_path_factory: pytest.TempPathFactory,
+    tmp_path_factory: pytest.TempPathFactory, server_backend: ServerBackend
 ) -> None:
-    quick = make_server(tmp_path_factory.mktemp("quick"), job_timeout_s=8.0)
+    quick = make_server(tmp_path_factory.mktemp("quick"), server_backend, job_timeout_s=8.0)
     try:
         tc = quick.editor
         assert (

@@ -6,9 +6,12 @@ without a role check, or a write that a viewer could make, fails here before it 
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from fastapi import APIRouter
 from fastapi.routing import APIRoute, iter_route_contexts
+from starlette.routing import BaseRoute, Mount
 
 from keel.server.app import create_app
 from keel.server.settings import ServerSettings
@@ -25,6 +28,15 @@ OPEN_ROUTES = {
 }
 #: writes any logged-in user may make to their own account (anonymous callers get 401)
 SELF_SERVICE = {("POST", f"{API}/me/tokens"), ("DELETE", f"{API}/me/tokens/{{name:path}}")}
+#: MLflow's REST API (keel.server.mlflow) searches with POST; these POSTs only read, so a
+#: viewer may call them as MLflow's own server lets a reader
+MLFLOW = "/api/2.0/mlflow"
+READING_POSTS = {
+    ("POST", f"{MLFLOW}/experiments/search"),
+    ("POST", f"{MLFLOW}/runs/search"),
+    ("POST", f"{MLFLOW}/logged-models/search"),
+    ("POST", f"{MLFLOW}/registered-models/get-latest-versions"),
+}
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 
@@ -41,28 +53,38 @@ def _roles(route: APIRoute) -> set[str]:
     return found
 
 
+def _api_routes(routes: Sequence[BaseRoute], prefix: str = "") -> Iterator[tuple[str, APIRoute]]:
+    """(full path, route) of every API route, also inside mounted routers (the MLflow API is
+    mounted under /api/2.0 as one group)."""
+    for context in iter_route_contexts(routes):
+        route = context.original_route
+        if isinstance(route, Mount) and isinstance(route.app, APIRouter):
+            yield from _api_routes(route.app.routes, prefix + route.path)
+        elif isinstance(route, APIRoute):
+            yield prefix + context.path, route
+
+
 def test_every_route_requires_a_role_and_writes_need_an_editor(tmp_path: Path) -> None:
     app = create_app(ServerSettings(store=str(tmp_path / "store")))
-    seen: dict[str, int] = {"api": 0, "ui": 0}
+    seen: dict[str, int] = {"api": 0, "ui": 0, "mlflow": 0}
     missing, weak = [], []
-    for context in iter_route_contexts(app.routes):
-        route = context.original_route
-        if not isinstance(route, APIRoute):
-            continue
-        path = context.path
+    for path, route in _api_routes(app.routes):
         for method in route.methods:
             if (method, path) in OPEN_ROUTES:
                 continue
-            seen["api" if path.startswith(API) else "ui"] += 1
+            area = "mlflow" if path.startswith(("/api/2.0/", "/api/3.0/")) else "ui"
+            seen["api" if path.startswith(API) else area] += 1
             roles = _roles(route)
             if not roles:
                 missing.append(f"{method} {path}")
             elif (
                 method in WRITE_METHODS
                 and roles <= {"viewer"}
-                and (method, path) not in SELF_SERVICE
+                and (method, path) not in SELF_SERVICE | READING_POSTS
             ):
                 weak.append(f"{method} {path}")
-    assert seen["api"] > 40 and seen["ui"] > 20, f"routers not mounted: {seen}"
+    assert seen["api"] > 40 and seen["ui"] > 20 and seen["mlflow"] > 40, (
+        f"routers not mounted: {seen}"
+    )
     assert not missing, f"routes without a role check: {missing}"
     assert not weak, f"writes a viewer could make: {weak}"

@@ -9,7 +9,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
@@ -19,9 +19,11 @@ from fastapi.testclient import TestClient
 from keel.entities import InvocationRecord, Metric
 from keel.errors import InvalidInput
 from keel.server.app import create_app
-from keel.server.settings import ServerSettings
 from keel.server.ui.downsample import MAX_POINTS, downsample, downsample_indices
 from keel.server.ui.filters import FilterError, parse_filter
+
+if TYPE_CHECKING:
+    from server.conftest import ServerBackend
 
 PASSWORD = "correct-horse"
 LONG_POINTS = 100_000
@@ -43,9 +45,11 @@ class Seeded:
 
 
 @pytest.fixture(scope="module")
-def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
+def seeded(
+    tmp_path_factory: pytest.TempPathFactory, server_backend: ServerBackend
+) -> Iterator[Seeded]:
     root = tmp_path_factory.mktemp("ui")
-    app = create_app(ServerSettings(store=str(root / "store")))
+    app = create_app(server_backend.settings(store=str(root / "store")))
     for name, role in (("vera", "viewer"), ("eddie", "editor")):
         app.state.accounts.add_user(name, PASSWORD, role)
     client = app.state.client

@@ -15,6 +15,7 @@ from keel.store.engine import (
     head_revision,
     mask_url,
     normalize_url,
+    upgrade,
 )
 from keel.store.sql import SqlStore
 
@@ -42,12 +43,27 @@ def test_an_older_schema_is_refused_with_the_fix(store_url: str) -> None:
     store = SqlStore(store_url)
     store.get_or_create_project("p")
     with store.engine.begin() as conn:
-        conn.execute(text("UPDATE alembic_version SET version_num = '0000'"))
+        conn.execute(text("UPDATE alembic_version SET version_num = '0001'"))
     dispose_engines()
     with pytest.raises(ConfigError, match="keel db upgrade"):
         SqlStore(store_url).get_or_create_project("p")
     with _create_engine(normalize_url(store_url)).begin() as conn:
         conn.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": head_revision()})
+    dispose_engines()
+
+
+def test_a_schema_from_a_newer_keel_is_refused_with_the_fix(store_url: str) -> None:
+    """Not `keel db upgrade` (which cannot help): this keel is the one that is too old."""
+    SqlStore(store_url).get_or_create_project("p")
+    engine = _create_engine(normalize_url(store_url))
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '0099'"))
+    dispose_engines()
+    with pytest.raises(ConfigError, match=r"0099, which this keel does not know.*upgrade keel"):
+        SqlStore(store_url).get_or_create_project("p")
+    with pytest.raises(ConfigError, match="a newer keel migrated it; upgrade keel here"):
+        upgrade(engine)  # `keel db upgrade` says the same, not an alembic traceback
+    engine.dispose()
     dispose_engines()
 
 

@@ -10,7 +10,15 @@ from pathlib import Path
 import pytest
 
 from keel import Client
-from keel.errors import ArtifactError, Conflict, IntegrityError, InvalidInput, NotFound, Offline
+from keel.errors import (
+    ArtifactError,
+    Conflict,
+    IntegrityError,
+    InvalidInput,
+    NotFound,
+    NotSupported,
+    Offline,
+)
 from keel.hashing import hash_file, hash_path
 
 
@@ -22,8 +30,9 @@ def _model_dir(root: Path, content: str = "weights") -> Path:
     return folder
 
 
-def _blob_count(tmp_path: Path) -> int:
-    return sum(1 for p in (tmp_path / "artifacts").rglob("*") if p.is_file() and "blobs" in p.parts)
+def _blob_count(client: Client) -> int:
+    """Blobs where the backend keeps them (a folder, S3, or the server's store)."""
+    return sum(1 for _ in client.artifact_store.iter_blobs())
 
 
 def test_log_file_folder_and_dumper(client: Client, tmp_path: Path) -> None:
@@ -58,7 +67,7 @@ def test_identical_content_is_stored_once(client: Client, tmp_path: Path) -> Non
         r1.log_artifact(src)
     with client.start_run("exp") as r2:
         r2.log_artifact(src, "copy.txt")
-    assert _blob_count(tmp_path) == 1
+    assert _blob_count(client) == 1
 
 
 def test_failed_upload_keeps_dumped_files(store_url: str, tmp_path: Path) -> None:
@@ -99,7 +108,9 @@ def test_place_and_export_then_read_offline(client: Client, tmp_path: Path) -> N
 
     export = tmp_path / "export"
     client.export_run_artifact(run, export, "model")
-    offline = Client(store=client.settings.store, cache_dir=export, project="test", offline=True)
+    offline = Client(
+        store=client.settings.store, cache_dir=export, project=client.project, offline=True
+    )
     assert offline.get_run(run.id).status == "finished"
     assert (offline.get_run_artifact(run.id, "model") / "weights.bin").read_text() == "weights"
     with pytest.raises(Offline, match="find_runs"):
@@ -186,7 +197,9 @@ def test_export_model_for_offline_use(client: Client, tmp_path: Path) -> None:
         client.log_model_version("clf", run, f).set_alias("production")
     export = tmp_path / "bundle"
     client.export_model_artifact("clf@production", export)
-    offline = Client(store=client.settings.store, cache_dir=export, project="test", offline=True)
+    offline = Client(
+        store=client.settings.store, cache_dir=export, project=client.project, offline=True
+    )
     mv = offline.get_model_version("clf@production")
     assert mv.version == 1
     assert offline.get_model_artifact(mv).read_bytes() == b"m"
@@ -243,3 +256,29 @@ def test_registered_model_verbs_and_tags(client: Client, tmp_path: Path) -> None
     assert mv.run.id == run.id
     with pytest.raises(NotFound, match="no model named 'nope'"):
         client.get_model("nope")
+
+
+@pytest.mark.unsupported_on(
+    "mlflow",
+    reason="keel gc cannot list what every run of an MLflow server refers to; MLflow purges "
+    "its deleted runs with `mlflow gc`",
+    raises=NotSupported,
+)
+def test_gc_purges_deleted_runs_and_unreferenced_blobs(client: Client, tmp_path: Path) -> None:
+    from keel.tracking.gc import collect_garbage
+
+    big = tmp_path / "big.bin"
+    big.write_bytes(b"x" * 1000)
+    keep = tmp_path / "keep.bin"
+    keep.write_bytes(b"keep")
+    with client.start_run("exp") as run:
+        run.log_artifact(big)
+    with client.start_run("exp") as kept:
+        kept.log_artifact(keep)
+    client.delete_run(run)
+    report = collect_garbage(client, grace_seconds=0)
+    assert report.purged_runs == [run.id]
+    assert report.removed_blobs == [hash_file(big)] and report.freed_bytes == 1000
+    assert client.get_run_artifact(kept, "keep.bin").read_bytes() == b"keep"
+    with pytest.raises(NotFound):
+        client.get_run(run.id)

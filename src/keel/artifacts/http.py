@@ -32,7 +32,7 @@ from keel.errors import (
     StoreUnavailable,
 )
 
-__all__ = ["HttpArtifactStore"]
+__all__ = ["HttpArtifactStore", "RemoteArtifactStore"]
 
 API_PREFIX = "/api/v1"  # keel.server.app.API_PREFIX (not importable from here)
 TOKEN_ENV = "KEEL_TOKEN"
@@ -44,7 +44,74 @@ def _safe(text: str) -> str:
     return _SECRET.sub("keel_***", redact_url(text))
 
 
-class HttpArtifactStore(ArtifactStore):
+class RemoteArtifactStore(ArtifactStore):
+    """What the artifact stores behind a server (keel's, MLflow's) share: one keep-alive
+    ``httpx.Client`` made on first use (:meth:`_make_http`), transport failures and refusals
+    turned into keel errors naming the server, and streamed downloads."""
+
+    #: what the server is, for messages ("keel server")
+    server_name = "server"
+    #: what to do when the server refuses the credentials
+    credentials_hint = ""
+
+    def __init__(self, timeout: float) -> None:
+        self._timeout = timeout
+        self._http: Any = None
+        self._lock = threading.Lock()
+
+    def _make_http(self, httpx: Any, headers: dict[str, str]) -> Any:
+        raise NotImplementedError
+
+    @property
+    def http(self) -> Any:
+        """The ``httpx.Client`` (made on first use; keep-alive, shared by threads)."""
+        if self._http is None:
+            with self._lock:
+                if self._http is None:
+                    import httpx2 as httpx
+
+                    from keel import __version__
+
+                    self._http = self._make_http(httpx, {"User-Agent": f"keel/{__version__}"})
+        return self._http
+
+    def close(self) -> None:
+        """Close the connections (a later call opens new ones)."""
+        with self._lock:
+            http, self._http = self._http, None
+        if http is not None:
+            http.close()
+
+    def _send(self, method: str, path: str, *, stream: bool = False, **kwargs: Any) -> Any:
+        """Send a request; transport failures become StoreUnavailable naming the server."""
+        import httpx2 as httpx
+
+        try:
+            request = self.http.build_request(method, path, **kwargs)
+            return self.http.send(request, stream=stream)
+        except httpx.TransportError as exc:
+            raise StoreUnavailable(
+                f"artifact store {self._safe_url} is unreachable ({type(exc).__name__}: "
+                f"{_safe(str(exc)) or 'no answer'}): is the {self.server_name} running?"
+            ) from None
+
+    def _check(self, resp: Any, action: str) -> None:
+        """Raise the keel error of a refusal (404 becomes FileNotFoundError, which the base
+        class reports as a missing blob)."""
+        if resp.status_code < 400:
+            return
+        resp.read()
+        message = _message(resp)
+        if resp.status_code == 404:
+            raise FileNotFoundError(message)
+        if resp.status_code in (401, 403):
+            raise AccessDenied(f"{message} ({action} at {self._safe_url}): {self.credentials_hint}")
+        if resp.status_code in (502, 503, 504):
+            raise StoreUnavailable(f"artifact store {self._safe_url} ({action}): {message}")
+        raise ArtifactError(f"{action} failed in artifact store {self._safe_url}: {message}")
+
+
+class HttpArtifactStore(RemoteArtifactStore):
     """Blobs of the keel platform server at ``url``.
 
     Args:
@@ -59,70 +126,28 @@ class HttpArtifactStore(ArtifactStore):
             raise InvalidInput(f"not a keel server URL (http:// or https://): {url!r}")
         self.url = url.rstrip("/")
         self._token = token if token is not None else (os.environ.get(TOKEN_ENV) or None)
-        self._timeout = timeout
-        self._http: Any = None
-        self._lock = threading.Lock()
+        super().__init__(timeout)
+
+    server_name = "keel server"
+    credentials_hint = (
+        "create a token with `keel tokens create` and pass Client(token=…) or set KEEL_TOKEN"
+    )
 
     @property
-    def http(self) -> Any:
-        """The ``httpx.Client`` (made on first use; keep-alive, shared by threads)."""
-        if self._http is None:
-            with self._lock:
-                if self._http is None:
-                    import httpx2 as httpx
+    def _safe_url(self) -> str:
+        return _safe(self.url)
 
-                    from keel import __version__
+    def _make_http(self, httpx: Any, headers: dict[str, str]) -> Any:
+        if self._token:
+            headers["Authorization"] = f"Bearer {self._token}"
+        return httpx.Client(
+            base_url=self.url + API_PREFIX,
+            headers=headers,
+            timeout=httpx.Timeout(self._timeout, connect=10.0),
+            transport=httpx.HTTPTransport(retries=2),
+        )
 
-                    headers = {"User-Agent": f"keel/{__version__}"}
-                    if self._token:
-                        headers["Authorization"] = f"Bearer {self._token}"
-                    self._http = httpx.Client(
-                        base_url=self.url + API_PREFIX,
-                        headers=headers,
-                        timeout=httpx.Timeout(self._timeout, connect=10.0),
-                        transport=httpx.HTTPTransport(retries=2),
-                    )
-        return self._http
-
-    def close(self) -> None:
-        """Close the connections (a later call opens new ones)."""
-        with self._lock:
-            http, self._http = self._http, None
-        if http is not None:
-            http.close()
-
-    # --- requests -------------------------------------------------------------------------
-
-    def _send(self, method: str, path: str, *, stream: bool = False, **kwargs: Any) -> Any:
-        """Send a request; transport failures become StoreUnavailable naming the server."""
-        import httpx2 as httpx
-
-        try:
-            request = self.http.build_request(method, path, **kwargs)
-            return self.http.send(request, stream=stream)
-        except httpx.TransportError as exc:
-            raise StoreUnavailable(
-                f"artifact store {_safe(self.url)} is unreachable ({type(exc).__name__}: "
-                f"{_safe(str(exc)) or 'no answer'}): is the keel server running?"
-            ) from None
-
-    def _check(self, resp: Any, action: str) -> None:
-        """Raise the keel error of a refusal (404 becomes FileNotFoundError, which the base
-        class reports as a missing blob)."""
-        if resp.status_code < 400:
-            return
-        resp.read()
-        message = _message(resp)
-        if resp.status_code == 404:
-            raise FileNotFoundError(message)
-        if resp.status_code in (401, 403):
-            raise AccessDenied(
-                f"{message} ({action} at {_safe(self.url)}): create a token with "
-                "`keel tokens create` and pass Client(token=…) or set KEEL_TOKEN"
-            )
-        if resp.status_code in (502, 503, 504):
-            raise StoreUnavailable(f"artifact store {_safe(self.url)} ({action}): {message}")
-        raise ArtifactError(f"{action} failed in artifact store {_safe(self.url)}: {message}")
+    # --- blobs ----------------------------------------------------------------------------
 
     def _info(self, sha256: str) -> dict[str, Any] | None:
         resp = self._send("GET", f"/blobs/{sha256}/info")
@@ -257,7 +282,7 @@ def _message(resp: Any) -> str:
     except ValueError:
         body = None
     if isinstance(body, dict) and isinstance(body.get("message"), str):
-        return body["message"]
+        return str(body["message"]).split("\n", 1)[0]
     return f"HTTP {resp.status_code} {resp.reason_phrase}"
 
 

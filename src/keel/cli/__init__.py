@@ -681,6 +681,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 # The lifecycle and serving commands register themselves on ``cli`` (kept in their own module).
+from keel.cli import doctor as _doctor  # noqa: E402, F401
+from keel.cli import jobs as _jobs  # noqa: E402, F401
 from keel.cli import lifecycle as _lifecycle  # noqa: E402, F401
 from keel.cli import server as _server  # noqa: E402, F401
 from keel.cli import serving as _serving  # noqa: E402, F401

@@ -1,7 +1,10 @@
 """``keel init | train | retest | predict | batch-predict | generate-dataset``.
 
 Thin callers of :mod:`keel.lifecycle`: they parse arguments, call one function and print
-the outcome (a table, or JSON with ``--json``).
+the outcome (a table, or JSON with ``--json``). ``train``, ``retest`` and
+``generate-dataset`` run as a job (see :mod:`keel.cli.jobs`) when ``--executor`` is given or
+keel.yml has a ``jobs:`` section, and in this process otherwise; ``batch-predict`` with the
+dask executor predicts the source's partitions on the cluster.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from typing import Any
 import click
 
 from keel.cli import State, _print_json, _table, cli, pass_state
+from keel.cli.jobs import job_options, run_command, runs_as_job
 from keel.errors import InvalidInput
 
 
@@ -74,40 +78,51 @@ def init(directory: str, style: str, force: bool) -> None:
 @click.option("--fresh", is_flag=True, help="Do not pass the previous version to train().")
 @click.option("--no-test", is_flag=True, help="Skip evaluating on the test data.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@job_options
 @pass_state
-def train(state: State, dataset: str | None, fresh: bool, no_test: bool, as_json: bool) -> None:
+def train(
+    state: State,
+    dataset: str | None,
+    fresh: bool,
+    no_test: bool,
+    as_json: bool,
+    executor: str | None,
+    in_process: bool,
+    detach: bool,
+    timeout: float | None,
+) -> None:
     """Train the model in keel.yml, test it and register a new model version.
 
     \b
     Examples:
       keel train
       keel -c prod.yml train --dataset iris@3
+      keel train --executor dask --timeout 3600   # a job on keel.yml's Dask cluster
     """
-    from keel.lifecycle.training import train as train_model
+    if runs_as_job(state, executor, in_process, detach):
+        args = {"dataset": dataset, "fresh": fresh, "test": not no_test}
+        data = run_command(state, "train", args, executor, timeout, detach)
+        if data is None:
+            return None
+    else:
+        from keel.jobs.tasks import train_summary
+        from keel.lifecycle.training import train as train_model
 
-    result = train_model(
-        state.config, dataset=dataset, client=state.client, fresh=fresh, test=not no_test
-    )
-    mv = result.version
+        result = train_model(
+            state.config, dataset=dataset, client=state.client, fresh=fresh, test=not no_test
+        )
+        data = train_summary(result)
     if as_json:
-        return _print_json(
-            {
-                "model": mv.model,
-                "version": mv.version,
-                "label": mv.label,
-                "run_id": result.run.id,
-                "content_hash": mv.content_hash,
-                "metrics": result.metrics,
-                "superseded": result.superseded,
-            }
-        )
-    label = f" (label {mv.label})" if mv.label else ""
-    click.echo(f"registered {mv.model} version {mv.version}{label} from run {result.run.id}")
-    if result.superseded:
+        return _print_json(data)
+    label = f" (label {data['label']})" if data.get("label") else ""
+    click.echo(
+        f"registered {data['model']} version {data['version']}{label} from run {data['run_id']}"
+    )
+    if data.get("superseded"):
         click.echo(
-            f"superseded version(s) {', '.join(map(str, result.superseded))} with the same label"
+            f"superseded version(s) {', '.join(map(str, data['superseded']))} with the same label"
         )
-    _metrics_table("test metrics", result.metrics)
+    _metrics_table("test metrics", data.get("metrics") or {})
     return None
 
 
@@ -119,30 +134,40 @@ def _metrics_table(title: str, metrics: dict[str, Any]) -> None:
 @cli.command("retest")
 @_with_version
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@job_options
 @pass_state
-def retest(state: State, version: str | None, alias: str | None, as_json: bool) -> None:
+def retest(
+    state: State,
+    version: str | None,
+    alias: str | None,
+    as_json: bool,
+    executor: str | None,
+    in_process: bool,
+    detach: bool,
+    timeout: float | None,
+) -> None:
     """Evaluate a stored version on the current test data and update its metrics.
 
     \b
     Examples:
       keel retest
       keel retest --alias production --json
+      keel retest --executor local --detach        # a job; see keel jobs show ID
     """
-    from keel.lifecycle.training import retest as retest_model
+    ref = _ref(version, alias)
+    if runs_as_job(state, executor, in_process, detach):
+        data = run_command(state, "retest", {"ref": ref}, executor, timeout, detach)
+        if data is None:
+            return None
+    else:
+        from keel.jobs.tasks import retest_summary
+        from keel.lifecycle.training import retest as retest_model
 
-    result = retest_model(state.config, _ref(version, alias), client=state.client)
-    mv = result.version
+        data = retest_summary(retest_model(state.config, ref, client=state.client))
     if as_json:
-        return _print_json(
-            {
-                "model": mv.model,
-                "version": mv.version,
-                "run_id": result.run.id,
-                "metrics": result.metrics,
-            }
-        )
-    click.echo(f"retested {mv.model} version {mv.version} in run {result.run.id}")
-    _metrics_table("metrics", result.metrics)
+        return _print_json(data)
+    click.echo(f"retested {data['model']} version {data['version']} in run {data['run_id']}")
+    _metrics_table("metrics", data.get("metrics") or {})
     return None
 
 
@@ -191,6 +216,13 @@ def predict(
 )
 @click.option("--live-code", is_flag=True, help="Run the current model code, not the stored one.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@click.option(
+    "--executor",
+    "executor_name",
+    metavar="NAME",
+    help="dask: predict the source's partitions on keel.yml's Dask cluster. Default: "
+    "keel.yml's jobs.executor; any other executor predicts in this process.",
+)
 @pass_state
 def batch_predict(
     state: State,
@@ -201,17 +233,30 @@ def batch_predict(
     chunksize: int,
     live_code: bool,
     as_json: bool,
+    executor_name: str | None,
 ) -> None:
     """Stream a data source through the model in chunks into a data sink.
+
+    With the dask executor a csv or parquet source is read as a Dask dataframe on the
+    workers, each partition is predicted there and the sink is written here, partition
+    by partition.
 
     \b
     Examples:
       keel batch-predict --source to_score --sink predictions
       keel batch-predict --source big --sink scored --chunksize 50000 --alias production
+      keel batch-predict --source big --sink scored --executor dask
     """
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from keel.lifecycle.predicting import batch_predict as run_batch
+    from keel.jobs import batch_predict as run_batch
+    from keel.jobs.settings import is_configured
+
+    executor = None
+    if executor_name or is_configured(_load_config(state)):
+        from keel.cli.jobs import _executor
+
+        executor = _executor(state, executor_name)
 
     show = not as_json and sys.stderr.isatty()
     with Progress(
@@ -232,6 +277,7 @@ def batch_predict(
             chunksize=chunksize,
             live_code=live_code,
             progress=lambda rows: progress.update(task, completed=rows),
+            executor=executor,
         )
     mv = result.version
     if as_json:
@@ -254,27 +300,42 @@ def batch_predict(
 @cli.command("generate-dataset")
 @click.option("--name", help="Dataset name (default: the model's name).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@job_options
 @pass_state
-def generate_dataset(state: State, name: str | None, as_json: bool) -> None:
+def generate_dataset(
+    state: State,
+    name: str | None,
+    as_json: bool,
+    executor: str | None,
+    in_process: bool,
+    detach: bool,
+    timeout: float | None,
+) -> None:
     """Run the model's dataset generator and register a new dataset version.
 
     \b
     Examples:
       keel generate-dataset && keel train --dataset iris
+      keel generate-dataset --executor dask
     """
-    from keel.lifecycle.datasets import generate_dataset as generate
+    if runs_as_job(state, executor, in_process, detach):
+        data = run_command(state, "generate-dataset", {"name": name}, executor, timeout, detach)
+        if data is None:
+            return None
+    else:
+        from keel.jobs.tasks import dataset_summary
+        from keel.lifecycle.datasets import generate_dataset as generate
 
-    dataset = generate(state.config, name, client=state.client)
+        data = dataset_summary(generate(state.config, name, client=state.client))
     if as_json:
-        return _print_json(
-            {
-                "name": dataset.name,
-                "version": dataset.version,
-                "content_hash": dataset.content_hash,
-                "run_id": dataset.run_id,
-            }
-        )
+        return _print_json(data)
     click.echo(
-        f"registered dataset {dataset.name} version {dataset.version} ({dataset.content_hash[:12]})"
+        f"registered dataset {data['name']} version {data['version']} ({data['content_hash'][:12]})"
     )
     return None
+
+
+def _load_config(state: State) -> Any:
+    from keel.config import load_config
+
+    return load_config(state.config)

@@ -95,6 +95,7 @@ def server(
         port=settings.port,
         log_level=log_level,
         proxy_headers=True,
+        workers=1,  # one process per replica; never WEB_CONCURRENCY (uvicorn would exit)
     )
 
 

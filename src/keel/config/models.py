@@ -93,12 +93,30 @@ class ApiSection(BaseModel):
     name: str | None = Field(default=None, pattern=NAME_PATTERN)
 
 
-class JobsSection(BaseModel):
-    """Where work runs (filled in by the scale-out issue)."""
+class JobsSection(Section):
+    """Where train, retest, generate-dataset and pipeline jobs run (``keel jobs``).
 
-    model_config = ConfigDict(extra="allow")
+    ``executor`` is ``local`` (a process per job on this machine), ``dask`` (a Dask
+    distributed cluster at ``scheduler``, or env ``KEEL_DASK_SCHEDULER``) or the name of an
+    executor a plugin registers (``options`` are its keyword arguments). The name is checked
+    when a job is submitted, once plugins are loaded.
+    """
 
-    executor: str = "local"
+    executor: str = Field(default="local", pattern=NAME_PATTERN)
+    # dask: the scheduler's address, e.g. tcp://10.0.0.5:8786
+    scheduler: str | None = None
+    # stop a job after this many seconds of running (None: no limit)
+    timeout_s: float | None = Field(default=None, gt=0)
+    # where job records live (default: jobs/ beside an embedded store, else in the cache)
+    jobs_dir: str | None = None
+    # local: how many jobs run at once (default: the number of CPUs)
+    max_parallel: int | None = Field(default=None, ge=1)
+    # dask: how long to wait for the scheduler to answer
+    connect_timeout_s: float = Field(default=10.0, gt=0)
+    # dask batch-predict: the size of the pieces a CSV source is split into
+    partition_mb: float = Field(default=64.0, gt=0)
+    # keyword arguments of a plugin's executor
+    options: dict[str, Any] = Field(default_factory=dict)
 
 
 class ServerSection(Section):
@@ -112,6 +130,9 @@ class ServerSection(Section):
     job_timeout_s: float = Field(default=600.0, gt=0)
     # Signs session cookies; every replica behind a load balancer needs the same one.
     secret_key_var: str = "KEEL_SECRET_KEY"
+    # Uploaded pipelines, input files, uploads in flight (relative to keel.yml); replicas
+    # must share it. Default: server/ beside an embedded store, else in the local cache.
+    work_dir: str | None = None
 
 
 class KeelConfig(Section):

@@ -1,9 +1,15 @@
 """Where work runs: executors by name, and what a job's code may tell its executor.
 
 ``get_executor("local", jobs_dir=...)`` gives the built-in :class:`~keel.jobs.local.LocalExecutor`
-(one process group per job on this machine). Other executors register with
-:func:`register_executor` or the ``keel.executors`` entry point group (name = executor name,
-value = ``module:Class``). The interface they implement is in :mod:`keel.jobs.base`.
+(one process group per job on this machine), ``get_executor("dask", jobs_dir=...,
+scheduler="tcp://host:8786")`` the :class:`~keel.jobs.dask.DaskExecutor` (jobs on a Dask
+cluster, their records here); :func:`executor_for` the one keel.yml's ``jobs:`` section
+names. :func:`submit_command` runs ``train``, ``retest`` or ``generate-dataset`` as a job and
+:func:`batch_predict` predicts a data source on the executor's cluster.
+
+Other executors register with :func:`register_executor` or the ``keel.executors`` entry point
+group (name = executor name, value = ``module:Class``). The interface they implement is in
+:mod:`keel.jobs.base`.
 
 Code running inside a job calls :func:`report` to attach what it knows early (its keel run
 id) so the job's page can point at the run before the job ends.
@@ -19,25 +25,51 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from keel.errors import ConfigError
-from keel.jobs.base import JOB_STATUSES, TERMINAL_JOB_STATUSES, Executor, Job, JobSpec
+from keel.jobs.base import (
+    JOB_STATUSES,
+    TERMINAL_JOB_STATUSES,
+    Executor,
+    Job,
+    JobFailed,
+    JobSpec,
+)
 
 __all__ = [
     "JOB_STATUSES",
     "TERMINAL_JOB_STATUSES",
     "Executor",
     "Job",
+    "JobFailed",
     "JobSpec",
+    "batch_predict",
     "current_job_id",
+    "executor_for",
     "executor_type",
     "get_executor",
     "known_executors",
     "register_executor",
     "report",
+    "submit_command",
 ]
+
+#: functions of the submodules, imported on first use (``import keel.jobs`` stays light)
+_LAZY = {
+    "batch_predict": "keel.jobs.batch",
+    "executor_for": "keel.jobs.settings",
+    "submit_command": "keel.jobs.tasks",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'keel.jobs' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
 
 ENTRY_POINT_GROUP = "keel.executors"
 #: built-ins, imported only when asked for (``import keel.jobs`` stays light)
-BUILTIN = {"local": "keel.jobs.local:LocalExecutor"}
+BUILTIN = {"local": "keel.jobs.local:LocalExecutor", "dask": "keel.jobs.dask:DaskExecutor"}
 
 X = TypeVar("X", bound=type[Executor])
 

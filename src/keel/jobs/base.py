@@ -13,9 +13,13 @@ import re
 import time
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
-from typing import Any, ClassVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from keel.errors import InvalidInput
+from keel.errors import InvalidInput, KeelError
+
+if TYPE_CHECKING:
+    from keel.config.models import JobsSection
 
 #: every status a job can have, in the order a job goes through them
 JOB_STATUSES = ("queued", "running", "finished", "failed", "cancelled", "timed_out")
@@ -31,6 +35,15 @@ def check_job_id(job_id: str) -> str:
     if not isinstance(job_id, str) or not _JOB_ID.match(job_id) or ".." in job_id:
         raise InvalidInput(f"{job_id!r} is not a job id")
     return job_id
+
+
+class JobFailed(KeelError):
+    """A job ended without finishing (failed, timed out or cancelled): ``job`` says how."""
+
+    def __init__(self, message: str, job: Job) -> None:
+        super().__init__(message)
+        self.job = job
+        self.run_id = job.run_id
 
 
 @dataclass(frozen=True)
@@ -99,6 +112,7 @@ class Job:
     host: str | None = None
     cancel_requested: bool = False
     executor: str = ""
+    worker: str | None = None  # where the job ran, when not on this machine (a Dask worker)
 
     @property
     def done(self) -> bool:
@@ -124,6 +138,12 @@ class Executor(ABC):
 
     #: the name the executor is registered under
     name: ClassVar[str] = ""
+
+    @classmethod
+    def from_settings(cls, settings: JobsSection, jobs_dir: Path) -> Executor:
+        """The executor keel.yml's ``jobs:`` section describes; ``jobs_dir`` is where job
+        records are kept. The default passes ``jobs_dir`` and ``jobs.options``."""
+        return cls(jobs_dir=jobs_dir, **settings.options)  # type: ignore[call-arg]
 
     @abstractmethod
     def submit(self, spec: JobSpec) -> Job:

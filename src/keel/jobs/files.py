@@ -37,6 +37,10 @@ SLOTS_DIR = ".slots"
 #: environment variables the job's process finds itself by
 ENV_JOB_ID = "KEEL_JOB_ID"
 ENV_JOB_DIR = "KEEL_JOB_DIR"
+#: set for a supervisor that must stop its job when the process that started it ends
+ENV_WATCH_PARENT = "KEEL_JOB_WATCH_PARENT"
+#: the progress key a job sets to have its outcome tagged on the run it reported
+RECORD_ON_RUN = "record_on_run"
 
 
 def write_json(path: Path, value: Any) -> None:

@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from keel.errors import NotFound
 from keel.jobs.base import Executor, Job, JobSpec, check_job_id
@@ -33,12 +34,16 @@ from keel.jobs.files import (
     write_json,
 )
 
+if TYPE_CHECKING:
+    from keel.config.models import JobsSection
+
 
 class LocalExecutor(Executor):
     """Jobs as local processes.
 
     Args:
-        jobs_dir: the folder of the job folders (created if missing).
+        jobs_dir: the folder of the job folders (created by the first submit: reading
+            jobs creates nothing).
         max_parallel: how many jobs run at once; the others wait as ``queued``
             (default: the number of CPUs).
     """
@@ -47,18 +52,21 @@ class LocalExecutor(Executor):
 
     def __init__(self, jobs_dir: str | os.PathLike[str], max_parallel: int | None = None) -> None:
         self.jobs_dir = Path(jobs_dir)
-        self.jobs_dir.mkdir(parents=True, exist_ok=True)
         self.max_parallel = max(1, max_parallel or os.cpu_count() or 1)
 
     def __repr__(self) -> str:
         return f"LocalExecutor({str(self.jobs_dir)!r}, max_parallel={self.max_parallel})"
+
+    @classmethod
+    def from_settings(cls, settings: JobsSection, jobs_dir: Path) -> LocalExecutor:
+        return cls(jobs_dir, max_parallel=settings.max_parallel)
 
     # --- submit ----------------------------------------------------------------------
 
     def submit(self, spec: JobSpec) -> Job:
         job_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(4)}"
         folder = self.jobs_dir / job_id
-        folder.mkdir()
+        folder.mkdir(parents=True)
         log_path = folder / LOG_FILE
         job = Job(
             id=job_id,
@@ -75,15 +83,7 @@ class LocalExecutor(Executor):
         with log_path.open("ab") as log:
             try:
                 proc = subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-P",  # the job's folder is never an import path
-                        "-m",
-                        "keel.jobs.worker",
-                        "supervise",
-                        str(folder),
-                        str(self.max_parallel),
-                    ],
+                    self._command(folder),
                     stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=subprocess.STDOUT,
@@ -100,6 +100,18 @@ class LocalExecutor(Executor):
             target=self._reap, args=(proc, folder), name=f"keel-job-{job_id}", daemon=True
         ).start()
         return job
+
+    def _command(self, folder: Path) -> list[str]:
+        """The process that looks after the job (its stdout and stderr are the job's log)."""
+        return [
+            sys.executable,
+            "-P",  # the job's folder is never an import path
+            "-m",
+            "keel.jobs.worker",
+            "supervise",
+            str(folder),
+            str(self.max_parallel),
+        ]
 
     def _reap(self, proc: subprocess.Popen[bytes], folder: Path) -> None:
         code = proc.wait()
@@ -162,6 +174,8 @@ class LocalExecutor(Executor):
     def list(self, labels: dict[str, str] | None = None, limit: int | None = None) -> list[Job]:
         jobs = []
         # Job ids start with their creation time: name order is age order.
+        if not self.jobs_dir.is_dir():
+            return jobs
         for folder in sorted(self.jobs_dir.iterdir(), key=lambda p: p.name, reverse=True):
             if folder.name.startswith(".") or not (folder / JOB_FILE).is_file():
                 continue

@@ -30,8 +30,10 @@ from keel.jobs.files import (
     CANCEL_FILE,
     ENV_JOB_DIR,
     ENV_JOB_ID,
+    ENV_WATCH_PARENT,
     JOB_FILE,
     PROGRESS_FILE,
+    RECORD_ON_RUN,
     RESULT_FILE,
     SLOTS_DIR,
     SPEC_FILE,
@@ -162,6 +164,8 @@ def _watch(
     folder: Path, proc: subprocess.Popen[bytes], stop: _Stop, started: float, timeout: Any
 ) -> int:
     stopping_since: float | None = None
+    # Started by a process that must stay (a Dask worker's task): the job ends with it.
+    parent = os.getppid() if os.environ.get(ENV_WATCH_PARENT) else None
     while True:
         try:
             return proc.wait(timeout=POLL_S)
@@ -169,6 +173,8 @@ def _watch(
             pass
         if stopping_since is None:
             _check_cancel(folder, stop)
+            if parent is not None and os.getppid() != parent:
+                stop.request("failed", "the process that started the job (its worker) is gone")
             if stop.status is None and timeout and time.time() - started > float(timeout):
                 stop.request("timed_out", f"stopped after its {_seconds(timeout)} time limit")
             if stop.status is not None:
@@ -201,11 +207,42 @@ def _finish(folder: Path, job: dict[str, Any], code: int, stop: _Stop, timeout: 
             error=result.get("error") or _exit_reason(code),
             traceback=result.get("traceback"),
         )
+    if progress.get(RECORD_ON_RUN) and fields["run_id"]:
+        # Before the record says done: whoever waits for the job finds the run tagged.
+        on_disk = read_json(folder / JOB_FILE) or {}
+        _record_on_run(str(fields["run_id"]), folder.name, {**on_disk, **fields})
     _update(folder, **fields)
     _say(
         f"job {folder.name} {fields['status']}"
         + (f": {fields['error']}" if fields.get("error") else "")
     )
+
+
+def _record_on_run(run_id: str, job_id: str, job: dict[str, Any]) -> None:
+    """Tag the keel run the job reported with the job's outcome (``job_status``,
+    ``job_exit_code``, ``job_executor``), so the run says how its process ended even when
+    the job was stopped. The store is the one the job's environment names (``KEEL_STORE``…):
+    jobs ask for this with ``report(run_id=..., record_on_run=True)``."""
+    tags = {
+        "job": job_id,
+        "job_status": job.get("status"),
+        "job_exit_code": job.get("exit_code"),
+        "job_executor": job.get("executor") or "local",
+    }
+    try:
+        from keel.tracking.client import Client
+
+        client = Client(
+            store=os.environ.get("KEEL_STORE"),
+            artifacts=os.environ.get("KEEL_ARTIFACTS"),
+            project=os.environ.get("KEEL_PROJECT"),
+        )
+        try:
+            client.set_tags_on_run(run_id, {k: v for k, v in tags.items() if v is not None})
+        finally:
+            client.close()
+    except Exception as exc:  # the job's outcome is recorded in job.json regardless
+        _say(f"could not record the job's outcome on run {run_id}: {type(exc).__name__}: {exc}")
 
 
 def _exit_reason(code: int) -> str:

@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from keel.errors import (
     ArtifactError,
     Conflict,
+    ExecutorUnavailable,
     InvalidInput,
     KeelError,
     NotFound,
@@ -40,6 +41,7 @@ STATUS_OF_ERROR: tuple[tuple[type[KeelError], int], ...] = (
     (Conflict, 409),
     (InvalidInput, 422),
     (StoreUnavailable, 503),
+    (ExecutorUnavailable, 503),
     (Offline, 503),
     (ArtifactError, 502),
     (KeelError, 400),
@@ -67,7 +69,10 @@ def create_app(settings: ServerSettings) -> FastAPI:
     )
     app.state.settings = settings
     app.state.client = Client(
-        store=settings.store, artifacts=settings.artifacts, project=settings.project
+        store=settings.store,
+        artifacts=settings.artifacts,
+        project=settings.project,
+        storage_options=settings.storage_options or None,
     )
     app.state.accounts = Accounts(AccountStore(settings.store))
     app.add_middleware(
@@ -157,8 +162,10 @@ def _one_line(exc: BaseException) -> str:
 
 def _add_routers(app: FastAPI) -> None:
     from keel.server.api import router as api_router
+    from keel.server.mlflow import mount as mount_mlflow
     from keel.server.ui import mount_ui
 
+    mount_mlflow(app)  # MLflow's REST API (/api/2.0/mlflow…) for MLflow's own clients
     app.include_router(api_router, prefix=API_PREFIX)
     mount_ui(app)
 

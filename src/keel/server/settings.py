@@ -7,6 +7,11 @@ import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from keel.config import Config
+    from keel.config.models import JobsSection
 
 
 @dataclass
@@ -22,6 +27,11 @@ class ServerSettings:
         max_upload_mb: the largest file a request may upload.
         job_timeout_s: how long a pipeline job may run before it is stopped.
         work_dir: where uploaded pipelines and job folders live.
+        storage_options: fsspec options of a remote artifact store (endpoint, credentials);
+            empty: env ``KEEL_STORAGE_OPTIONS``, else keel.yml ``store.storage_options``.
+        executor: where pipeline jobs run: ``local``, ``dask`` or a registered name.
+        jobs: keel.yml's ``jobs:`` section (the Dask scheduler …); None: its defaults.
+        jobs_dir: where job records live (None: ``work_dir/jobs``).
     """
 
     store: str
@@ -34,6 +44,10 @@ class ServerSettings:
     max_upload_mb: float = 50.0
     job_timeout_s: float = 600.0
     work_dir: Path | None = None
+    storage_options: dict[str, Any] = field(default_factory=dict, repr=False)
+    executor: str = "local"
+    jobs: JobsSection | None = None
+    jobs_dir: Path | None = None
 
     @property
     def loopback_only(self) -> bool:
@@ -57,10 +71,14 @@ class ServerSettings:
     ) -> ServerSettings:
         """Settings from keel.yml's ``server:`` and ``store:``, overridden by arguments."""
         from keel.config import load_config
+        from keel.jobs.settings import jobs_dir_for, jobs_section
         from keel.tracking.settings import embedded_folder, resolve_settings
 
-        section = load_config(config_path).settings.server
+        config = load_config(config_path)
+        section = config.settings.server
         client = resolve_settings(store, artifacts, None, None, config_path)
+        jobs = jobs_section(config)  # where pipeline jobs run, their records beside keel jobs'
+
         secret = os.environ.get(section.secret_key_var) or None
         folder = embedded_folder(client.store)
         return cls(
@@ -72,6 +90,19 @@ class ServerSettings:
             anonymous_read=section.anonymous_read,
             max_upload_mb=section.max_upload_mb,
             job_timeout_s=section.job_timeout_s,
-            work_dir=(folder or client.cache_dir) / "server",
+            work_dir=_work_dir(config, section.work_dir, folder or client.cache_dir),
+            storage_options=dict(client.storage_options),
+            executor=jobs.executor,
+            jobs=jobs,
+            jobs_dir=jobs_dir_for(config, client),
             **({"secret_key": secret} if secret else {}),
         )
+
+
+def _work_dir(config: Config, configured: str | None, default_parent: Path) -> Path:
+    """keel.yml's ``server.work_dir`` (relative to the file), else ``server/`` beside an
+    embedded store or in the local cache."""
+    if not configured:
+        return default_parent / "server"
+    path = Path(configured).expanduser()
+    return (path if path.is_absolute() else config.base_dir / path).resolve()

@@ -64,6 +64,13 @@ class MetadataStore(ABC):
     @abstractmethod
     def get_experiment(self, experiment_id: str) -> Experiment: ...
 
+    def is_experiment_id(self, value: str) -> bool:
+        """Whether ``value`` has the form of this store's experiment ids (keel's: 32 hex
+        digits). The client takes any other string given as an experiment for its name."""
+        from keel.store.validation import ID_PATTERN
+
+        return bool(ID_PATTERN.match(value))
+
     @abstractmethod
     def find_experiments(
         self,

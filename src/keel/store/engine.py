@@ -178,6 +178,14 @@ def head_revision() -> str:
     return ScriptDirectory.from_config(_alembic_config()).get_current_head() or ""
 
 
+def known_revisions() -> list[str]:
+    """Every schema revision this keel knows, oldest first."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(_alembic_config())
+    return [rev.revision for rev in reversed(list(script.walk_revisions()))]
+
+
 def current_revision(conn: Connection) -> str | None:
     """The schema revision a store is at, None when it has no keel tables."""
     from sqlalchemy import inspect, text
@@ -194,6 +202,12 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
     with write_transaction(engine) as conn:
         _lock_for_migration(conn)
         before = current_revision(conn)
+        if before is not None and before not in known_revisions():
+            url = mask_url(engine.url.render_as_string(hide_password=True))
+            raise ConfigError(
+                f"the metadata store at {url} is at schema revision {before}, which this keel "
+                "does not know: a newer keel migrated it; upgrade keel here"
+            )
         command.upgrade(_alembic_config(conn), "head")
         after = current_revision(conn) or ""
     return before, after
@@ -215,6 +229,11 @@ def ensure_schema(engine: Engine) -> None:
         upgrade(engine)
         return
     url = mask_url(engine.url.render_as_string(hide_password=True))
+    if revision not in known_revisions():
+        raise ConfigError(
+            f"the metadata store at {url} is at schema revision {revision}, which this keel "
+            f"does not know (it needs {head}): a newer keel migrated it; upgrade keel here"
+        )
     raise ConfigError(
         f"the metadata store at {url} is at schema revision {revision}, this keel needs "
         f"{head}: run `keel db upgrade`"

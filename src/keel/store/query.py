@@ -12,7 +12,6 @@ Semantics follow MongoDB: a missing field matches ``$ne``, ``$nin``, ``$not`` an
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,10 +31,14 @@ from sqlalchemy import (
 )
 
 from keel.errors import InvalidInput
+from keel.store.matching import FIELD_OPERATORS as _FIELD_OPERATORS
+from keel.store.matching import flags_of as _flags_of
+from keel.store.matching import sort_item as _sort_item
+from keel.store.values import decode_value as decode_value  # re-exported: sql.py, the server
+from keel.store.values import encode_text
+from keel.store.values import encode_value as encode_value
 
 Sort = Sequence[tuple[str, int]]
-_COMPARISONS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte")
-_FIELD_OPERATORS = (*_COMPARISONS, "$in", "$nin", "$exists", "$regex", "$options", "$not")
 
 
 @dataclass(frozen=True)
@@ -335,56 +338,5 @@ def _cmp(column: ColumnElement[Any], op: str, operand: Any) -> ColumnElement[boo
     return column <= operand
 
 
-def _sort_item(item: Any) -> tuple[str, int]:
-    if isinstance(item, str):
-        return (item[1:], -1) if item.startswith("-") else (item, 1)
-    if isinstance(item, list | tuple) and len(item) == 2 and item[1] in (1, -1):
-        return str(item[0]), int(item[1])
-    raise InvalidInput(f"a sort item is (field, 1) or (field, -1), got {item!r}")
-
-
-def _flags_of(pattern: re.Pattern[str]) -> str:
-    return "i" if pattern.flags & re.IGNORECASE else ""
-
-
 def _attribute_value(value: Any) -> Any:
     return value
-
-
-# --- the value encoding shared with the store ---------------------------------------------
-
-
-def encode_text(value: Any) -> str:
-    """The text form of a param or tag value: strings as they are, anything else as JSON."""
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=True)
-
-
-def encode_value(value: Any) -> tuple[str, str, float | None]:
-    """(text, JSON type name, float copy for numbers) of a param or tag value."""
-    if isinstance(value, str):
-        return value, "str", None
-    if isinstance(value, bool):
-        return ("true" if value else "false"), "bool", None
-    if value is None:
-        return "null", "null", None
-    if isinstance(value, int | float):
-        number = float(value)
-        # NaN compares with nothing; keep the text and no number.
-        return (
-            encode_text(value),
-            ("int" if isinstance(value, int) else "float"),
-            (number if number == number else None),
-        )
-    try:
-        return encode_text(value), "json", None
-    except (TypeError, ValueError):
-        return str(value), "str", None
-
-
-def decode_value(text: str, kind: str) -> Any:
-    """The Python value of a param or tag stored by :func:`encode_value`."""
-    if kind == "str":
-        return text
-    return json.loads(text)

@@ -13,6 +13,7 @@ import math
 import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from functools import cache
 from itertools import chain
 from typing import Any
 
@@ -29,8 +30,6 @@ from sqlalchemy import (
 )
 
 from keel.entities import (
-    RUN_KINDS,
-    RUN_STATUSES,
     ArtifactFile,
     Dataset,
     Experiment,
@@ -52,7 +51,9 @@ from keel.store.validation import (
     check_key,
     check_label,
     check_name,
+    check_run_kind,
     check_run_name,
+    check_run_status,
 )
 
 _METRIC_COLUMNS_SQL = (
@@ -311,6 +312,30 @@ class SqlStore(MetadataStore):
             lambda conn: self._must_exist(conn, t.experiments, experiment_id, "experiment"),
         )
 
+    def delete_experiment_tag(self, experiment_id: str, key: str) -> None:
+        """Remove a tag of an experiment (nothing happens if it has no such tag)."""
+        with self._read() as conn:
+            self._must_exist(conn, t.experiments, experiment_id, "experiment")
+        self._delete_tags(t.experiment_tags, "experiment_id", experiment_id, [key])
+
+    def rename_experiment(self, experiment_id: str, name: str) -> Experiment:
+        """Give an experiment a new name, unique in its project (Conflict if taken)."""
+        check_name(name, "experiment")
+        e = t.experiments
+        with self._write() as conn:
+            row = self._must_exist(conn, e, experiment_id, "experiment")
+            taken = conn.execute(
+                select(e.c.id).where(
+                    e.c.project_id == row.project_id, e.c.name == name, e.c.id != experiment_id
+                )
+            ).first()
+            if taken is not None:
+                raise Conflict(f"experiment {name!r} already exists (id {taken.id})")
+            conn.execute(
+                update(e).where(e.c.id == experiment_id).values(name=name, updated_at=now_ms())
+            )
+        return self.get_experiment(experiment_id)
+
     def set_experiment_lifecycle(self, experiment_id: str, lifecycle: str) -> None:
         with self._write() as conn:
             self._must_exist(conn, t.experiments, experiment_id, "experiment")
@@ -344,12 +369,8 @@ class SqlStore(MetadataStore):
         start_time: int | None = None,
         run_id: str | None = None,
     ) -> Run:
-        if kind not in RUN_KINDS:
-            raise InvalidInput(f"unknown run kind {kind!r}: use one of {', '.join(RUN_KINDS)}")
-        if status not in RUN_STATUSES:
-            raise InvalidInput(
-                f"unknown run status {status!r}: use one of {', '.join(RUN_STATUSES)}"
-            )
+        check_run_kind(kind)
+        check_run_status(status)
         run_id = run_id or new_id()
         check_id(run_id, "run")
         now = now_ms()
@@ -441,11 +462,7 @@ class SqlStore(MetadataStore):
     ) -> Run:
         values: dict[str, Any] = {}
         if status is not None:
-            if status not in RUN_STATUSES:
-                raise InvalidInput(
-                    f"unknown run status {status!r}: use one of {', '.join(RUN_STATUSES)}"
-                )
-            values["status"] = status
+            values["status"] = check_run_status(status)
         if end_time is not None:
             values["end_time"] = end_time
         if name is not None:
@@ -482,9 +499,16 @@ class SqlStore(MetadataStore):
             cur = latest.get(m.key)
             if cur is None or (m.step, m.timestamp) >= (cur.step, cur.timestamp):
                 latest[m.key] = m
+        check_id(run_id, "run")
         with self._write() as conn:
-            run = self._must_exist(conn, t.runs, run_id, "run")
-            if run.lifecycle == "deleted":
+            # only the lifecycle: a whole row would decode the run's environment (every
+            # installed package) on each log
+            lifecycle = conn.execute(
+                select(t.runs.c.lifecycle).where(t.runs.c.id == run_id)
+            ).scalar()
+            if lifecycle is None:
+                raise NotFound(f"no run with id {run_id!r}")
+            if lifecycle == "deleted":
                 raise Conflict(f"run {run_id} is deleted: restore it before logging to it")
             if param_rows:
                 self._write_params(conn, run_id, param_rows)
@@ -518,7 +542,6 @@ class SqlStore(MetadataStore):
 
     @staticmethod
     def _update_latest(conn: Connection, run_id: str, latest: Mapping[str, Metric]) -> None:
-        lm = t.latest_metrics
         rows = [
             {
                 "run_id": run_id,
@@ -530,20 +553,7 @@ class SqlStore(MetadataStore):
             }
             for m in latest.values()
         ]
-        if conn.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as dialect_insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert as dialect_insert
-        stmt = dialect_insert(lm)
-        newer = (stmt.excluded.step > lm.c.step) | (
-            (stmt.excluded.step == lm.c.step) & (stmt.excluded.timestamp >= lm.c.timestamp)
-        )
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["run_id", "key"],
-            set_={c: stmt.excluded[c] for c in ("value", "is_nan", "step", "timestamp")},
-            where=newer,
-        )
-        conn.execute(stmt, rows)
+        conn.execute(_latest_upsert(conn.dialect.name), rows)
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         check_key(key, "metric")
@@ -861,6 +871,23 @@ class SqlStore(MetadataStore):
         model = self.get_model(project, name)
         self._set_tags(t.model_tags, "model_id", model.id, tags, lambda conn: None)
 
+    def delete_model_tag(self, project: str, name: str, key: str) -> None:
+        """Remove a tag of a registered model (nothing happens if it has no such tag)."""
+        model = self.get_model(project, name)
+        self._delete_tags(t.model_tags, "model_id", model.id, [key])
+
+    def set_model_description(self, project: str, name: str, description: str) -> RegisteredModel:
+        """Replace a registered model's description."""
+        model = self.get_model(project, name)
+        m = t.registered_models
+        with self._write() as conn:
+            conn.execute(
+                update(m)
+                .where(m.c.id == model.id)
+                .values(description=description, updated_at=now_ms())
+            )
+        return self.get_model(project, name)
+
     def create_model_version(
         self,
         project: str,
@@ -1057,6 +1084,20 @@ class SqlStore(MetadataStore):
             tags,
             lambda conn: self._must_exist(conn, t.model_versions, version_id, "model version"),
         )
+
+    def delete_model_version_tag(self, version_id: str, key: str) -> None:
+        """Remove a tag of a model version (nothing happens if it has no such tag)."""
+        with self._read() as conn:
+            self._must_exist(conn, t.model_versions, version_id, "model version")
+        self._delete_tags(t.model_version_tags, "model_version_id", version_id, [key])
+
+    def set_model_version_description(self, version_id: str, description: str) -> ModelVersion:
+        """Replace a model version's description."""
+        mv = t.model_versions
+        with self._write() as conn:
+            self._must_exist(conn, mv, version_id, "model version")
+            conn.execute(update(mv).where(mv.c.id == version_id).values(description=description))
+            return self._versions(conn, [version_id])[0]
 
     def update_model_version_metrics(
         self, version_id: str, metrics: Mapping[str, float]
@@ -1420,6 +1461,26 @@ def _dataset_target(table: FromClause) -> Target:
         {"tags": KeyValue(t.dataset_tags, "dataset_id")},
         relations={"run": _related(_run_target, t.runs, table.c.run_id)},
         self_names=("dataset",),
+    )
+
+
+@cache
+def _latest_upsert(dialect: str) -> Any:
+    """The upsert of latest-metric rows that keeps the newer point (built once per dialect:
+    building ``excluded`` and its column proxies cost more than the write on every log)."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    lm = t.latest_metrics
+    stmt = dialect_insert(lm)
+    newer = (stmt.excluded.step > lm.c.step) | (
+        (stmt.excluded.step == lm.c.step) & (stmt.excluded.timestamp >= lm.c.timestamp)
+    )
+    return stmt.on_conflict_do_update(
+        index_elements=["run_id", "key"],
+        set_={c: stmt.excluded[c] for c in ("value", "is_nan", "step", "timestamp")},
+        where=newer,
     )
 
 

@@ -10,6 +10,7 @@ import math
 import re
 from typing import Any
 
+from keel.entities import RUN_KINDS, RUN_STATUSES
 from keel.errors import InvalidInput
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-/ ]{0,254}[A-Za-z0-9_.\-]$|^[A-Za-z0-9_]$")
@@ -35,6 +36,18 @@ def check_run_name(name: Any) -> str:
     if not isinstance(name, str) or not 0 < len(name) <= 256 or not name.isprintable():
         raise InvalidInput(f"invalid run name {name!r}: use 1-256 printable characters")
     return name
+
+
+def check_run_kind(kind: Any) -> str:
+    if kind not in RUN_KINDS:
+        raise InvalidInput(f"unknown run kind {kind!r}: use one of {', '.join(RUN_KINDS)}")
+    return str(kind)
+
+
+def check_run_status(status: Any) -> str:
+    if status not in RUN_STATUSES:
+        raise InvalidInput(f"unknown run status {status!r}: use one of {', '.join(RUN_STATUSES)}")
+    return str(status)
 
 
 def check_key(key: Any, what: str) -> str:

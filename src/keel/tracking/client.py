@@ -15,6 +15,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -33,7 +34,7 @@ from keel.tracking.buffer import MetricBuffer
 from keel.tracking.environment import capture_environment, current_author, installed_distributions
 from keel.tracking.handles import DatasetApi, ExpApi, ModelApi, ModelVersionApi, RunApi
 from keel.tracking.metacache import MetadataCache
-from keel.tracking.settings import ClientSettings, is_server_url, resolve_settings
+from keel.tracking.settings import ClientSettings, resolve_settings
 
 if TYPE_CHECKING:
     from keel.artifacts import ArtifactCache, ArtifactStore
@@ -71,6 +72,8 @@ class Client:
         offline: serve only cached metadata and artifacts (see :attr:`in_offline_mode`).
         flush_interval: seconds between background flushes of buffered metrics.
         storage_options: options of a remote (fsspec) artifact store: credentials, endpoint.
+            Default: env ``KEEL_STORAGE_OPTIONS`` (a JSON object), keel.yml
+            ``store.storage_options``.
         token: API token of a keel server store (``keel tokens create``). Default: env
             ``KEEL_TOKEN``.
 
@@ -96,11 +99,13 @@ class Client:
         self.settings: ClientSettings = resolve_settings(
             store, artifacts, project, cache_dir, config
         )
+        if storage_options is not None:
+            self.settings = replace(self.settings, storage_options=dict(storage_options))
         # kept out of settings (and so out of every repr): it is a secret
         self._token = token or os.environ.get("KEEL_TOKEN") or None
         self.project = self.settings.project
         self.offline = offline
-        self._storage_options = dict(storage_options or {})
+        self._storage_options = dict(self.settings.storage_options)
         self._flush_interval = flush_interval
         self._store: MetadataStore | None = None
         self._artifact_store: ArtifactStore | None = None
@@ -141,16 +146,12 @@ class Client:
     @property
     def artifact_store(self) -> ArtifactStore:
         if self._artifact_store is None:
-            if is_server_url(self.settings.artifacts):
-                from keel.artifacts.http import HttpArtifactStore
+            from keel.artifacts import open_artifact_store
 
-                self._artifact_store = HttpArtifactStore(self.settings.artifacts, self._token)
-            else:
-                from keel.artifacts import open_artifact_store
-
-                self._artifact_store = open_artifact_store(
-                    self.settings.artifacts, self._storage_options or None
-                )
+            # by the URL's scheme: a folder, fsspec, a keel server or an MLflow server
+            self._artifact_store = open_artifact_store(
+                self.settings.artifacts, self._storage_options or None, token=self._token
+            )
         return self._artifact_store
 
     @property
@@ -184,14 +185,12 @@ class Client:
 
     def close(self) -> None:
         """Flush buffered metrics, stop the background flusher and close the connections of
-        a keel server store (a later call opens new ones)."""
+        a server store (a later call opens new ones)."""
         self._buffer.close()
-        from keel.artifacts.http import HttpArtifactStore
-        from keel.store.http import HttpStore
-
         for store in (self._store, self._artifact_store):
-            if isinstance(store, HttpStore | HttpArtifactStore):
-                store.close()
+            close = getattr(store, "close", None)  # server-backed stores hold connections
+            if close is not None:
+                close()
 
     def __enter__(self) -> Client:
         return self
@@ -263,9 +262,8 @@ class Client:
         if isinstance(exp, ExpApi | Experiment):
             return exp.id
         if isinstance(exp, str):
-            from keel.store.validation import ID_PATTERN
-
-            if ID_PATTERN.match(exp):
+            # an id in the store's own form (keel's 32 hex digits, MLflow's numbers), else a name
+            if self._online("start_run").is_experiment_id(exp):
                 return exp
             return self.get_or_create_exp(exp).id
         raise InvalidInput(f"expected an experiment, its id or name, got {exp!r}")

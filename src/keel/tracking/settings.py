@@ -1,22 +1,29 @@
 """Which store, artifact store, project and cache a client uses.
 
 Each setting comes from the first of: the argument, the environment (``KEEL_STORE``,
-``KEEL_ARTIFACTS``, ``KEEL_PROJECT``, ``KEEL_CACHE_DIR``), keel.yml, the default. The
-default is an embedded store in ``./.keel`` (SQLite + a local artifact folder beside it).
-A keel platform server (``http(s)://…``) as the store also keeps the artifacts unless
-another artifact store is named.
+``KEEL_ARTIFACTS``, ``KEEL_PROJECT``, ``KEEL_CACHE_DIR``, ``KEEL_STORAGE_OPTIONS``), keel.yml,
+the default. The default is an embedded store in ``./.keel`` (SQLite + a local artifact
+folder beside it).
+A keel platform server (``http(s)://…``) or an MLflow server (``mlflow+http(s)://…``) as the
+store also keeps the artifacts unless another artifact store is named.
 """
 
 from __future__ import annotations
 
+import json
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from keel.config import load_config
+from keel.errors import ConfigError
 
 DEFAULT_STORE_DIR = ".keel"
 DEFAULT_PROJECT = "default"
+#: JSON object of fsspec options for a remote artifact store (endpoint, credentials…)
+STORAGE_OPTIONS_ENV = "KEEL_STORAGE_OPTIONS"
 
 
 @dataclass(frozen=True)
@@ -27,6 +34,8 @@ class ClientSettings:
     artifacts: str
     project: str
     cache_dir: Path
+    # fsspec options of a remote artifact store; they may hold credentials: never shown
+    storage_options: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
 def embedded_folder(store: str) -> Path | None:
@@ -41,8 +50,10 @@ def embedded_folder(store: str) -> Path | None:
 
 
 def is_server_url(url: str) -> bool:
-    """Whether a store or artifact URL names a keel platform server (http:// or https://)."""
-    return url.lower().startswith(("http://", "https://"))
+    """Whether a store or artifact URL names a server that also keeps artifacts: a keel
+    platform server (``http(s)://``) or an MLflow server (``mlflow+http(s)://``, through its
+    artifact proxy)."""
+    return url.lower().startswith(("http://", "https://", "mlflow+http://", "mlflow+https://"))
 
 
 def resolve_settings(
@@ -64,6 +75,9 @@ def resolve_settings(
         or str((folder or Path(DEFAULT_STORE_DIR).resolve()) / "artifacts")
     )
     project = project or os.environ.get("KEEL_PROJECT") or config.project or DEFAULT_PROJECT
+    options = _env_storage_options()
+    if options is None:
+        options = dict(config.store.storage_options)
     if cache_dir is None:
         env_cache = os.environ.get("KEEL_CACHE_DIR")
         if env_cache:
@@ -72,4 +86,20 @@ def resolve_settings(
             cache_dir = folder / "cache"
         else:
             cache_dir = Path.home() / ".cache" / "keel"
-    return ClientSettings(store, artifacts, project, Path(cache_dir).expanduser().resolve())
+    return ClientSettings(
+        store, artifacts, project, Path(cache_dir).expanduser().resolve(), options
+    )
+
+
+def _env_storage_options() -> dict[str, Any] | None:
+    """``KEEL_STORAGE_OPTIONS`` as a dict (None when unset)."""
+    text = os.environ.get(STORAGE_OPTIONS_ENV, "").strip()
+    if not text:
+        return None
+    try:
+        options = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{STORAGE_OPTIONS_ENV} is not valid JSON: {exc.msg}") from None
+    if not isinstance(options, dict):
+        raise ConfigError(f"{STORAGE_OPTIONS_ENV} must be a JSON object, " + 'e.g. {"anon": false}')
+    return options

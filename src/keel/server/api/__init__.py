@@ -17,6 +17,7 @@ from keel.server.api import (
     datasets,
     experiments,
     invocations,
+    jobs,
     models,
     pipelines,
     runs,
@@ -32,5 +33,6 @@ for _module in (
     invocations,
     accounts,
     pipelines,
+    jobs,
 ):
     router.include_router(_module.router)

@@ -19,6 +19,7 @@ pipeline's own error line.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,6 +110,8 @@ class PipelineJobs:
             "KEEL_CACHE_DIR": str(settings.cache_dir),
             "PYTHONDONTWRITEBYTECODE": "1",  # keep the pipeline's folder as uploaded
         }
+        if settings.storage_options:  # the job's client reaches the artifacts as the server's
+            env["KEEL_STORAGE_OPTIONS"] = json.dumps(dict(settings.storage_options))
         spec = JobSpec(
             target=target,
             args=args,
@@ -145,7 +148,7 @@ def _client(tags: dict[str, Any]) -> Client:
         def start_run(self, *args: Any, **kwargs: Any) -> Any:
             kwargs["tags"] = {**(kwargs.get("tags") or {}), **tags}
             run = super().start_run(*args, **kwargs)
-            report(run_id=run.id)
+            report(run_id=run.id, record_on_run=True)  # the job's outcome is tagged on it
             return run
 
     return ReportingClient(

@@ -168,20 +168,19 @@ def pipeline_service(request: Request) -> PipelineService:
         with _lock:
             service = getattr(state, "pipeline_service", None)
             if service is None:
-                service = _make(state.settings, state.client)
+                service = _make(state)
                 state.pipeline_service = service
     return service
 
 
-def _make(settings: ServerSettings, client: Client) -> PipelineService:
-    from keel.jobs import get_executor
+def _make(state: Any) -> PipelineService:
+    from keel.server.executor import server_executor
     from keel.server.pipelines.jobs import PipelineJobs
 
+    settings, client = state.settings, state.client
     work_dir = Path(settings.work_dir or client.settings.cache_dir / "server")
     store = PipelineStore(work_dir, max_upload_bytes(settings))
-    name = getattr(settings, "executor", None) or "local"
-    executor = get_executor(name, jobs_dir=work_dir / "jobs")
-    jobs = PipelineJobs(executor, store, client, settings.job_timeout_s)
+    jobs = PipelineJobs(server_executor(state), store, client, settings.job_timeout_s)
     return PipelineService(settings, client, store, jobs)
 
 

@@ -5,9 +5,9 @@ Everything the pages need ships with keel (htmx vendored under ``static/``, plot
 
 This package owns the Jinja2 environment, :func:`render` and the error page; each area has
 its router module: :mod:`.pages` (start page, experiment), :mod:`.runs` (run, charts,
-artifacts, compare), :mod:`.models`, :mod:`.datasets`, :mod:`.auth_pages` (login). The
-helpers they share are in :mod:`.common`, :mod:`.formatting`, :mod:`.filters`,
-:mod:`.series`, :mod:`.downsample` and :mod:`.charts`.
+artifacts, compare), :mod:`.models`, :mod:`.datasets`, :mod:`.pipelines`, :mod:`.jobs`,
+:mod:`.auth_pages` (login). The helpers they share are in :mod:`.common`,
+:mod:`.formatting`, :mod:`.filters`, :mod:`.series`, :mod:`.downsample` and :mod:`.charts`.
 """
 
 from __future__ import annotations
@@ -99,9 +99,9 @@ def mount_ui(app: FastAPI) -> None:
     """Add the UI's routes and static files to ``app``."""
     from starlette.staticfiles import StaticFiles
 
-    from keel.server.ui import auth_pages, datasets, models, pages, pipelines, runs
+    from keel.server.ui import auth_pages, datasets, jobs, models, pages, pipelines, runs
 
-    for module in (auth_pages, pages, runs, models, datasets, pipelines):
+    for module in (auth_pages, pages, runs, models, datasets, pipelines, jobs):
         app.include_router(module.router)
     # Before the /static mount, which would otherwise answer this path with a 404. A plain
     # route like the mount (no role): the login page needs its static files too.

@@ -1,0 +1,618 @@
+"""keel's query language evaluated in Python, on records already fetched.
+
+The SQL store compiles MongoDB-style queries to SQL (:mod:`keel.store.query`); a backend
+that cannot run them all where the records live (the MLflow server) evaluates what is left
+here, with the same meaning:
+
+* the same fields: attributes, ``params.*`` / ``tags.*`` (JSON values compared through
+  their text and float forms, see :mod:`keel.store.values`), ``metrics.*`` (latest value),
+  related records (``exp.*``, ``run.*``, ``model.*``) and self prefixes (``run.name``);
+* the same operators and the same refusals, with the same messages;
+* SQL's three-valued logic, so a NaN metric (NULL in SQL) matches neither ``$eq`` nor
+  ``$ne``; a missing field matches ``$ne``, ``$nin``, ``$not`` and ``{"$exists": False}``;
+  comparisons never match across types;
+* the same order: ``nulls last`` per sort item, params and tags by number then text, and
+  the record id as the last tie-breaker.
+
+A record is a mapping of attribute names to values, plus ``params``, ``tags`` and
+``metrics`` dicts and related records under their prefix; any value may be a :class:`Lazy`
+computed on first use (so a related record is fetched only when a query needs it).
+
+Example:
+    >>> match = compile_query({"params.lr": {"$lt": 0.1}}, RUN)
+    >>> match({"id": "a", "params": {"lr": 0.01}})
+    True
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from keel.errors import InvalidInput
+from keel.store.values import encode_text, encode_value
+
+__all__ = [
+    "COMPARISONS",
+    "DATASET",
+    "EXPERIMENT",
+    "FIELD_OPERATORS",
+    "MODEL",
+    "RUN",
+    "VERSION",
+    "Lazy",
+    "Schema",
+    "compile_query",
+    "conjuncts",
+    "flags_of",
+    "page",
+    "sort_item",
+    "sort_records",
+]
+
+COMPARISONS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte")
+FIELD_OPERATORS = (*COMPARISONS, "$in", "$nin", "$exists", "$regex", "$options", "$not")
+
+Record = Mapping[str, Any]
+#: a compiled query: True (match), False, or None (SQL's NULL: no match either)
+Predicate = Callable[[Record], bool | None]
+
+
+# --- shared parsing ------------------------------------------------------------------------
+
+
+def sort_item(item: Any) -> tuple[str, int]:
+    """``(field, 1 | -1)`` from a sort item: a pair, or ``"field"`` / ``"-field"``."""
+    if isinstance(item, str):
+        return (item[1:], -1) if item.startswith("-") else (item, 1)
+    if isinstance(item, list | tuple) and len(item) == 2 and item[1] in (1, -1):
+        return str(item[0]), int(item[1])
+    raise InvalidInput(f"a sort item is (field, 1) or (field, -1), got {item!r}")
+
+
+def flags_of(pattern: re.Pattern[str]) -> str:
+    """The ``$options`` letters a compiled pattern carries."""
+    return "i" if pattern.flags & re.IGNORECASE else ""
+
+
+def conjuncts(query: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    """The query as a list of one-key queries whose AND is the query (``$and`` flattened).
+
+    Only the shape is looked at: a malformed ``$and`` is kept whole, for the compiler to
+    refuse with its own message.
+    """
+    out: list[dict[str, Any]] = []
+    for key, value in (query or {}).items():
+        if (
+            key == "$and"
+            and isinstance(value, list | tuple)
+            and value
+            and all(isinstance(v, Mapping) for v in value)
+        ):
+            for sub in value:
+                out.extend(conjuncts(sub))
+        else:
+            out.append({key: value})
+    return out
+
+
+# --- what each kind of record offers -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Schema:
+    """The fields of one kind of record (the Python twin of a SQL ``Target``)."""
+
+    attributes: frozenset[str]
+    key_values: tuple[str, ...] = ()
+    metrics: bool = False
+    relations: Mapping[str, Callable[[], Schema]] = field(default_factory=dict)
+    self_names: tuple[str, ...] = ()
+
+    def allowed(self) -> list[str]:
+        names = sorted(self.attributes) + [f"{p}.*" for p in self.key_values]
+        if self.metrics:
+            names.append("metrics.*")
+        return names + [f"{p}.*" for p in self.relations]
+
+
+EXPERIMENT = Schema(
+    frozenset({"id", "name", "lifecycle", "created_at", "updated_at"}),
+    ("tags",),
+    self_names=("exp",),
+)
+RUN = Schema(
+    frozenset(
+        {
+            "id",
+            "name",
+            "kind",
+            "status",
+            "start_time",
+            "end_time",
+            "parent_id",
+            "author",
+            "experiment_id",
+            "lifecycle",
+            "created_at",
+        }
+    ),
+    ("params", "tags"),
+    metrics=True,
+    relations={"exp": lambda: EXPERIMENT},
+    self_names=("run",),
+)
+MODEL = Schema(
+    frozenset({"id", "name", "description", "created_at", "updated_at"}),
+    ("tags",),
+    self_names=("model",),
+)
+VERSION = Schema(
+    frozenset(
+        {
+            "id",
+            "version",
+            "label",
+            "description",
+            "run_id",
+            "path_in_run",
+            "content_hash",
+            "author",
+            "created_at",
+        }
+    ),
+    ("tags",),
+    metrics=True,  # the latest metrics of the version's source run
+    relations={"model": lambda: MODEL, "run": lambda: RUN},
+    self_names=("version",),
+)
+DATASET = Schema(
+    frozenset(
+        {"id", "name", "version", "content_hash", "description", "run_id", "author", "created_at"}
+    ),
+    ("tags",),
+    relations={"run": lambda: RUN},
+    self_names=("dataset",),
+)
+
+
+class Lazy:
+    """A record value computed on first use (a related record, a run's metrics)."""
+
+    __slots__ = ("_done", "_make", "_value")
+
+    def __init__(self, make: Callable[[], Any]) -> None:
+        self._make = make
+        self._done = False
+        self._value: Any = None
+
+    def get(self) -> Any:
+        if not self._done:
+            self._value = self._make()
+            self._done = True
+        return self._value
+
+
+def _get(record: Record | None, name: str) -> Any:
+    if record is None:
+        return None
+    value = record.get(name)
+    return value.get() if isinstance(value, Lazy) else value
+
+
+# --- field values --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Value:
+    """One field of one record as a query sees it (the SQL columns of ``_Field``).
+
+    Attributes:
+        present: the field exists (SQL: the joined row or the column is not NULL).
+        text: an attribute's value; a param's or tag's text; a metric's float (None: NaN).
+        number: the float of a numeric param or tag, or a metric's float.
+        kind: the JSON type name of a param or tag (None for attributes and metrics).
+    """
+
+    present: bool
+    text: Any = None
+    number: float | None = None
+    kind: str | None = None
+
+
+_MISSING = Value(False)
+
+
+@dataclass(frozen=True)
+class _Field:
+    """A resolved field name: how to read it from a record, and what kind of column it is."""
+
+    read: Callable[[Record], Value]
+    is_attribute: bool  # attributes and metrics (compared as they are)
+    is_key_value: bool  # params and tags (compared by kind, number and text)
+
+
+def _resolve(schema: Schema, path: str, name: str) -> _Field:
+    if not name:
+        raise InvalidInput("empty field name in query")
+    if name in schema.attributes:
+
+        def attribute(record: Record) -> Value:
+            value = _get(record, name)
+            return _MISSING if value is None else Value(True, value)
+
+        return _Field(attribute, True, False)
+    head, _, rest = name.partition(".")
+    if head in schema.self_names and rest:
+        return _resolve(schema, f"{path}{head}.", rest)
+    if head in schema.key_values and rest:
+
+        def key_value(record: Record) -> Value:
+            values = _get(record, head) or {}
+            if rest not in values:
+                return _MISSING
+            text, kind, number = encode_value(values[rest])
+            return Value(True, text, number, kind)
+
+        return _Field(key_value, False, True)
+    if head == "metrics" and rest and schema.metrics:
+
+        def metric(record: Record) -> Value:
+            values = _get(record, "metrics") or {}
+            if rest not in values:
+                return _MISSING
+            number = float(values[rest])
+            if math.isnan(number):
+                return Value(True, None, None)  # SQL keeps a NaN as NULL
+            return Value(True, number, number)
+
+        return _Field(metric, True, False)
+    if head in schema.relations and rest:
+        inner = _resolve(schema.relations[head](), f"{path}{head}.", rest)
+
+        def related(record: Record) -> Value:
+            other = _get(record, head)
+            return inner.read(other) if other is not None else _MISSING
+
+        return _Field(related, inner.is_attribute, inner.is_key_value)
+    raise InvalidInput(
+        f"unknown query field {path + name!r}: use one of {', '.join(schema.allowed())}"
+    )
+
+
+# --- three-valued logic --------------------------------------------------------------------
+
+
+def _and(values: Iterable[bool | None]) -> bool | None:
+    result: bool | None = True
+    for v in values:
+        if v is False:
+            return False
+        if v is None:
+            result = None
+    return result
+
+
+def _or(values: Iterable[bool | None]) -> bool | None:
+    result: bool | None = False
+    for v in values:
+        if v is True:
+            return True
+        if v is None:
+            result = None
+    return result
+
+
+def _not(value: bool | None) -> bool | None:
+    return None if value is None else not value
+
+
+def _all(preds: Sequence[Predicate]) -> Predicate:
+    if len(preds) == 1:
+        return preds[0]
+    return lambda r: _and(p(r) for p in preds)
+
+
+# --- the compiler --------------------------------------------------------------------------
+
+
+def compile_query(query: Mapping[str, Any] | None, schema: Schema) -> Predicate:
+    """Check a query against a kind of record and return its predicate.
+
+    Args:
+        query: a MongoDB-style query (None: everything).
+        schema: the kind of record it is about (:data:`RUN`, :data:`EXPERIMENT`…).
+
+    Returns:
+        ``predicate(record)``: True when the record matches (False or None otherwise).
+
+    Raises:
+        InvalidInput: the query is malformed, with the SQL store's message.
+    """
+    if query is not None and not isinstance(query, Mapping):
+        raise InvalidInput(f"a query must be a dict, got {type(query).__name__}")
+    return _Compiler(schema).document(query or {})
+
+
+class _Compiler:
+    def __init__(self, schema: Schema) -> None:
+        self._schema = schema
+        self._fields: dict[str, _Field] = {}
+
+    def field(self, name: str) -> _Field:
+        if name not in self._fields:
+            self._fields[name] = _resolve(self._schema, "", name)
+        return self._fields[name]
+
+    def document(self, query: Mapping[str, Any]) -> Predicate:
+        parts: list[Predicate] = []
+        for key, value in query.items():
+            if not isinstance(key, str):
+                raise InvalidInput(f"query keys must be strings, got {key!r}")
+            if key in ("$and", "$or", "$nor"):
+                parts.append(self.logical(key, value))
+            elif key == "$not":
+                if not isinstance(value, Mapping):
+                    raise InvalidInput("top-level $not takes a query dict")
+                inner = self.document(value)
+                parts.append(lambda r, inner=inner: _not(inner(r)))
+            elif key.startswith("$"):
+                raise InvalidInput(
+                    f"unknown query operator {key!r}: use $and, $or, $nor or a field name"
+                )
+            else:
+                parts.append(self.condition(key, value))
+        if not parts:
+            return lambda r: True
+        return _all(parts)
+
+    def logical(self, operator: str, value: Any) -> Predicate:
+        if not isinstance(value, list | tuple) or not value:
+            raise InvalidInput(f"{operator} takes a non-empty list of queries")
+        subs = []
+        for item in value:
+            if not isinstance(item, Mapping):
+                raise InvalidInput(f"{operator} takes a list of query dicts, got {item!r}")
+            subs.append(self.document(item))
+        if operator == "$and":
+            return lambda r: _and(s(r) for s in subs)
+        if operator == "$or":
+            return lambda r: _or(s(r) for s in subs)
+        return lambda r: _not(_or(s(r) for s in subs))
+
+    def condition(self, name: str, spec: Any) -> Predicate:
+        resolved = self.field(name)
+        if isinstance(spec, Mapping) and spec and all(str(k).startswith("$") for k in spec):
+            return self.operators(name, resolved, spec)
+        if isinstance(spec, re.Pattern):
+            return _regex(resolved, spec.pattern, flags_of(spec))
+        return _eq(resolved, spec)
+
+    def operators(self, name: str, resolved: _Field, spec: Mapping[str, Any]) -> Predicate:
+        parts: list[Predicate] = []
+        for op, operand in spec.items():
+            if op not in FIELD_OPERATORS:
+                raise InvalidInput(
+                    f"unknown operator {op!r} on {name!r}: use one of " + ", ".join(FIELD_OPERATORS)
+                )
+            if op == "$eq":
+                parts.append(_eq(resolved, operand))
+            elif op == "$ne":
+                eq = _eq(resolved, operand)
+                parts.append(lambda r, eq=eq: _not(eq(r)))
+            elif op in ("$gt", "$gte", "$lt", "$lte"):
+                parts.append(_compare(name, resolved, op, operand))
+            elif op in ("$in", "$nin"):
+                if not isinstance(operand, list | tuple | set | frozenset):
+                    raise InvalidInput(f"{op} on {name!r} takes a list, got {operand!r}")
+                eqs = [_eq(resolved, item) for item in operand]
+                if op == "$in":
+                    parts.append(lambda r, eqs=eqs: _or(e(r) for e in eqs))
+                else:
+                    parts.append(lambda r, eqs=eqs: _not(_or(e(r) for e in eqs)))
+            elif op == "$exists":
+                wanted = bool(operand)
+                parts.append(lambda r, w=wanted: resolved.read(r).present is w)
+            elif op == "$regex":
+                pattern = operand.pattern if isinstance(operand, re.Pattern) else operand
+                if not isinstance(pattern, str):
+                    raise InvalidInput(f"$regex on {name!r} takes a string pattern")
+                flags = spec.get("$options", "")
+                if isinstance(operand, re.Pattern):
+                    flags += flags_of(operand)
+                parts.append(_regex(resolved, pattern, flags))
+            elif op == "$options":
+                if "$regex" not in spec:
+                    raise InvalidInput(f"$options on {name!r} needs $regex beside it")
+            else:  # $not
+                if isinstance(operand, re.Pattern):
+                    inner = _regex(resolved, operand.pattern, flags_of(operand))
+                elif isinstance(operand, Mapping) and operand:
+                    inner = self.operators(name, resolved, operand)
+                else:
+                    raise InvalidInput(f"$not on {name!r} takes an operator dict or a regex")
+                parts.append(lambda r, inner=inner: _not(inner(r)))
+        if not parts:
+            return lambda r: True
+        return _all(parts)
+
+
+def _eq(resolved: _Field, value: Any) -> Predicate:
+    read = resolved.read
+    if value is None:
+        return lambda r: not read(r).present
+    if isinstance(value, Mapping | list | tuple | set) and resolved.is_attribute:
+        raise InvalidInput(f"cannot compare a record attribute with {value!r}")
+    if resolved.is_attribute:
+
+        def attribute(r: Record) -> bool | None:
+            v = read(r)
+            if not v.present:
+                return False
+            if v.text is None:
+                return None  # a NaN metric: NULL = x is NULL
+            return _same(v.text, value)
+
+        return attribute
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+        return lambda r: (v := read(r)).present and v.kind == "bool" and v.text == text
+    if isinstance(value, int | float):
+        if value != value:  # NaN equals nothing
+            return lambda r: False
+        number = float(value)
+        return lambda r: (v := read(r)).present and v.number is not None and v.number == number
+    text = encode_text(value)
+    return lambda r: (v := read(r)).present and v.text == text
+
+
+def _same(column: Any, value: Any) -> bool:
+    """``column = value`` without matching across types (``1 == "1"`` is not a match)."""
+    if _family(column) != _family(value):
+        return False
+    return bool(column == value)
+
+
+def _family(value: Any) -> str:
+    if isinstance(value, bool | int | float):
+        return "number"
+    if isinstance(value, str):
+        return "text"
+    return type(value).__name__
+
+
+def _compare(name: str, resolved: _Field, op: str, value: Any) -> Predicate:
+    if isinstance(value, bool) or value is None or isinstance(value, Mapping | list):
+        raise InvalidInput(f"{op} on {name!r} takes a number or a string, got {value!r}")
+    read = resolved.read
+    check = _COMPARE[op]
+    if isinstance(value, int | float):
+        if value != value:
+            return lambda r: False
+        if resolved.is_key_value:
+            operand = float(value)
+            return lambda r: (
+                (v := read(r)).present and v.number is not None and check(v.number, operand)
+            )
+
+        def number(r: Record) -> bool:
+            v = read(r)
+            return v.present and v.text is not None and _ordered(v.text, value, check)
+
+        return number
+    if isinstance(value, str):
+        if resolved.is_key_value:
+            return lambda r: (v := read(r)).present and v.kind == "str" and check(v.text, value)
+
+        def text(r: Record) -> bool:
+            v = read(r)
+            return v.present and v.text is not None and _ordered(v.text, value, check)
+
+        return text
+    return lambda r: (
+        (v := read(r)).present and v.text is not None and _ordered(v.text, value, check)
+    )
+
+
+def _ordered(column: Any, value: Any, check: Callable[[Any, Any], bool]) -> bool:
+    if _family(column) != _family(value):
+        return False
+    try:
+        return bool(check(column, value))
+    except TypeError:
+        return False
+
+
+_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
+    "$gt": lambda a, b: a > b,
+    "$gte": lambda a, b: a >= b,
+    "$lt": lambda a, b: a < b,
+    "$lte": lambda a, b: a <= b,
+}
+
+
+def _regex(resolved: _Field, pattern: str, flags: str) -> Predicate:
+    unknown = set(flags) - set("imsx")
+    if unknown:
+        raise InvalidInput(f"unknown $options {''.join(sorted(unknown))!r}: use i, m, s or x")
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise InvalidInput(f"invalid $regex {pattern!r}: {exc}") from None
+    inline = "".join(sorted(set(flags)))
+    compiled = re.compile(f"(?{inline}){pattern}" if inline else pattern)
+    read = resolved.read
+
+    def search(r: Record) -> bool:
+        v = read(r)
+        if not v.present or v.text is None:
+            return False
+        text = v.text if isinstance(v.text, str) else encode_text(v.text)
+        return compiled.search(text) is not None
+
+    return search
+
+
+# --- sorting and paging --------------------------------------------------------------------
+
+
+def sort_records(
+    records: Sequence[Record],
+    sort: Sequence[Any],
+    schema: Schema,
+    id_field: str = "id",
+) -> list[Record]:
+    """Records in the order the SQL store gives: each sort item with nulls last, numbers of
+    params and tags before their text, and ``id_field`` ascending as the last tie-breaker."""
+    keys: list[tuple[Callable[[Record], Any], bool]] = []
+    for item in sort:
+        name, direction = sort_item(item)
+        resolved = _resolve(schema, "", name)
+        read = resolved.read
+        if resolved.is_key_value:
+            keys.append((lambda r, read=read: read(r).number, direction < 0))
+            keys.append((lambda r, read=read: read(r).text, direction < 0))
+        else:
+            keys.append((lambda r, read=read: read(r).text, direction < 0))
+    rows = sorted(records, key=lambda r: _sortable(_get(r, id_field)))
+    for key, descending in reversed(keys):
+        rows = _stable_sort(rows, key, descending)
+    return rows
+
+
+def _stable_sort(
+    rows: list[Record], key: Callable[[Record], Any], descending: bool
+) -> list[Record]:
+    valued = [(key(r), r) for r in rows]
+    present = [(k, r) for k, r in valued if k is not None]
+    missing = [r for k, r in valued if k is None]
+    present.sort(key=lambda pair: _sortable(pair[0]), reverse=descending)
+    return [r for _, r in present] + missing
+
+
+def _sortable(value: Any) -> tuple[int, Any]:
+    if isinstance(value, bool | int | float):
+        return (0, value)
+    if isinstance(value, str):
+        return (1, value)
+    return (2, repr(value))
+
+
+def page(items: Sequence[Any], limit: int | None, offset: int) -> list[Any]:
+    """``items[offset:offset + limit]``, refusing a negative limit or offset like the SQL
+    store does."""
+    if limit is not None and limit < 0:
+        raise InvalidInput(f"limit must be 0 or more, got {limit}")
+    if offset and offset < 0:
+        raise InvalidInput(f"offset must be 0 or more, got {offset}")
+    end = None if limit is None else offset + limit
+    return list(items[offset:end])
+
+
+def check_sort(sort: Sequence[Any] | None, schema: Schema) -> None:
+    """Refuse a malformed sort (bad item, unknown field) before anything is fetched."""
+    for item in sort or ():
+        _resolve(schema, "", sort_item(item)[0])
