@@ -19,6 +19,7 @@ import io
 import os
 import re
 import threading
+from abc import abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -59,8 +60,9 @@ class RemoteArtifactStore(ArtifactStore):
         self._http: Any = None
         self._lock = threading.Lock()
 
+    @abstractmethod
     def _make_http(self, httpx: Any, headers: dict[str, str]) -> Any:
-        raise NotImplementedError
+        """The ``httpx.Client`` for this server: base URL, credentials, ``headers`` added."""
 
     @property
     def http(self) -> Any:

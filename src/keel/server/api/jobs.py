@@ -6,7 +6,8 @@ The same :class:`~keel.jobs.Executor` the pipelines submit to and ``keel jobs`` 
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import fields
+from typing import Any, Self
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
@@ -43,26 +44,13 @@ class JobOut(BaseModel):
     cancel_requested: bool
 
     @classmethod
-    def of(cls, job: Job) -> JobOut:
-        return cls(
-            id=job.id,
-            status=job.status,
-            name=job.name,
-            target=job.target,
-            executor=job.executor,
-            worker=job.worker,
-            labels=job.labels,
-            created_at=job.created_at,
-            started_at=job.started_at,
-            ended_at=job.ended_at,
-            timeout_s=job.timeout_s,
-            exit_code=job.exit_code,
-            error=job.error,
-            traceback=job.traceback,
-            run_id=job.run_id,
-            result=job.result,
-            cancel_requested=job.cancel_requested,
-        )
+    def of(cls, job: Job) -> Self:
+        """The job's record as the API shows it (every field the model names)."""
+        names = JOB_FIELDS & cls.model_fields.keys()
+        return cls.model_validate({name: getattr(job, name) for name in names})
+
+
+JOB_FIELDS = frozenset(f.name for f in fields(Job))
 
 
 @router.get("", response_model=list[JobOut])

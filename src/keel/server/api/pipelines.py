@@ -7,7 +7,7 @@ The same :class:`~keel.server.pipelines.service.PipelineService` the pages use; 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Self
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from keel.errors import InvalidInput, NotFound
 from keel.jobs import Job
+from keel.server.api import jobs as jobs_api
 from keel.server.auth import Principal
 from keel.server.deps import require
 from keel.server.pipelines.service import pipeline_service, upload_guard
@@ -81,41 +82,20 @@ class InputOut(BaseModel):
         return cls(name=f.name, size=f.size, modified=f.modified)
 
 
-class JobOut(BaseModel):
-    id: str
-    status: str = Field(description="queued, running, finished, failed, cancelled or timed_out")
-    name: str
-    pipeline: str | None
-    kind: str | None = Field(description="train or run")
-    created_at: float
-    started_at: float | None
-    ended_at: float | None
-    timeout_s: float | None
-    exit_code: int | None
-    error: str | None
-    traceback: str | None
-    run_id: str | None
-    result: Any = None
-    cancel_requested: bool
+class JobOut(jobs_api.JobOut):
+    """A pipeline's job: the job's record plus the pipeline and the kind of work."""
+
+    pipeline: str | None = None
+    kind: str | None = Field(default=None, description="train or run")
 
     @classmethod
-    def of(cls, job: Job) -> JobOut:
-        return cls(
-            id=job.id,
-            status=job.status,
-            name=job.name,
-            pipeline=job.labels.get("pipeline"),
-            kind=job.labels.get("kind"),
-            created_at=job.created_at,
-            started_at=job.started_at,
-            ended_at=job.ended_at,
-            timeout_s=job.timeout_s,
-            exit_code=job.exit_code,
-            error=job.error,
-            traceback=job.traceback,
-            run_id=job.run_id,
-            result=job.result,
-            cancel_requested=job.cancel_requested,
+    def of(cls, job: Job) -> Self:
+        return (
+            super()
+            .of(job)
+            .model_copy(
+                update={"pipeline": job.labels.get("pipeline"), "kind": job.labels.get("kind")}
+            )
         )
 
 
