@@ -128,6 +128,7 @@ class PostgresServer:
         self._counter = 0
         self._lock = threading.Lock()
         self._running = False
+        self._options = ""  # the postgres options it was started with (resume() reuses them)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -196,6 +197,7 @@ class PostgresServer:
                     "-c max_connections=300",
                 ]
             )
+            self._options = options
             try:
                 self._run(
                     "pg_ctl", "start", "-w", "-t", "60", "-D", str(self.datadir),
@@ -223,6 +225,20 @@ class PostgresServer:
         if self.folder is not None:
             shutil.rmtree(self.folder, ignore_errors=True)
             self.folder = None
+
+    def halt(self, mode: str = "fast") -> None:
+        """Stop the server process but keep the cluster (``pg_ctl stop -m MODE``), to test an
+        outage; :meth:`resume` starts it again on the same port. Never on a shared server."""
+        assert self._running, "server not started"
+        self._run("pg_ctl", "stop", "-w", "-t", "60", "-m", mode, "-D", str(self.datadir))
+
+    def resume(self) -> None:
+        """Start a halted server again, on the same port with the same options."""
+        assert self.folder is not None, "server not started"
+        self._run(
+            "pg_ctl", "start", "-w", "-t", "60", "-D", str(self.datadir),
+            "-l", str(self.folder / "server.log"), "-o", self._options,
+        )  # fmt: skip
 
     def __enter__(self) -> PostgresServer:
         return self.start()

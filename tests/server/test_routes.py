@@ -17,7 +17,8 @@ from keel.server.app import create_app
 from keel.server.settings import ServerSettings
 
 API = "/api/v1"
-#: routes anyone may call: logging in and out, public static files, the API's description
+#: routes anyone may call: logging in and out, public static files, the API's description,
+#: health checks
 OPEN_ROUTES = {
     ("GET", "/login"),
     ("POST", "/login"),
@@ -25,6 +26,10 @@ OPEN_ROUTES = {
     ("GET", "/static/plotly.min.js"),
     ("GET", "/openapi.json"),
     ("GET", "/docs"),
+    # liveness and readiness: load balancers call them without a token; they tell only
+    # whether the process and the metadata store answer
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
 }
 #: writes any logged-in user may make to their own account (anonymous callers get 401)
 SELF_SERVICE = {("POST", f"{API}/me/tokens"), ("DELETE", f"{API}/me/tokens/{{name:path}}")}

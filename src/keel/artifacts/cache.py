@@ -14,7 +14,6 @@ so that nobody changes a stored artifact by accident through the cache.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import stat
 import uuid
@@ -30,16 +29,18 @@ from keel.artifacts.base import (
     sha256_of_file,
 )
 from keel.errors import ArtifactError, InvalidInput, KeelError
+from keel.paths import check_relative_path
 
 __all__ = ["ArtifactCache", "check_relpath"]
 
 _READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH  # 0o444
 _WRITE_BITS = stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH
-_WINDOWS_DRIVE = re.compile(r"[A-Za-z]:")
 
 
 def check_relpath(path: object) -> str:
     """Return ``path`` if it is a safe relative POSIX path inside a tree.
+
+    The rules are :mod:`keel.paths`' (the same for every surface).
 
     Args:
         path: the candidate, e.g. ``model/weights.bin``.
@@ -49,30 +50,12 @@ def check_relpath(path: object) -> str:
 
     Raises:
         InvalidInput: not a string, empty, absolute, with a ``..`` or ``.`` or empty segment,
-            a NUL character or a backslash.
+            a NUL or other control character, a backslash, a look-alike slash or an
+            invisible Unicode character.
     """
     if not isinstance(path, str):
         raise InvalidInput(f"artifact path must be a string, got {type(path).__name__}")
-    reason = None
-    if not path:
-        reason = "it is empty"
-    elif "\x00" in path:
-        reason = "it contains a NUL character"
-    elif "\\" in path:
-        reason = "it contains a backslash (use / between folders)"
-    elif path.startswith("/") or (os.name == "nt" and _WINDOWS_DRIVE.match(path)):
-        reason = "it is absolute"
-    else:
-        segments = path.split("/")
-        if ".." in segments:
-            reason = "it contains '..'"
-        elif "." in segments:
-            reason = "it contains '.'"
-        elif "" in segments:
-            reason = "it has an empty segment"
-    if reason:
-        raise InvalidInput(f"artifact path {path!r} is not allowed: {reason}")
-    return path
+    return check_relative_path(path, "artifact path")
 
 
 class ArtifactCache:
@@ -224,6 +207,13 @@ class ArtifactCache:
             ):
                 _write_protect(dest, current)
                 return
+        # checked on the part that exists before any folder is made: mkdir through a link
+        # would already create folders outside
+        existing = dest.parent
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if not existing.resolve().is_relative_to(real_target):
+            raise ArtifactError(f"cannot place {dest}: a symbolic link leads out of {real_target}")
         dest.parent.mkdir(parents=True, exist_ok=True)
         if not dest.parent.resolve().is_relative_to(real_target):
             raise ArtifactError(f"cannot place {dest}: a symbolic link leads out of {real_target}")

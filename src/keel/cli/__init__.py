@@ -93,7 +93,8 @@ pass_state = click.make_pass_decorator(State, ensure=True)
     "-c",
     "--config",
     "config",
-    type=click.Path(dir_okay=False),
+    # a plain path: keel.config says what is wrong with it in one line (a folder, missing)
+    type=click.Path(),
     help="Config file (env KEEL_CONFIG; default ./keel.yml).",
 )
 @click.pass_context
@@ -674,7 +675,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except KeelError as exc:
-        click.echo(f"error: {exc}", err=True)
+        # one line, whatever the message quotes (a key or a path may hold a line break)
+        click.echo("error: " + " ".join(str(exc).splitlines()), err=True)
         sys.exit(1)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)

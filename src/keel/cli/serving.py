@@ -51,6 +51,12 @@ def _export_store(state: State) -> None:
     type=click.Choice(["critical", "error", "warning", "info", "debug"]),
 )
 @click.option("--access-log", is_flag=True, help="Log every request (costs throughput).")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0),
+    help="Seconds one model call may run before the request is answered 504 "
+    "(default: keel.yml api.timeout_s, 30; 0: no limit).",
+)
 @pass_state
 def serve(
     state: State,
@@ -60,6 +66,7 @@ def serve(
     workers: int,
     log_level: str,
     access_log: bool,
+    timeout: float | None,
 ) -> None:
     """Serve a registered model version as a prediction API (FastAPI on uvicorn).
 
@@ -67,7 +74,8 @@ def serve(
     the container contract (/invocations, /ping, /execution-parameters), /health,
     /ready, /metadata, /metrics and the OpenAPI docs at /docs are always there.
     SIGTERM or Ctrl-C finishes requests in flight and stores every queued invocation
-    record before exiting.
+    record before exiting. A model call running past --timeout is answered 504 and
+    does not hold up the other requests.
     """
     from keel.serving.server import ServeOptions, resolve_version
     from keel.serving.server import serve as run
@@ -79,7 +87,12 @@ def serve(
         ref,
         state.config,
         ServeOptions(
-            host=host, port=port, workers=workers, log_level=log_level, access_log=access_log
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=log_level,
+            access_log=access_log,
+            timeout_s=timeout,
         ),
     )
 

@@ -96,18 +96,23 @@ def find_config(
     """The config file to use and how it was found, or None (explicit paths must exist)."""
     env = os.environ if env is None else env
     if path is not None:
-        found = Path(path)
-        if not found.is_file():
-            raise ConfigError(f"config file {found} (given with -c) not found")
-        return found, "-c"
+        return _named_file(Path(path), "given with -c"), "-c"
     named = env.get("KEEL_CONFIG")
     if named:
-        found = Path(named)
-        if not found.is_file():
-            raise ConfigError(f"config file {found} (from KEEL_CONFIG) not found")
-        return found, "KEEL_CONFIG"
+        return _named_file(Path(named), "from KEEL_CONFIG"), "KEEL_CONFIG"
     local = Path(DEFAULT_CONFIG_NAME)
     return (local, "./keel.yml") if local.is_file() else None
+
+
+def _named_file(found: Path, how: str) -> Path:
+    if found.is_dir():
+        raise ConfigError(
+            f"config file {found} ({how}) is a folder: name the YAML file, e.g. "
+            f"{found / DEFAULT_CONFIG_NAME}"
+        )
+    if not found.is_file():
+        raise ConfigError(f"config file {found} ({how}) not found")
+    return found
 
 
 def load_config(

@@ -128,6 +128,11 @@ class ServerSection(Section):
     anonymous_read: bool = False
     max_upload_mb: float = Field(default=50.0, gt=0)
     job_timeout_s: float = Field(default=600.0, gt=0)
+    # The address space a pipeline job (and get_params) may take, in MB; null: no limit.
+    job_memory_mb: int | None = Field(default=2048, ge=64)
+    # Mark the session cookie Secure on every answer, for TLS ended where keel cannot see
+    # it; over https (or X-Forwarded-Proto: https from a trusted proxy) it is anyway.
+    secure_cookies: bool = False
     # Signs session cookies; every replica behind a load balancer needs the same one.
     secret_key_var: str = "KEEL_SECRET_KEY"
     # Uploaded pipelines, input files, uploads in flight (relative to keel.yml); replicas

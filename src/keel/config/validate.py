@@ -8,9 +8,10 @@ expected>``; input values are never echoed.
 from __future__ import annotations
 
 import difflib
+import re
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from keel.config.yamlfile import Document, Loc, dotted
+from keel.config.yamlfile import Document, Loc, dotted, shown
 from keel.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -74,10 +75,22 @@ def _message(error: Any, model: type[BaseModel], where_in: Loc) -> str:
             close = difflib.get_close_matches(name, known, n=1)
             hint = f" (did you mean {close[0]}?" if close else " ("
             hint += f"{' k' if close else 'k'}nown keys: {', '.join(sorted(known))})"
-        return f"unknown key {name}{hint}"
+        return f"unknown key {shown(name)}{hint}"
     if kind == "missing":
         return "required, but missing"
+    if kind == "string_pattern_mismatch":
+        from keel.config.models import NAME_PATTERN
+
+        pattern = str((error.get("ctx") or {}).get("pattern", ""))
+        if pattern == NAME_PATTERN:
+            return (
+                "expected a name of letters, digits, '_', '.' or '-', "
+                "starting with a letter or digit"
+            )
+        return f"expected text matching the regular expression {pattern}"
     message = str(error["msg"])
+    # "a valid dictionary or instance of StoreSection": the class name means nothing in YAML
+    message = re.sub(r" or instance of \w+$", "", message)
     for prefix in ("Input should be", "Value error, ", "Assertion failed, "):
         if message.startswith(prefix):
             message = message[len(prefix) :].strip()

@@ -57,6 +57,9 @@ class JobSpec:
         name: a title for people (``train iris``).
         cwd: the working folder (None: a scratch folder of the job).
         timeout_s: stop the job after this many seconds of running (None: no limit).
+        memory_mb: the most address space the job's process may take, in MiB (None: no
+            limit). An allocation beyond it fails (Python raises ``MemoryError``) and the
+            job fails saying it exceeded the limit. POSIX only (``RLIMIT_AS``).
         env: extra environment variables. Their values are handed to the process only,
             never written to the job's files (they may hold credentials).
         labels: free-form strings to find jobs by (``{"pipeline": "iris"}``).
@@ -69,12 +72,15 @@ class JobSpec:
     timeout_s: float | None = None
     env: dict[str, str] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
+    memory_mb: int | None = None
 
     def __post_init__(self) -> None:
         if not _TARGET.match(self.target):
             raise InvalidInput(f"job target {self.target!r}: expected 'package.module:function'")
         if self.timeout_s is not None and not self.timeout_s > 0:
             raise InvalidInput(f"job timeout must be positive, got {self.timeout_s}")
+        if self.memory_mb is not None and not self.memory_mb > 0:
+            raise InvalidInput(f"job memory limit must be positive, got {self.memory_mb} MB")
 
     def to_json(self) -> dict[str, Any]:
         """The spec as stored: environment values left out."""

@@ -9,7 +9,9 @@ state never depends on the server process that started it.
 ``run`` imports the spec's ``module:function``, calls it with the spec's arguments and
 writes what it returned (or raised) to ``result.json``. SIGTERM becomes a
 ``KeyboardInterrupt`` carrying the reason, so a tracked run the job started is marked
-killed instead of being left running.
+killed instead of being left running. With the spec's ``memory_mb``, ``run`` first caps
+its own address space (``RLIMIT_AS``, inherited by what it starts): an allocation beyond
+it fails with ``MemoryError`` and the job fails saying it exceeded the limit.
 """
 
 from __future__ import annotations
@@ -136,7 +138,9 @@ def supervise(folder: Path, slots: int) -> int:
     env.setdefault("PYTHONUNBUFFERED", "1")  # the log shows lines as they are printed
     env[_ENV_SUPERVISOR] = str(os.getpid())
     started = time.time()
+    memory_mb = spec.get("memory_mb")
     limit = f", time limit {_seconds(timeout)}" if timeout else ""
+    limit += f", memory limit {int(memory_mb)} MB" if memory_mb else ""
     _say(f"job {folder.name} started: {spec.get('target')}{limit}")
     try:
         proc = subprocess.Popen(
@@ -156,7 +160,7 @@ def supervise(folder: Path, slots: int) -> int:
     _kill_group(proc.pid, signal.SIGKILL)  # processes the job left behind end with it
     if slot is not None:
         slot.close()
-    _finish(folder, job, code, stop, timeout)
+    _finish(folder, job, code, stop, timeout, memory_mb)
     return 0
 
 
@@ -188,7 +192,14 @@ def _watch(
             return proc.wait()
 
 
-def _finish(folder: Path, job: dict[str, Any], code: int, stop: _Stop, timeout: Any) -> None:
+def _finish(
+    folder: Path,
+    job: dict[str, Any],
+    code: int,
+    stop: _Stop,
+    timeout: Any,
+    memory_mb: Any = None,
+) -> None:
     result = read_json(folder / RESULT_FILE) or {}
     progress = read_json(folder / PROGRESS_FILE) or {}
     fields: dict[str, Any] = {
@@ -204,7 +215,7 @@ def _finish(folder: Path, job: dict[str, Any], code: int, stop: _Stop, timeout: 
         # The traceback is kept for failures only: a stopped job's is the stop itself.
         fields.update(
             status="failed",
-            error=result.get("error") or _exit_reason(code),
+            error=result.get("error") or _exit_reason(code, memory_mb),
             traceback=result.get("traceback"),
         )
     if progress.get(RECORD_ON_RUN) and fields["run_id"]:
@@ -245,13 +256,16 @@ def _record_on_run(run_id: str, job_id: str, job: dict[str, Any]) -> None:
         _say(f"could not record the job's outcome on run {run_id}: {type(exc).__name__}: {exc}")
 
 
-def _exit_reason(code: int) -> str:
+def _exit_reason(code: int, memory_mb: Any = None) -> str:
     if code < 0:
         try:
             name = signal.Signals(-code).name
         except ValueError:
             name = f"signal {-code}"
         hint = " (out of memory?)" if -code == signal.SIGKILL else ""
+        if memory_mb and -code in (signal.SIGKILL, signal.SIGSEGV, signal.SIGABRT, signal.SIGBUS):
+            # native code that cannot allocate often crashes instead of raising MemoryError
+            hint = f" (it may have exceeded the memory limit of {int(memory_mb)} MB)"
         return f"the job's process was killed by {name}{hint}"
     return f"the job's process exited with code {code}"
 
@@ -286,6 +300,9 @@ def run(folder: Path) -> int:
         raise KeyboardInterrupt(reason or f"stopped by {signal.Signals(signum).name}")
 
     signal.signal(signal.SIGTERM, on_term)
+    memory_mb = spec.get("memory_mb")
+    if memory_mb:
+        limit_memory(int(memory_mb))
     try:
         function = _load(str(spec.get("target", "")))
         value = function(**(spec.get("args") or {}))
@@ -293,13 +310,50 @@ def run(folder: Path) -> int:
         text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
         sys.stderr.write(text)
         sys.stderr.flush()
+        error = _one_line(exc)
+        if memory_mb and _out_of_memory(exc):
+            error = f"the job exceeded the memory limit of {int(memory_mb)} MB ({error})"
         write_json(
             folder / RESULT_FILE,
-            {"ok": False, "error": _one_line(exc), "traceback": text, **_run_of(exc)},
+            {"ok": False, "error": error, "traceback": text, **_run_of(exc)},
         )
         return 1
     write_json(folder / RESULT_FILE, {"ok": True, "value": value})
     return 0
+
+
+def limit_memory(memory_mb: int) -> None:
+    """Cap this process's address space at ``memory_mb`` MiB (``RLIMIT_AS``, soft and hard,
+    so the code it runs cannot raise it; processes it starts inherit it).
+
+    Address space is more than resident memory: libraries that reserve large ranges up
+    front (pyarrow's allocator, OpenBLAS's per-thread buffers) count in full, so a limit
+    under about 1 GB may keep them from loading. Without ``resource`` (Windows) nothing is
+    capped and the log says so.
+    """
+    try:
+        import resource
+    except ImportError:
+        _say(f"no memory limit on this platform: the {memory_mb} MB limit is not enforced")
+        return
+    limit = int(memory_mb) * 1024 * 1024
+    _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` is, or was raised from, a ``MemoryError`` (a pipeline's own error
+    wraps the one its code raised)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, MemoryError):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def _end_with_supervisor(supervisor_pid: int) -> None:

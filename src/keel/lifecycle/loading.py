@@ -120,9 +120,12 @@ def load_version(
     if project is not None:
         ctx = project.context(phase, work, folder / FILES, tracker, **kwargs)
     else:
+        from keel.config.stored import from_environment
+
         ctx = ModelContext(
             phase=phase,
-            model_conf=manifest.model_conf,
+            # secrets and ${VAR}s were stored by name: read here, where the model runs
+            model_conf=from_environment(manifest.model_conf, os.environ),
             model_dir=folder / FILES,
             work_dir=work,
             tracker=tracker or MemoryTracker(),

@@ -54,6 +54,14 @@ class Project:
         return self.config.settings.model.model_dump()
 
     @property
+    def stored_model_conf(self) -> dict[str, Any]:
+        """:attr:`model_conf` as it may be stored (run params, a version's manifest): what
+        came from the environment as written (``api_key_var: NAME``, ``${VAR}``)."""
+        from keel.config.stored import as_written
+
+        return as_written(self.model_conf, self.config.snapshot().get("model"))
+
+    @property
     def name(self) -> str:
         name = self.config.settings.model.name
         if not name:

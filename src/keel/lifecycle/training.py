@@ -118,7 +118,8 @@ def _train(project: Project, dataset: str | None, fresh: bool, test: bool) -> Tr
         staging = work / "model"
         (staging / FILES).mkdir(parents=True)
         run.log_artifact(json_writer(project.config.snapshot()), CONFIG_ARTIFACT)
-        params = _flat_params(project.model_conf.get("params") or {})
+        stored_conf = project.stored_model_conf  # secrets as written: names, not values
+        params = _flat_params(stored_conf.get("params") or {})
         if params:
             run.log_params(params)
         dataset_dir = None
@@ -168,7 +169,7 @@ def _train(project: Project, dataset: str | None, fresh: bool, test: bool) -> Tr
             trained_at=time.time(),
             fitted=[],
             libraries={},
-            model_conf=project.model_conf,
+            model_conf=stored_conf,
         )
         write_model_files(
             staging, model, fitted, project.formats, manifest, project.config.base_dir

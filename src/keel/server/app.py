@@ -1,9 +1,12 @@
-"""The platform server's ASGI app: REST API under ``/api/v1``, the web UI at ``/``, ``/docs``.
+"""The platform server's ASGI app: REST API under ``/api/v1``, the web UI at ``/``, ``/docs``,
+and ``/healthz`` (liveness) and ``/readyz`` (readiness: the metadata store answers).
 
 :func:`create_app` wires the parts: the server's own :class:`keel.Client` over its store,
 the accounts, signed session cookies, the routers of :mod:`keel.server.api` and
 :mod:`keel.server.ui`, the static files (htmx, plotly) and the error handlers that turn
-every refusal into a JSON (API) or a page (UI) with one clear line.
+every refusal into a JSON (API) or a page (UI) with one clear line. While the metadata
+store's database is out of reach every request that needs it answers 503 saying so, and the
+server recovers by itself when it returns (see :mod:`keel.store.engine`).
 """
 
 from __future__ import annotations
@@ -54,9 +57,8 @@ def status_of(exc: KeelError) -> int:
 
 def create_app(settings: ServerSettings) -> FastAPI:
     """The platform server for ``settings`` (nothing is opened until the first request)."""
-    from starlette.middleware.sessions import SessionMiddleware
-
     from keel.server.auth import Accounts
+    from keel.server.sessions import SessionCookies
     from keel.store.accounts import AccountStore
     from keel.tracking.client import Client
 
@@ -76,14 +78,15 @@ def create_app(settings: ServerSettings) -> FastAPI:
     )
     app.state.accounts = Accounts(AccountStore(settings.store))
     app.add_middleware(
-        SessionMiddleware,
+        SessionCookies,  # marked Secure over https (or always, with server.secure_cookies)
+        secure_always=settings.secure_cookies,
         secret_key=settings.secret_key,
         session_cookie=SESSION_COOKIE,
         same_site="lax",
-        https_only=False,
         max_age=14 * 24 * 3600,
     )
     _add_error_handlers(app)
+    _add_health(app)
     _add_routers(app)
     _add_docs(app)
     return app
@@ -102,9 +105,30 @@ def wants_json(request: Request) -> bool:
     )
 
 
+def store_message(exc: StoreUnavailable) -> str:
+    """The line a 503 answers while the metadata store is out of reach (no credentials)."""
+    from keel.store.engine import DatabaseUnreachable
+
+    if isinstance(exc, DatabaseUnreachable):
+        return (
+            f"the metadata store ({exc.location}) is unreachable: {exc.reason}; retrying on "
+            "every request, so this server recovers by itself once the database answers: "
+            "check that it is running and reachable from here"
+        )
+    return _one_line(exc)
+
+
+#: how long a client might wait before retrying a request the store could not serve
+RETRY_AFTER_S = "5"
+
+
 def _add_error_handlers(app: FastAPI) -> None:
     async def keel_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, KeelError)
+        if isinstance(exc, StoreUnavailable):
+            return await _refusal(
+                request, 503, store_message(exc), headers={"Retry-After": RETRY_AFTER_S}
+            )
         return await _refusal(request, status_of(exc), _one_line(exc))
 
     async def http_error(request: Request, exc: Exception) -> Response:
@@ -158,6 +182,31 @@ async def _refusal(
 def _one_line(exc: BaseException) -> str:
     lines = str(exc).strip().splitlines()
     return lines[0][:500] if lines else type(exc).__name__
+
+
+def _add_health(app: FastAPI) -> None:
+    """``/healthz`` and ``/readyz``: open to all, since load balancers call them without a
+    token; they say nothing but whether the process and the metadata store answer."""
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> JSONResponse:
+        """Liveness: the process answers (the stores are not asked)."""
+        return JSONResponse({"status": "ok"})
+
+    @app.get("/readyz", include_in_schema=False)
+    def readyz(request: Request) -> JSONResponse:
+        """Readiness: 200 when the metadata store answers a query, else 503 saying why."""
+        from keel.store.engine import ping
+
+        try:
+            ping(request.app.state.settings.store)
+        except StoreUnavailable as exc:
+            return JSONResponse(
+                {"status": "unavailable", "message": store_message(exc)},
+                status_code=503,
+                headers={"Retry-After": RETRY_AFTER_S},
+            )
+        return JSONResponse({"status": "ready"})
 
 
 def _add_routers(app: FastAPI) -> None:

@@ -26,6 +26,9 @@ class ServerSettings:
         secret_key: signs session cookies (replicas must share it).
         max_upload_mb: the largest file a request may upload.
         job_timeout_s: how long a pipeline job may run before it is stopped.
+        job_memory_mb: the address space a pipeline job may take (MB; None: no limit).
+        secure_cookies: mark the session cookie ``Secure`` on every answer (it is marked
+            anyway on requests that came over https, see :func:`keel.server.app.create_app`).
         work_dir: where uploaded pipelines and job folders live.
         storage_options: fsspec options of a remote artifact store (endpoint, credentials);
             empty: env ``KEEL_STORAGE_OPTIONS``, else keel.yml ``store.storage_options``.
@@ -43,6 +46,8 @@ class ServerSettings:
     secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     max_upload_mb: float = 50.0
     job_timeout_s: float = 600.0
+    job_memory_mb: int | None = 2048
+    secure_cookies: bool = False
     work_dir: Path | None = None
     storage_options: dict[str, Any] = field(default_factory=dict, repr=False)
     executor: str = "local"
@@ -90,6 +95,8 @@ class ServerSettings:
             anonymous_read=section.anonymous_read,
             max_upload_mb=section.max_upload_mb,
             job_timeout_s=section.job_timeout_s,
+            job_memory_mb=section.job_memory_mb,
+            secure_cookies=section.secure_cookies,
             work_dir=_work_dir(config, section.work_dir, folder or client.cache_dir),
             storage_options=dict(client.storage_options),
             executor=jobs.executor,

@@ -45,6 +45,7 @@ from keel.serving.http import (
 )
 from keel.serving.metrics import ServingMetrics
 from keel.serving.recorder import RecordingBacklog
+from keel.serving.runner import ModelsHung, ModelTimeout
 from keel.serving.spec import ResourceSpec
 
 if TYPE_CHECKING:
@@ -84,6 +85,8 @@ class PredictionApi:
                 result = await service.batcher.predict(inputs)
             else:
                 result = await service.run_model(service.predict_one, inputs)
+        except ModelsHung as exc:  # the model was not called: nothing to record
+            raise ApiError(503, str(exc)) from None
         except Exception as exc:
             # The default id: the model's record_invoke_id may not cope with a failed call.
             request_id = invoke_record_name(default_invoke_id())
@@ -105,10 +108,17 @@ class PredictionApi:
             results = await service.run_model(service.predict_many, batch)
             if len(results) != len(batch):
                 raise ValueError(f"predict_batch returned {len(results)} results for {len(batch)}")
+        except ModelsHung as exc:
+            raise ApiError(503, str(exc)) from None
         except Exception as exc:
-            raise _failure(
-                exc, invoke_record_name(default_invoke_id()), resource, "batch"
-            ) from None
+            # Each input is recorded as failed, under its own id; the answer names the first.
+            ids = [invoke_record_name(default_invoke_id()) for _ in batch] or [
+                invoke_record_name(default_invoke_id())
+            ]
+            error = {"error": _one_line(exc)}
+            for request_id, inputs in zip(ids, batch, strict=False):
+                await self.record(request_id, resource, inputs, error, started, "error")
+            raise _failure(exc, ids[0], resource, "batch") from None
         first_id = ""
         for inputs, result in zip(batch, results, strict=True):
             request_id = service.request_id(inputs, result)
@@ -156,6 +166,8 @@ class PredictionApi:
     def validate_batch(
         self, model: type[BaseModel] | None, rows: list[Any], what: str
     ) -> list[Any]:
+        if not rows:  # a model's predict_batch need not cope with no rows at all
+            raise invalid([{"field": what, "problem": "no rows: send at least one input"}])
         if model is None:
             return rows
         from pydantic import TypeAdapter, ValidationError
@@ -288,6 +300,10 @@ class PredictionApi:
     async def ping(self, request: Request) -> Response:
         if not self.service.ready:
             return json_response({"status": "not ready"}, 503)
+        if self.service.runner.saturated:
+            return json_response(
+                {"status": "not ready", "message": self.service.runner.saturated_message()}, 503
+            )
         return Response(b"", 200)
 
     async def execution_parameters(self, request: Request) -> Response:
@@ -306,10 +322,19 @@ class PredictionApi:
         return json_response({"status": "ok"})
 
     async def ready(self, request: Request) -> Response:
+        runner = self.service.runner
         if not self.service.ready:
             return json_response({"status": "not ready", "message": "model not loaded"}, 503)
+        if runner.saturated:
+            body = {"status": "not ready", "message": runner.saturated_message()}
+            return json_response({**body, "hung_calls": runner.hung}, 503)
         return json_response(
-            {"status": "ready", "model": self.service.model, "version": self.service.version}
+            {
+                "status": "ready",
+                "model": self.service.model,
+                "version": self.service.version,
+                "hung_calls": runner.hung,
+            }
         )
 
     async def metadata(self, request: Request) -> Response:
@@ -495,7 +520,11 @@ def csv_records(body: bytes) -> list[dict[str, Any]]:
 
 
 def _failure(exc: Exception, request_id: str, resource: str, what: str) -> ApiError:
-    """The answer to an exception from model code: its refusal, else a logged 500."""
+    """The answer to an exception from model code: its refusal, a 504 when it ran past
+    ``api.timeout_s``, else a logged 500."""
+    if isinstance(exc, ModelTimeout):
+        log.warning("model call on %s %s (%s): %s", what, request_id, resource, exc)
+        return ApiError(504, str(exc), request_id=request_id)
     refusal = _model_refusal(exc, request_id)
     if refusal is not None:
         return refusal
@@ -605,9 +634,11 @@ def create_app() -> FastAPI:
     # The invocation writer thread serialises batches; a shorter GIL switch interval keeps
     # it from holding up the event loop for the default 5 ms at a time.
     sys.setswitchinterval(0.001)
+    timeout = os.environ.get("KEEL_SERVE_TIMEOUT")  # keel serve --timeout
     service = open_service(
         os.environ.get("KEEL_SERVE_REF") or None,
         os.environ.get("KEEL_SERVE_CONFIG") or None,
+        timeout_s=float(timeout) if timeout else None,
     )
     return build_app(service, freeze_heap=True)
 

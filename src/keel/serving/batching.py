@@ -8,7 +8,10 @@ server predicts in batches of up to ``max_batch_size``. Only when the previous b
 company does the batcher wait up to ``max_wait_ms`` for more callers to arrive.
 
 When a batch fails, its inputs are predicted one by one so only the bad input's caller sees
-the error.
+the error. A batch that runs past the time limit (:class:`~keel.serving.runner.ModelTimeout`)
+is not retried: every caller in it gets the 504, since retrying would run the input that
+hangs again. Up to ``concurrency`` batches are predicted at once (``api.model_threads``), so
+with more than one a hung batch does not hold up the calls after it.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
+
+from keel.serving.runner import ModelUnavailable
 
 
 @dataclass
@@ -36,6 +41,7 @@ class MicroBatcher:
         max_batch_size: int = 32,
         max_wait_ms: float = 2.0,
         on_batch: Callable[[int], None] | None = None,
+        concurrency: int = 1,
     ) -> None:
         self._predict_batch = predict_batch
         self._run_model = run or _in_thread
@@ -45,6 +51,8 @@ class MicroBatcher:
         self._queue: asyncio.Queue[_Call] | None = None
         self._task: asyncio.Task[None] | None = None
         self._busy = False  # the previous batch had more than one call
+        self._slots = asyncio.Semaphore(max(concurrency, 1))  # batches predicted at once
+        self._in_flight: set[asyncio.Task[None]] = set()
 
     def start(self) -> None:
         """Start the batching task on the running event loop."""
@@ -53,11 +61,12 @@ class MicroBatcher:
             self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        for task in [self._task, *self._in_flight]:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._task = None
 
     async def predict(self, inputs: Any) -> Any:
         """This caller's result, predicted in a batch with whoever else is waiting."""
@@ -71,7 +80,13 @@ class MicroBatcher:
         assert self._queue is not None
         queue = self._queue
         while True:
-            calls = [await queue.get()]
+            # Wait for a free slot first: calls arriving meanwhile form the next batch.
+            await self._slots.acquire()
+            try:
+                calls = [await queue.get()]
+            except BaseException:
+                self._slots.release()
+                raise
             self._take_waiting(calls)
             if self._busy and len(calls) < self.max_batch_size and self.max_wait > 0:
                 deadline = asyncio.get_running_loop().time() + self.max_wait
@@ -85,7 +100,15 @@ class MicroBatcher:
                         break
                     self._take_waiting(calls)
             self._busy = len(calls) > 1
+            task = asyncio.get_running_loop().create_task(self._predict_then_release(calls))
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
+
+    async def _predict_then_release(self, calls: list[_Call]) -> None:
+        try:
             await self._predict(calls)
+        finally:
+            self._slots.release()
 
     def _take_waiting(self, calls: list[_Call]) -> None:
         assert self._queue is not None
@@ -101,8 +124,10 @@ class MicroBatcher:
         try:
             results = await self._run_model(self._checked, [c.inputs for c in live])
         except Exception as exc:
-            if len(live) == 1:
-                _settle(live[0].future, error=exc)
+            if len(live) == 1 or isinstance(exc, ModelUnavailable):
+                # A timeout is not retried one by one: that would run the hanging input again.
+                for call in live:
+                    _settle(call.future, error=exc)
                 return
             for call in live:  # find the input(s) that fail; the others still get results
                 try:

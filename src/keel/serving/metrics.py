@@ -1,9 +1,10 @@
 """Prometheus metrics of the prediction API (prometheus_client).
 
 Request counts by route, method and status; a latency histogram per route; micro-batch
-sizes; invocation records written and waiting. Each app has its own registry. With several
-workers, ``keel serve`` sets ``PROMETHEUS_MULTIPROC_DIR`` so every worker's numbers are
-summed on ``/metrics``, whichever worker answers.
+sizes; invocation records written and waiting; model calls hung past their time limit.
+Each app has its own registry. With several workers, ``keel serve`` sets
+``PROMETHEUS_MULTIPROC_DIR`` so every worker's numbers are summed on ``/metrics``, whichever
+worker answers.
 """
 
 from __future__ import annotations
@@ -86,6 +87,13 @@ class ServingMetrics:
             registry=self.registry,
             **gauge_mode,
         ).labels(**labels)
+        self.hung_calls = Gauge(
+            "keel_model_calls_hung",
+            "Model calls still running past api.timeout_s (answered 504, holding a thread).",
+            ["model", "version"],
+            registry=self.registry,
+            **gauge_mode,
+        ).labels(**labels)
         self._children: dict[tuple[str, str, int], Any] = {}
         service.on_batch = self.batch_size.observe
         if service.recorder is not None:
@@ -138,5 +146,6 @@ class ServingMetrics:
         self.queue_depth.set(depth)
 
     def _sync(self) -> None:
+        self.hung_calls.set(self.service.runner.hung)
         if self.service.recorder is not None:
             self.queue_depth.set(self.service.recorder.depth)

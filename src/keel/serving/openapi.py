@@ -41,7 +41,8 @@ ERRORS = {
     "415": "unsupported content type",
     "422": "invalid inputs (every bad field listed in details)",
     "500": "the model failed (the request id is in the body and in the log)",
-    "503": "not ready, or invocation recording is backed up",
+    "503": "not ready, too many model calls hung past api.timeout_s, or recording backed up",
+    "504": "the model did not answer within api.timeout_s (the request id is in the body)",
 }
 
 
@@ -109,7 +110,10 @@ def _resource_paths(
                     "summary": summary,
                     "operationId": f"get_{resource.name}",
                     "parameters": _query_parameters(model),
-                    "responses": {**_ok("the prediction"), **_error_responses("422", "500")},
+                    "responses": {
+                        **_ok("the prediction"),
+                        **_error_responses("422", "500", "503", "504"),
+                    },
                 },
                 "post": {
                     "summary": summary,
@@ -120,7 +124,7 @@ def _resource_paths(
                     },
                     "responses": {
                         **_ok("the prediction"),
-                        **_error_responses("400", "413", "415", "422", "500"),
+                        **_error_responses("400", "413", "415", "422", "500", "503", "504"),
                     },
                 },
             }
@@ -139,7 +143,10 @@ def _resource_paths(
                     "summary": summary,
                     "operationId": f"get_{resource.name}_by_id",
                     "parameters": [id_param, *_query_parameters(model)],
-                    "responses": {**_ok("the prediction"), **_error_responses("422", "500")},
+                    "responses": {
+                        **_ok("the prediction"),
+                        **_error_responses("422", "500", "503", "504"),
+                    },
                 }
             }
         }
@@ -163,7 +170,7 @@ def _resource_paths(
                 },
                 "responses": {
                     **_ok("the prediction"),
-                    **_error_responses("400", "413", "415", "422", "500"),
+                    **_error_responses("400", "413", "415", "422", "500", "503", "504"),
                 },
             }
         }
@@ -234,7 +241,7 @@ def _invocations(service: ModelService, schemas: _Schemas) -> dict[str, Any]:
             },
             "responses": {
                 **_ok("the result, or the predictions of a batch", answer),
-                **_error_responses("400", "413", "415", "422", "500", "503"),
+                **_error_responses("400", "413", "415", "422", "500", "503", "504"),
             },
         }
     }

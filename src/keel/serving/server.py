@@ -27,6 +27,8 @@ class ServeOptions:
     log_level: str = "info"
     access_log: bool = False
     graceful_timeout: float = 30.0
+    # overrides api.timeout_s (0: no limit); None: as keel.yml says
+    timeout_s: float | None = None
 
 
 def resolve_version(ref: str | None, config: str | os.PathLike[str] | None) -> tuple[str, str]:
@@ -58,6 +60,8 @@ def serve(
     if config is not None:
         os.environ["KEEL_SERVE_CONFIG"] = str(Path(config).resolve())
     os.environ["KEEL_SERVE_REF"] = ref
+    if options.timeout_s is not None:
+        os.environ["KEEL_SERVE_TIMEOUT"] = str(options.timeout_s)
     kwargs = {
         "host": options.host,
         "port": options.port,

@@ -22,7 +22,6 @@ from keel.serving.spec import ApiSpec
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from concurrent.futures import ThreadPoolExecutor
 
     from keel.lifecycle.loading import LoadedModel
     from keel.serving.batching import MicroBatcher
@@ -58,11 +57,9 @@ class ModelService:
         self.ready = False
         self.stats = ServiceStats()
         self.on_batch: Callable[[int], None] | None = None  # observes each batch's size
-        self._pool: ThreadPoolExecutor | None = None
-        if spec.model_threads:
-            from concurrent.futures import ThreadPoolExecutor
+        from keel.serving.runner import ModelRunner
 
-            self._pool = ThreadPoolExecutor(spec.model_threads, thread_name_prefix="keel-model")
+        self.runner = ModelRunner(spec.model_threads, spec.timeout_s, spec.max_hung_calls)
         mv = loaded.version
         self.model = mv.model if mv is not None else loaded.manifest.model
         self.version = mv.version if mv is not None else 0
@@ -99,6 +96,7 @@ class ModelService:
                 max_batch_size=self.spec.batching.max_batch_size,
                 max_wait_ms=self.spec.batching.max_wait_ms,
                 on_batch=self._count_batch,
+                concurrency=self.runner.concurrency,
             )
             self.batcher.start()
 
@@ -114,8 +112,7 @@ class ModelService:
             if self.recorder is not None:
                 self.recorder.close()
         finally:
-            if self._pool is not None:
-                self._pool.shutdown(wait=True)
+            self.runner.close()  # never waits for a hung call: it must not block the exit
             self.loaded.close()
 
     def _count_batch(self, size: int) -> None:
@@ -127,12 +124,10 @@ class ModelService:
     # --- predicting -----------------------------------------------------------------------
 
     async def run_model(self, func: Callable[..., Any], *args: Any) -> Any:
-        """Call model code: on the event loop, or in the model thread pool when configured."""
-        if self._pool is None:
-            return func(*args)
-        import asyncio
-
-        return await asyncio.get_running_loop().run_in_executor(self._pool, func, *args)
+        """Call model code in a worker thread within ``api.timeout_s`` (see
+        :mod:`keel.serving.runner`); raises :class:`~keel.serving.runner.ModelUnavailable`
+        when it times out or too many calls hang."""
+        return await self.runner.run(func, *args)
 
     def predict_one(self, inputs: Any) -> Any:
         """One prediction as plain JSON-able Python (runs model code: call off the loop)."""
@@ -253,13 +248,19 @@ def open_service(
     config: Config | str | os.PathLike[str] | None = None,
     client: Client | None = None,
     record_dir: Path | None = None,
+    timeout_s: float | None = None,
 ) -> ModelService:
-    """Load ``ref`` (default: the config's model and label) with the config's ``api:``."""
+    """Load ``ref`` (default: the config's model and label) with the config's ``api:``.
+
+    ``timeout_s`` overrides ``api.timeout_s`` (``keel serve --timeout``; 0: no limit).
+    """
     from keel.lifecycle.loading import load_version
     from keel.lifecycle.project import Project
 
     project = Project.open(config, client)
     spec = api_spec(project.config)
+    if timeout_s is not None:
+        spec = spec.model_copy(update={"timeout_s": timeout_s or None})
     ref = project.resolve_ref(ref)
     client = client or project.client
     same_model = (

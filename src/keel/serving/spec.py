@@ -10,6 +10,7 @@ Example::
       record_invokes: true
       max_body_mb: 10
       batching: {enabled: true, max_batch_size: 32, max_wait_ms: 2}
+      timeout_s: 30                 # a model call running longer is answered 504
       resources:
         - name: species             # GET /iris/v1/species?sepal_length=5.1&…, or POST JSON
           kind: query
@@ -148,9 +149,15 @@ class ApiSpec(_Closed):
     record_invokes: bool = False
     max_body_mb: float = Field(default=10.0, gt=0)
     batching: BatchingSpec = Field(default_factory=BatchingSpec)
-    # 0: model code runs on the event loop, one call at a time per worker (no thread hand-off,
-    # the fastest for CPU-bound models); N: a pool of N threads, for models that wait on I/O.
+    # How many model calls run side by side in worker threads: 0 is one at a time (as 1);
+    # N lets N calls wait side by side (models that wait on I/O, or that may hang).
     model_threads: int = Field(default=0, ge=0, le=256)
+    # How long one model call may run before the request is answered 504 (None: no limit;
+    # with model_threads: 0 model code then runs on the event loop itself).
+    timeout_s: float | None = Field(default=30.0, gt=0)
+    # Calls past timeout_s that may still be running (each holds a thread) before new calls
+    # are refused with 503 and /ready answers 503.
+    max_hung_calls: int = Field(default=4, ge=1, le=256)
     resources: list[ResourceSpec] = Field(default_factory=list)
     # Recording: how many records may wait in memory, and how long a request waits for room.
     record_queue_size: int = Field(default=10_000, ge=1)

@@ -185,6 +185,21 @@ class MetadataStore(ABC):
         self, project: str, model: str, **fields: Any
     ) -> tuple[ModelVersion, bool]: ...
 
+    def register_model_version(
+        self, project: str, model: str, *, files: Sequence[ArtifactFile], **fields: Any
+    ) -> tuple[ModelVersion, bool]:
+        """Record a version's files on its run (``fields["run_id"]``) at ``path_in_run``,
+        then register it: what ``Client.log_model_version`` calls once the blobs are stored.
+
+        The version is visible only once its files are recorded. This default takes two
+        calls (a writer killed between them leaves complete run files and no version); the
+        SQL store does both in one transaction, and also drops files left under
+        ``path_in_run`` by an earlier write, so that the path holds exactly these files.
+        """
+        if files:
+            self.record_artifacts("run", fields["run_id"], files)
+        return self.create_model_version(project, model, **fields)
+
     @abstractmethod
     def get_model_version(
         self, project: str, model: str, ref: int | str = "latest"

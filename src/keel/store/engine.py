@@ -5,26 +5,37 @@ SQLite runs in WAL mode with a busy timeout, and every write transaction starts 
 "database is locked" when a read transaction tries to upgrade. PostgreSQL uses psycopg 3.
 A store with no tables at all is migrated to the newest schema on first use; an older
 schema is never changed silently: ``keel db upgrade`` does that.
+
+A database that cannot be reached (stopped, restarting, unreachable network) raises
+:class:`DatabaseUnreachable`, a :class:`~keel.errors.StoreUnavailable` that names the
+database without credentials. Nothing has to be reset when it returns: the pool tests each
+connection before handing it out (``pool_pre_ping``) and SQLAlchemy drops the whole pool on
+the first disconnect error, so the next call connects afresh.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from keel.errors import ConfigError, StoreUnavailable
+from keel.errors import ConfigError, InvalidInput, StoreUnavailable
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from sqlalchemy import Connection, Engine
+    from sqlalchemy.exc import DataError as DBAPIDataError
 
 SQLITE_CACHE_KIB = 64 * 1024
 SQLITE_MMAP_BYTES = 256 * 1024 * 1024
 SQLITE_BUSY_TIMEOUT_MS = 60_000
+# Without a limit, connecting to a host that drops packets waits for the OS (minutes) and
+# every request with it; PGCONNECT_TIMEOUT or ?connect_timeout= in the URL win over this.
+PG_CONNECT_TIMEOUT_S = 10
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _engines: dict[str, Engine] = {}
 _engines_lock = threading.Lock()
@@ -124,38 +135,107 @@ def _create_engine(url: str) -> Engine:
                 conn.exec_driver_sql("BEGIN")
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    from sqlalchemy.engine import make_url
+
+    connect_args: dict[str, Any] = {}
+    if "connect_timeout" not in make_url(url).query and not os.environ.get("PGCONNECT_TIMEOUT"):
+        connect_args["connect_timeout"] = PG_CONNECT_TIMEOUT_S
+    return create_engine(
+        url, pool_pre_ping=True, pool_size=5, max_overflow=10, connect_args=connect_args
+    )
 
 
 @contextmanager
 def write_transaction(engine: Engine) -> Iterator[Connection]:
     """A connection inside a write transaction, committed on success."""
-    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.exc import DataError as DBAPIDataError
+    from sqlalchemy.exc import InterfaceError, OperationalError
 
     try:
         with engine.connect().execution_options(keel_write=True) as conn, conn.begin():
             yield conn
-    except OperationalError as exc:
+    except (OperationalError, InterfaceError) as exc:  # the database is out of reach
         raise unavailable(engine, exc) from exc
+    except (OverflowError, DBAPIDataError) as exc:
+        if not out_of_range(exc):
+            raise
+        raise InvalidInput(OUT_OF_RANGE) from exc
 
 
 @contextmanager
 def read_connection(engine: Engine) -> Iterator[Connection]:
     """A connection inside a read transaction."""
-    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.exc import DataError as DBAPIDataError
+    from sqlalchemy.exc import InterfaceError, OperationalError
 
     try:
         with engine.connect() as conn, conn.begin():
             yield conn
-    except OperationalError as exc:
+    except (OperationalError, InterfaceError) as exc:  # the database is out of reach
         raise unavailable(engine, exc) from exc
+    except (OverflowError, DBAPIDataError) as exc:
+        if not out_of_range(exc):
+            raise
+        raise InvalidInput(OUT_OF_RANGE) from exc
+
+
+#: SQLSTATE numeric_value_out_of_range (PostgreSQL: "bigint out of range")
+_OUT_OF_RANGE_STATE = "22003"
+OUT_OF_RANGE = (
+    "a number is out of range: the metadata store keeps integers (steps, timestamps, sizes, "
+    f"versions, limits) between {-(2**63)} and {2**63 - 1}"
+)
+
+
+def out_of_range(exc: OverflowError | DBAPIDataError) -> bool:
+    """Whether ``exc`` says an integer is too large for the store's 64-bit columns (the
+    caller's mistake): SQLite's driver raises OverflowError, PostgreSQL SQLSTATE 22003."""
+    return isinstance(exc, OverflowError) or (
+        getattr(exc.orig, "sqlstate", None) == _OUT_OF_RANGE_STATE
+    )
+
+
+class DatabaseUnreachable(StoreUnavailable):
+    """The metadata store's database cannot be reached, or dropped the connection.
+
+    Attributes:
+        location: the database as ``postgresql://host:port/db`` (no user, no password).
+        reason: why, in a few words, e.g. ``connection refused``.
+    """
+
+    def __init__(self, message: str, location: str, reason: str) -> None:
+        super().__init__(message)
+        self.location = location
+        self.reason = reason
+
+
+def ping(url: str) -> None:
+    """Check that the metadata store at ``url`` answers (``SELECT 1``); raises
+    :class:`~keel.errors.StoreUnavailable` saying why when it does not."""
+    from sqlalchemy import text
+
+    with read_connection(get_engine(url)) as conn:
+        conn.execute(text("SELECT 1"))
 
 
 def unavailable(engine: Engine, exc: BaseException) -> StoreUnavailable:
     """One line that says which store cannot be reached and why."""
     reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0] if str(exc) else repr(exc)
     url = mask_url(engine.url.render_as_string(hide_password=True))
-    return StoreUnavailable(f"cannot use the metadata store at {url}: {reason}")
+    message = f"cannot use the metadata store at {url}: {reason}"
+    if engine.dialect.name == "sqlite":  # a local file: nothing to wait for
+        return StoreUnavailable(message)
+    u = engine.url
+    port = f":{u.port}" if u.port else ""
+    location = f"{u.get_backend_name()}://{u.host or 'localhost'}{port}/{u.database or ''}"
+    return DatabaseUnreachable(message, location, _short_reason(reason))
+
+
+def _short_reason(reason: str) -> str:
+    """libpq's ``connection failed: connection to server at "h", port p failed: Connection
+    refused`` without what the location already says: ``connection refused``."""
+    tail = reason.rsplit(" failed: ", 1)[-1].strip()
+    return tail[:1].lower() + tail[1:] if tail else reason
 
 
 # --- migrations -------------------------------------------------------------------------

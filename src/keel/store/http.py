@@ -416,6 +416,12 @@ class HttpStore(MetadataStore):
         answer = self._call("POST", "/model-versions", body)
         return decode(ModelVersion, answer["version"]), bool(answer["created"])
 
+    def register_model_version(
+        self, project: str, model: str, *, files: Sequence[ArtifactFile], **fields: Any
+    ) -> tuple[ModelVersion, bool]:
+        # one request: the server records the files and the version in one transaction
+        return self.create_model_version(project, model, files=encode(list(files)), **fields)
+
     def get_model_version(
         self, project: str, model: str, ref: int | str = "latest"
     ) -> ModelVersion:

@@ -8,6 +8,9 @@ here, with the same meaning:
   their text and float forms, see :mod:`keel.store.values`), ``metrics.*`` (latest value),
   related records (``exp.*``, ``run.*``, ``model.*``) and self prefixes (``run.name``);
 * the same operators and the same refusals, with the same messages;
+* the same operands: strings with a NUL or an unpaired surrogate (which no store can hold),
+  numbers beyond a float and values that are not JSON are refused; ``$regex`` patterns are
+  written out by :mod:`keel.store.regex`, so every backend runs the same one;
 * SQL's three-valued logic, so a NaN metric (NULL in SQL) matches neither ``$eq`` nor
   ``$ne``; a missing field matches ``$ne``, ``$nin``, ``$not`` and ``{"$exists": False}``;
   comparisons never match across types;
@@ -33,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from keel.errors import InvalidInput
+from keel.store.regex import translate
 from keel.store.values import encode_text, encode_value
 
 __all__ = [
@@ -45,11 +49,17 @@ __all__ = [
     "VERSION",
     "Lazy",
     "Schema",
+    "attribute_operand",
+    "check_text",
     "compile_query",
     "conjuncts",
     "flags_of",
+    "json_operand",
+    "number_operand",
     "page",
+    "regex_of",
     "sort_item",
+    "sort_list",
     "sort_records",
 ]
 
@@ -64,6 +74,15 @@ Predicate = Callable[[Record], bool | None]
 # --- shared parsing ------------------------------------------------------------------------
 
 
+def sort_list(sort: Any) -> Sequence[Any]:
+    """The items of a sort (none for None), refusing a sort that is not a list of them."""
+    if sort is None:
+        return ()
+    if not isinstance(sort, list | tuple):
+        raise InvalidInput(f"a sort is a list of (field, 1 | -1) items, got {sort!r}")
+    return sort
+
+
 def sort_item(item: Any) -> tuple[str, int]:
     """``(field, 1 | -1)`` from a sort item: a pair, or ``"field"`` / ``"-field"``."""
     if isinstance(item, str):
@@ -76,6 +95,81 @@ def sort_item(item: Any) -> tuple[str, int]:
 def flags_of(pattern: re.Pattern[str]) -> str:
     """The ``$options`` letters a compiled pattern carries."""
     return "i" if pattern.flags & re.IGNORECASE else ""
+
+
+def check_text(text: str, what: str) -> str:
+    """``text`` if every store can hold and compare it: no NUL, no unpaired surrogate."""
+    if "\x00" in text:
+        raise InvalidInput(f"{what} {_clip(text)} holds a NUL character, which no store keeps")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput(
+            f"{what} {_clip(text)} is not valid Unicode (a lone surrogate)"
+        ) from None
+    return text
+
+
+def _clip(text: str) -> str:
+    return repr(text) if len(text) <= 60 else repr(text[:57] + "...")
+
+
+def number_operand(value: int | float, name: str) -> float:
+    """A number operand as the float the stores compare (beyond ±1.8e308: InvalidInput)."""
+    try:
+        return float(value)
+    except OverflowError:
+        raise InvalidInput(f"the number on {name!r} is too large for a float") from None
+
+
+def json_operand(value: Any, name: str) -> str:
+    """The text a param or tag value must have to equal ``value`` (see keel.store.values)."""
+    if isinstance(value, str):
+        return check_text(value, f"the value on {name!r}")
+    try:
+        return encode_text(value)
+    except (TypeError, ValueError, RecursionError):
+        raise InvalidInput(
+            f"cannot compare {name!r} with {type(value).__name__} {_clip(repr(value))}: use "
+            "strings, numbers, booleans, null, and lists and dicts of them"
+        ) from None
+
+
+#: int64, the range of the integer columns (times, version numbers)
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def attribute_operand(value: Any, name: str, floats: bool) -> tuple[str, Any]:
+    """``(family, operand)`` of a value compared with an attribute or a metric.
+
+    The family is ``number``, ``text``, ``bool`` (matches no attribute) or ``nan`` (equals
+    nothing); a stored value matches only an operand of its own family. ``floats``: the
+    column holds floats (metrics), which the databases compare with the operand as a float.
+    """
+    if isinstance(value, bool):
+        return "bool", value
+    if isinstance(value, int | float):
+        if value != value:
+            return "nan", value
+        if floats or (isinstance(value, int) and not _INT64[0] <= value <= _INT64[1]):
+            return "number", number_operand(value, name)
+        return "number", value
+    if isinstance(value, str):
+        return "text", check_text(value, f"the value on {name!r}")
+    raise InvalidInput(f"cannot compare a record attribute with {_clip(repr(value))}")
+
+
+def regex_of(name: str, pattern: Any, options: Any) -> str:
+    """The pattern of ``{"$regex": pattern, "$options": options}`` as every store runs it."""
+    flags = options if options is not None else ""
+    if not isinstance(flags, str):
+        raise InvalidInput(f"$options on {name!r} takes letters such as 'i', got {flags!r}")
+    if isinstance(pattern, re.Pattern):
+        flags += flags_of(pattern)
+        pattern = pattern.pattern
+    if not isinstance(pattern, str):
+        raise InvalidInput(f"$regex on {name!r} takes a string pattern")
+    return translate(check_text(pattern, f"the $regex on {name!r}"), flags)
 
 
 def conjuncts(query: Mapping[str, Any] | None) -> list[dict[str, Any]]:
@@ -233,11 +327,13 @@ class _Field:
     read: Callable[[Record], Value]
     is_attribute: bool  # attributes and metrics (compared as they are)
     is_key_value: bool  # params and tags (compared by kind, number and text)
+    floats: bool = False  # a metric: numbers are compared as floats
 
 
 def _resolve(schema: Schema, path: str, name: str) -> _Field:
     if not name:
         raise InvalidInput("empty field name in query")
+    check_text(name, "the query field")
     if name in schema.attributes:
 
         def attribute(record: Record) -> Value:
@@ -269,7 +365,7 @@ def _resolve(schema: Schema, path: str, name: str) -> _Field:
                 return Value(True, None, None)  # SQL keeps a NaN as NULL
             return Value(True, number, number)
 
-        return _Field(metric, True, False)
+        return _Field(metric, True, False, floats=True)
     if head in schema.relations and rest:
         inner = _resolve(schema.relations[head](), f"{path}{head}.", rest)
 
@@ -277,7 +373,7 @@ def _resolve(schema: Schema, path: str, name: str) -> _Field:
             other = _get(record, head)
             return inner.read(other) if other is not None else _MISSING
 
-        return _Field(related, inner.is_attribute, inner.is_key_value)
+        return _Field(related, inner.is_attribute, inner.is_key_value, inner.floats)
     raise InvalidInput(
         f"unknown query field {path + name!r}: use one of {', '.join(schema.allowed())}"
     )
@@ -388,8 +484,8 @@ class _Compiler:
         if isinstance(spec, Mapping) and spec and all(str(k).startswith("$") for k in spec):
             return self.operators(name, resolved, spec)
         if isinstance(spec, re.Pattern):
-            return _regex(resolved, spec.pattern, flags_of(spec))
-        return _eq(resolved, spec)
+            return _regex(resolved, regex_of(name, spec, None))
+        return _eq(name, resolved, spec)
 
     def operators(self, name: str, resolved: _Field, spec: Mapping[str, Any]) -> Predicate:
         parts: list[Predicate] = []
@@ -399,16 +495,16 @@ class _Compiler:
                     f"unknown operator {op!r} on {name!r}: use one of " + ", ".join(FIELD_OPERATORS)
                 )
             if op == "$eq":
-                parts.append(_eq(resolved, operand))
+                parts.append(_eq(name, resolved, operand))
             elif op == "$ne":
-                eq = _eq(resolved, operand)
+                eq = _eq(name, resolved, operand)
                 parts.append(lambda r, eq=eq: _not(eq(r)))
             elif op in ("$gt", "$gte", "$lt", "$lte"):
                 parts.append(_compare(name, resolved, op, operand))
             elif op in ("$in", "$nin"):
                 if not isinstance(operand, list | tuple | set | frozenset):
                     raise InvalidInput(f"{op} on {name!r} takes a list, got {operand!r}")
-                eqs = [_eq(resolved, item) for item in operand]
+                eqs = [_eq(name, resolved, item) for item in operand]
                 if op == "$in":
                     parts.append(lambda r, eqs=eqs: _or(e(r) for e in eqs))
                 else:
@@ -417,19 +513,13 @@ class _Compiler:
                 wanted = bool(operand)
                 parts.append(lambda r, w=wanted: resolved.read(r).present is w)
             elif op == "$regex":
-                pattern = operand.pattern if isinstance(operand, re.Pattern) else operand
-                if not isinstance(pattern, str):
-                    raise InvalidInput(f"$regex on {name!r} takes a string pattern")
-                flags = spec.get("$options", "")
-                if isinstance(operand, re.Pattern):
-                    flags += flags_of(operand)
-                parts.append(_regex(resolved, pattern, flags))
+                parts.append(_regex(resolved, regex_of(name, operand, spec.get("$options"))))
             elif op == "$options":
                 if "$regex" not in spec:
                     raise InvalidInput(f"$options on {name!r} needs $regex beside it")
             else:  # $not
                 if isinstance(operand, re.Pattern):
-                    inner = _regex(resolved, operand.pattern, flags_of(operand))
+                    inner = _regex(resolved, regex_of(name, operand, None))
                 elif isinstance(operand, Mapping) and operand:
                     inner = self.operators(name, resolved, operand)
                 else:
@@ -440,21 +530,24 @@ class _Compiler:
         return _all(parts)
 
 
-def _eq(resolved: _Field, value: Any) -> Predicate:
+def _eq(name: str, resolved: _Field, value: Any) -> Predicate:
     read = resolved.read
     if value is None:
         return lambda r: not read(r).present
     if isinstance(value, Mapping | list | tuple | set) and resolved.is_attribute:
         raise InvalidInput(f"cannot compare a record attribute with {value!r}")
     if resolved.is_attribute:
+        family, operand = attribute_operand(value, name, resolved.floats)
+        if family in ("bool", "nan"):
+            return lambda r: False  # no attribute is a bool; NaN equals nothing
 
         def attribute(r: Record) -> bool | None:
             v = read(r)
-            if not v.present:
+            if not v.present or _family(v.text) != family:
                 return False
             if v.text is None:
                 return None  # a NaN metric: NULL = x is NULL
-            return _same(v.text, value)
+            return bool(v.text == operand)
 
         return attribute
     if isinstance(value, bool):
@@ -463,25 +556,17 @@ def _eq(resolved: _Field, value: Any) -> Predicate:
     if isinstance(value, int | float):
         if value != value:  # NaN equals nothing
             return lambda r: False
-        number = float(value)
+        number = number_operand(value, name)
         return lambda r: (v := read(r)).present and v.number is not None and v.number == number
-    text = encode_text(value)
+    text = json_operand(value, name)
     return lambda r: (v := read(r)).present and v.text == text
 
 
-def _same(column: Any, value: Any) -> bool:
-    """``column = value`` without matching across types (``1 == "1"`` is not a match)."""
-    if _family(column) != _family(value):
-        return False
-    return bool(column == value)
-
-
-def _family(value: Any) -> str:
-    if isinstance(value, bool | int | float):
+def _family(column: Any) -> str:
+    """The family of a stored attribute or metric value (None: a NaN metric, a number)."""
+    if column is None or (isinstance(column, int | float) and not isinstance(column, bool)):
         return "number"
-    if isinstance(value, str):
-        return "text"
-    return type(value).__name__
+    return "text" if isinstance(column, str) else type(column).__name__
 
 
 def _compare(name: str, resolved: _Field, op: str, value: Any) -> Predicate:
@@ -489,41 +574,29 @@ def _compare(name: str, resolved: _Field, op: str, value: Any) -> Predicate:
         raise InvalidInput(f"{op} on {name!r} takes a number or a string, got {value!r}")
     read = resolved.read
     check = _COMPARE[op]
-    if isinstance(value, int | float):
-        if value != value:
-            return lambda r: False
-        if resolved.is_key_value:
-            operand = float(value)
+    if resolved.is_key_value:
+        if isinstance(value, int | float):
+            if value != value:
+                return lambda r: False
+            number = number_operand(value, name)
             return lambda r: (
-                (v := read(r)).present and v.number is not None and check(v.number, operand)
+                (v := read(r)).present and v.number is not None and check(v.number, number)
             )
+        if isinstance(value, str):
+            text = check_text(value, f"the value on {name!r}")
+            return lambda r: (v := read(r)).present and v.kind == "str" and check(v.text, text)
+        raise InvalidInput(f"{op} on {name!r} takes a number or a string, got {value!r}")
+    family, operand = attribute_operand(value, name, resolved.floats)
+    if family in ("bool", "nan"):
+        return lambda r: False
 
-        def number(r: Record) -> bool:
-            v = read(r)
-            return v.present and v.text is not None and _ordered(v.text, value, check)
+    def attribute(r: Record) -> bool:
+        v = read(r)
+        if not v.present or v.text is None or _family(v.text) != family:
+            return False
+        return bool(check(v.text, operand))
 
-        return number
-    if isinstance(value, str):
-        if resolved.is_key_value:
-            return lambda r: (v := read(r)).present and v.kind == "str" and check(v.text, value)
-
-        def text(r: Record) -> bool:
-            v = read(r)
-            return v.present and v.text is not None and _ordered(v.text, value, check)
-
-        return text
-    return lambda r: (
-        (v := read(r)).present and v.text is not None and _ordered(v.text, value, check)
-    )
-
-
-def _ordered(column: Any, value: Any, check: Callable[[Any, Any], bool]) -> bool:
-    if _family(column) != _family(value):
-        return False
-    try:
-        return bool(check(column, value))
-    except TypeError:
-        return False
+    return attribute
 
 
 _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
@@ -534,24 +607,16 @@ _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
 }
 
 
-def _regex(resolved: _Field, pattern: str, flags: str) -> Predicate:
-    unknown = set(flags) - set("imsx")
-    if unknown:
-        raise InvalidInput(f"unknown $options {''.join(sorted(unknown))!r}: use i, m, s or x")
-    try:
-        re.compile(pattern)
-    except re.error as exc:
-        raise InvalidInput(f"invalid $regex {pattern!r}: {exc}") from None
-    inline = "".join(sorted(set(flags)))
-    compiled = re.compile(f"(?{inline}){pattern}" if inline else pattern)
+def _regex(resolved: _Field, pattern: str) -> Predicate:
+    """``pattern`` as :func:`regex_of` wrote it; only text matches (a number never does)."""
+    compiled = re.compile(pattern)
     read = resolved.read
 
     def search(r: Record) -> bool:
         v = read(r)
-        if not v.present or v.text is None:
+        if not v.present or not isinstance(v.text, str):
             return False
-        text = v.text if isinstance(v.text, str) else encode_text(v.text)
-        return compiled.search(text) is not None
+        return compiled.search(v.text) is not None
 
     return search
 
@@ -614,5 +679,5 @@ def page(items: Sequence[Any], limit: int | None, offset: int) -> list[Any]:
 
 def check_sort(sort: Sequence[Any] | None, schema: Schema) -> None:
     """Refuse a malformed sort (bad item, unknown field) before anything is fetched."""
-    for item in sort or ():
+    for item in sort_list(sort):
         _resolve(schema, "", sort_item(item)[0])

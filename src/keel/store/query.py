@@ -7,7 +7,12 @@ each joined once with LEFT OUTER JOIN. Every value reaches the database as a bou
 parameter; field names only pick columns and keys, and keys are bound too.
 
 Semantics follow MongoDB: a missing field matches ``$ne``, ``$nin``, ``$not`` and
-``{"$exists": False}`` and nothing else; comparisons never match across types.
+``{"$exists": False}`` and nothing else; comparisons never match across types (a number
+never equals or orders with a text column, a bool matches no attribute). The databases are
+kept from deciding otherwise: a type mismatch is decided here, before any SQL, and text is
+compared and sorted by code point (``COLLATE "C"`` on PostgreSQL, whatever the database's
+locale), as SQLite and Python do. Operands and patterns are checked by the same functions
+as the in-Python matcher (:mod:`keel.store.matching`), so both refuse the same queries.
 """
 
 from __future__ import annotations
@@ -29,13 +34,16 @@ from sqlalchemy import (
     select,
     true,
 )
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.visitors import InternalTraversal
 
 from keel.errors import InvalidInput
 from keel.store.matching import FIELD_OPERATORS as _FIELD_OPERATORS
-from keel.store.matching import flags_of as _flags_of
+from keel.store.matching import attribute_operand, check_text, json_operand, number_operand
+from keel.store.matching import regex_of as _regex_of
 from keel.store.matching import sort_item as _sort_item
+from keel.store.matching import sort_list as _sort_list
 from keel.store.values import decode_value as decode_value  # re-exported: sql.py, the server
-from keel.store.values import encode_text
 from keel.store.values import encode_value as encode_value
 
 Sort = Sequence[tuple[str, int]]
@@ -80,6 +88,8 @@ class _Field:
     kind: ColumnElement[Any] | None  # JSON type name of a key/value entry
     present: ColumnElement[bool]
     is_attribute: bool
+    family: str = "text"  # of an attribute's column: "number" or "text"
+    floats: bool = False  # the column holds floats (metrics)
 
 
 class QueryBuilder:
@@ -110,13 +120,16 @@ class QueryBuilder:
         if extra is not None:
             condition = and_(extra, condition)
         order: list[Any] = []
-        for item in sort or ():
+        for item in _sort_list(sort):
             name, direction = _sort_item(item)
             resolved = self._field(name)
-            column = resolved.number if resolved.number is not None else resolved.text
+            if resolved.number is not None:
+                column = resolved.number
+            else:
+                column = _ordered(resolved) if resolved.family == "text" else resolved.text
             order.append(column.desc().nulls_last() if direction < 0 else column.asc().nulls_last())
             if resolved.number is not None and not resolved.is_attribute:
-                text = resolved.text
+                text = _ordered(resolved)
                 order.append(text.desc().nulls_last() if direction < 0 else text.asc().nulls_last())
         order.append(id_column)
         stmt = select(id_column).select_from(self._from).where(condition).order_by(*order)
@@ -170,8 +183,8 @@ class QueryBuilder:
         if isinstance(spec, Mapping) and spec and all(str(k).startswith("$") for k in spec):
             return self._operators(name, resolved, spec)
         if isinstance(spec, re.Pattern):
-            return self._regex(resolved, spec.pattern, _flags_of(spec))
-        return self._eq(resolved, spec)
+            return self._regex(resolved, _regex_of(name, spec, None))
+        return self._eq(name, resolved, spec)
 
     def _operators(
         self, name: str, resolved: _Field, spec: Mapping[str, Any]
@@ -184,45 +197,43 @@ class QueryBuilder:
                     + ", ".join(_FIELD_OPERATORS)
                 )
             if op == "$eq":
-                parts.append(self._eq(resolved, operand))
+                parts.append(self._eq(name, resolved, operand))
             elif op == "$ne":
-                parts.append(not_(self._eq(resolved, operand)))
+                parts.append(not_(self._eq(name, resolved, operand)))
             elif op in ("$gt", "$gte", "$lt", "$lte"):
                 parts.append(self._compare(name, resolved, op, operand))
             elif op in ("$in", "$nin"):
                 if not isinstance(operand, list | tuple | set | frozenset):
                     raise InvalidInput(f"{op} on {name!r} takes a list, got {operand!r}")
-                matches = or_(false(), *(self._eq(resolved, item) for item in operand))
+                matches = or_(false(), *(self._eq(name, resolved, item) for item in operand))
                 parts.append(matches if op == "$in" else not_(matches))
             elif op == "$exists":
                 parts.append(resolved.present if operand else not_(resolved.present))
             elif op == "$regex":
-                pattern = operand.pattern if isinstance(operand, re.Pattern) else operand
-                if not isinstance(pattern, str):
-                    raise InvalidInput(f"$regex on {name!r} takes a string pattern")
-                flags = spec.get("$options", "")
-                if isinstance(operand, re.Pattern):
-                    flags += _flags_of(operand)
-                parts.append(self._regex(resolved, pattern, flags))
+                pattern = _regex_of(name, operand, spec.get("$options"))
+                parts.append(self._regex(resolved, pattern))
             elif op == "$options":
                 if "$regex" not in spec:
                     raise InvalidInput(f"$options on {name!r} needs $regex beside it")
             else:  # $not
                 if isinstance(operand, re.Pattern):
-                    parts.append(not_(self._regex(resolved, operand.pattern, _flags_of(operand))))
+                    parts.append(not_(self._regex(resolved, _regex_of(name, operand, None))))
                 elif isinstance(operand, Mapping) and operand:
                     parts.append(not_(self._operators(name, resolved, operand)))
                 else:
                     raise InvalidInput(f"$not on {name!r} takes an operator dict or a regex")
         return and_(true(), *parts)
 
-    def _eq(self, resolved: _Field, value: Any) -> ColumnElement[bool]:
+    def _eq(self, name: str, resolved: _Field, value: Any) -> ColumnElement[bool]:
         if value is None:
             return not_(resolved.present)
         if isinstance(value, Mapping | list | tuple | set) and resolved.is_attribute:
             raise InvalidInput(f"cannot compare a record attribute with {value!r}")
         if resolved.is_attribute:
-            return and_(resolved.present, resolved.text == _attribute_value(value))
+            family, operand = attribute_operand(value, name, resolved.floats)
+            if family != resolved.family:  # across types, a bool, a NaN: never equal
+                return false()
+            return and_(resolved.present, resolved.text == operand)
         if isinstance(value, bool):
             assert resolved.kind is not None
             return and_(
@@ -234,39 +245,39 @@ class QueryBuilder:
             target = resolved.number if resolved.number is not None else resolved.text
             if value != value:  # NaN equals nothing
                 return false()
-            return and_(resolved.present, target.is_not(None), target == float(value))
-        return and_(resolved.present, resolved.text == encode_text(value))
+            number = number_operand(value, name)
+            return and_(resolved.present, target.is_not(None), target == number)
+        return and_(resolved.present, resolved.text == json_operand(value, name))
 
     def _compare(self, name: str, resolved: _Field, op: str, value: Any) -> ColumnElement[bool]:
         if isinstance(value, bool) or value is None or isinstance(value, Mapping | list):
             raise InvalidInput(f"{op} on {name!r} takes a number or a string, got {value!r}")
-        if isinstance(value, int | float):
-            if value != value:
-                return false()
-            column = resolved.number if resolved.number is not None else resolved.text
-            operand: Any = float(value) if not resolved.is_attribute else value
-        elif isinstance(value, str):
-            column = resolved.text
-            operand = value
-            if resolved.kind is not None:
-                return and_(resolved.present, resolved.kind == "str", _cmp(column, op, operand))
-        else:
-            column, operand = resolved.text, _attribute_value(value)
+        if not resolved.is_attribute:  # a param or tag: numbers by value_num, text by code point
+            if isinstance(value, int | float):
+                if value != value:
+                    return false()
+                assert resolved.number is not None
+                column, operand = resolved.number, number_operand(value, name)
+                return and_(resolved.present, column.is_not(None), _cmp(column, op, operand))
+            if isinstance(value, str):
+                assert resolved.kind is not None
+                text = check_text(value, f"the value on {name!r}")
+                return and_(
+                    resolved.present, resolved.kind == "str", _cmp(_ordered(resolved), op, text)
+                )
+            raise InvalidInput(f"{op} on {name!r} takes a number or a string, got {value!r}")
+        family, operand = attribute_operand(value, name, resolved.floats)
+        if family != resolved.family:
+            return false()
+        column = _ordered(resolved) if family == "text" else resolved.text
         return and_(resolved.present, column.is_not(None), _cmp(column, op, operand))
 
-    def _regex(self, resolved: _Field, pattern: str, flags: str) -> ColumnElement[bool]:
-        unknown = set(flags) - set("imsx")
-        if unknown:
-            raise InvalidInput(f"unknown $options {''.join(sorted(unknown))!r}: use i, m, s or x")
-        try:
-            re.compile(pattern)
-        except re.error as exc:
-            raise InvalidInput(f"invalid $regex {pattern!r}: {exc}") from None
+    def _regex(self, resolved: _Field, pattern: str) -> ColumnElement[bool]:
+        """``pattern`` as :func:`keel.store.matching.regex_of` wrote it: the same text for
+        SQLite's REGEXP (Python's re) and PostgreSQL's ``~``; a number never matches."""
+        if resolved.is_attribute and resolved.family != "text":
+            return false()
         text = resolved.text
-        # Inline flags work the same in Python's re (SQLite's REGEXP) and PostgreSQL's AREs.
-        inline = "".join(sorted(set(flags)))
-        if inline:
-            pattern = f"(?{inline}){pattern}"
         return and_(resolved.present, text.is_not(None), text.regexp_match(pattern))
 
     # --- field resolution ----------------------------------------------------------------
@@ -281,9 +292,10 @@ class QueryBuilder:
     def _resolve(self, target: Target, path: str, name: str) -> _Field:
         if not name:
             raise InvalidInput("empty field name in query")
+        check_text(name, "the query field")
         if name in target.attributes:
             column = target.attributes[name]
-            return _Field(column, None, None, column.is_not(None), True)
+            return _Field(column, None, None, column.is_not(None), True, _family_of(column))
         head, _, rest = name.partition(".")
         if head in target.self_names and rest:
             return self._resolve(target, f"{path}{head}.", rest)
@@ -325,7 +337,9 @@ class QueryBuilder:
         self._from = self._from.outerjoin(
             alias, and_(alias.c.run_id == target.metrics_owner, alias.c.key == literal(key))
         )
-        return _Field(alias.c.value, alias.c.value, None, alias.c.key.is_not(None), True)
+        return _Field(
+            alias.c.value, alias.c.value, None, alias.c.key.is_not(None), True, "number", True
+        )
 
 
 def _cmp(column: ColumnElement[Any], op: str, operand: Any) -> ColumnElement[bool]:
@@ -338,5 +352,38 @@ def _cmp(column: ColumnElement[Any], op: str, operand: Any) -> ColumnElement[boo
     return column <= operand
 
 
-def _attribute_value(value: Any) -> Any:
-    return value
+def _family_of(column: ColumnElement[Any]) -> str:
+    """``number`` for an integer or float column, else ``text``."""
+    try:
+        python_type = column.type.python_type
+    except NotImplementedError:
+        return "text"
+    return "number" if python_type in (int, float) else "text"
+
+
+def _ordered(resolved: _Field) -> ColumnElement[Any]:
+    """The text of a field, compared and sorted by code point on every database."""
+    return _CodePoints(resolved.text)
+
+
+class _CodePoints(ColumnElement[Any]):
+    """``text COLLATE "C"`` on PostgreSQL (whose default collation follows the locale:
+    ``'a' < 'B'`` in en_US), the text itself elsewhere (SQLite compares code points)."""
+
+    inherit_cache = True
+    # SQLAlchemy's cache key walks this (a list, by its protocol)
+    _traverse_internals = [("element", InternalTraversal.dp_clauseelement)]  # noqa: RUF012
+
+    def __init__(self, element: ColumnElement[Any]) -> None:
+        self.element = element
+        self.type = element.type
+
+
+@compiles(_CodePoints)
+def _code_points(element: _CodePoints, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(element.element, **kw))
+
+
+@compiles(_CodePoints, "postgresql")
+def _code_points_postgresql(element: _CodePoints, compiler: Any, **kw: Any) -> str:
+    return f'{compiler.process(element.element, **kw)} COLLATE "C"'  # constant text

@@ -5,6 +5,11 @@ One write path per kind of fact: params, metrics and tags of a run are all writt
 per name, incremented with a single ``INSERT … ON CONFLICT DO UPDATE … RETURNING`` inside
 the transaction that inserts the version, so numbers are unique and gapless under
 concurrent writers on both backends.
+
+A model version is its run's files under ``path_in_run``; those files never change once a
+version claims them (a write that would change them is a :class:`Conflict`), and
+:meth:`SqlStore.register_model_version` records them and inserts the version in one
+transaction, so a writer killed midway leaves either both or neither.
 """
 
 from __future__ import annotations
@@ -47,6 +52,8 @@ from keel.store.engine import get_engine, mask_url, read_connection, write_trans
 from keel.store.query import KeyValue, QueryBuilder, Sort, Target, decode_value, encode_value
 from keel.store.validation import (
     check_alias,
+    check_artifact_files,
+    check_artifact_prefix,
     check_id,
     check_key,
     check_label,
@@ -54,6 +61,7 @@ from keel.store.validation import (
     check_run_kind,
     check_run_name,
     check_run_status,
+    check_value_text,
 )
 
 _METRIC_COLUMNS_SQL = (
@@ -160,6 +168,7 @@ class SqlStore(MetadataStore):
         for key, value in values.items():
             check_key(key, what)
             text, kind, number = encode_value(value)
+            check_value_text(key, text, what)
             rows.append(
                 {
                     owner_column: owner,
@@ -650,6 +659,7 @@ class SqlStore(MetadataStore):
     def record_artifacts(
         self, owner_kind: str, owner_id: str, files: Sequence[ArtifactFile]
     ) -> None:
+        check_artifact_files(files)
         now = now_ms()
         rows = [
             {
@@ -663,6 +673,8 @@ class SqlStore(MetadataStore):
             for f in files
         ]
         with self._write() as conn:
+            if owner_kind == "run":
+                self._keep_version_files(conn, owner_id, files)
             _upsert(
                 conn,
                 t.artifacts,
@@ -671,6 +683,44 @@ class SqlStore(MetadataStore):
                 ["sha256", "size", "created_at"],
             )
 
+    @staticmethod
+    def _keep_version_files(
+        conn: Connection, run_id: str, files: Sequence[ArtifactFile], replacing: str = ""
+    ) -> list[str]:
+        """Refuse a write of a run's files that would change a registered version's files.
+
+        ``files`` are written over the run's; with ``replacing``, the run's other files under
+        that path are dropped too. Returns those dropped paths. The run's row is locked first
+        (PostgreSQL; SQLite's write transaction holds the whole database), so a concurrent
+        registration cannot slip in between this check and the write.
+        """
+        a, mv, m = t.artifacts, t.model_versions, t.registered_models
+        conn.execute(select(t.runs.c.id).where(t.runs.c.id == run_id).with_for_update())
+        claims = conn.execute(
+            select(mv.c.path_in_run, mv.c.version, m.c.name)
+            .join(m, m.c.id == mv.c.model_id)
+            .where(mv.c.run_id == run_id)
+        ).all()
+        if not claims and not replacing:
+            return []  # the common case (a run without versions): no rows to read
+        stmt = select(a.c.path, a.c.sha256).where(a.c.owner_kind == "run", a.c.owner_id == run_id)
+        if not claims:  # only the files to replace matter
+            escaped = replacing.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            stmt = stmt.where((a.c.path == replacing) | a.c.path.like(f"{escaped}/%", escape="\\"))
+        current = dict(conn.execute(stmt).all())
+        written = {f.path: f.sha256 for f in files}
+        dropped = [p for p in current if replacing and _under(p, replacing) and p not in written]
+        after = {p: sha for p, sha in current.items() if p not in dropped} | written
+        for path, version, model in claims:
+            if {p: s for p, s in current.items() if _under(p, path)} != {
+                p: s for p, s in after.items() if _under(p, path)
+            }:
+                raise Conflict(
+                    f"{path!r} in run {run_id} holds model {model!r} version {version}, whose "
+                    "files never change: store this at another path_in_run"
+                )
+        return dropped
+
     def list_artifacts(
         self, owner_kind: str, owner_id: str, prefix: str = ""
     ) -> list[ArtifactFile]:
@@ -678,7 +728,7 @@ class SqlStore(MetadataStore):
         stmt = select(a.c.path, a.c.sha256, a.c.size).where(
             a.c.owner_kind == owner_kind, a.c.owner_id == owner_id
         )
-        prefix = prefix.strip("/")
+        prefix = check_artifact_prefix(prefix)
         if prefix:
             escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             stmt = stmt.where((a.c.path == prefix) | a.c.path.like(f"{escaped}/%", escape="\\"))
@@ -691,6 +741,7 @@ class SqlStore(MetadataStore):
     def record_invocations(
         self, version_id: str, batch: ArtifactFile, rows: Sequence[InvocationIndex]
     ) -> None:
+        check_artifact_files([batch])
         now = now_ms()
         index_rows = [
             {
@@ -903,15 +954,57 @@ class SqlStore(MetadataStore):
         author: str = "",
         allow_duplication: bool = False,
     ) -> tuple[ModelVersion, bool]:
-        """Register a version; returns (version, created). Identical content returns the
-        existing version unless ``allow_duplication``."""
+        """Register a version of files already recorded on the run; returns (version,
+        created). Identical content returns the existing version unless
+        ``allow_duplication``."""
+        return self.register_model_version(
+            project,
+            model,
+            files=(),
+            run_id=run_id,
+            path_in_run=path_in_run,
+            content_hash=content_hash,
+            label=label,
+            description=description,
+            tags=tags,
+            library_versions=library_versions,
+            author=author,
+            allow_duplication=allow_duplication,
+        )
+
+    def register_model_version(
+        self,
+        project: str,
+        model: str,
+        *,
+        files: Sequence[ArtifactFile],
+        run_id: str | None,
+        path_in_run: str,
+        content_hash: str,
+        label: str | None = None,
+        description: str = "",
+        tags: Mapping[str, Any] | None = None,
+        library_versions: Mapping[str, str] | None = None,
+        author: str = "",
+        allow_duplication: bool = False,
+    ) -> tuple[ModelVersion, bool]:
+        """Record ``files`` as the run's files at ``path_in_run`` (replacing any others left
+        there) and register the version, in one transaction: a writer killed before the
+        commit leaves no row at all, only blobs that ``keel gc`` removes."""
         check_name(model, "model")
         if label is not None:
             check_label(label)
+        if files and run_id is None:
+            raise InvalidInput("a model version's files belong to a run: give run_id")
+        outside = [f.path for f in files if not _under(f.path, path_in_run)]
+        if outside:
+            raise InvalidInput(f"file {outside[0]!r} is not under path_in_run {path_in_run!r}")
         version_id, now = new_id(), now_ms()
         tag_rows = self._kv_rows("model_version_id", version_id, tags or {}, "tag")
         mv = t.model_versions
         with self._write() as conn:
+            if files and run_id is not None:
+                self._record_version_files(conn, run_id, path_in_run, files, now)
             project_id = self._ensure_project_id(conn, project)
             row = self._model_row(conn, project_id, model)
             if row is None:
@@ -972,6 +1065,38 @@ class SqlStore(MetadataStore):
                 .values(updated_at=now)
             )
             return self._versions(conn, [version_id])[0], True
+
+    def _record_version_files(
+        self,
+        conn: Connection,
+        run_id: str,
+        path_in_run: str,
+        files: Sequence[ArtifactFile],
+        now: int,
+    ) -> None:
+        """Make the run's files under ``path_in_run`` exactly ``files``."""
+        check_artifact_files(files)
+        a = t.artifacts
+        self._must_exist(conn, t.runs, run_id, "run")
+        dropped = self._keep_version_files(conn, run_id, files, replacing=path_in_run)
+        for chunk in _chunks(dropped):
+            conn.execute(
+                delete(a).where(
+                    a.c.owner_kind == "run", a.c.owner_id == run_id, a.c.path.in_(chunk)
+                )
+            )
+        rows = [
+            {
+                "owner_kind": "run",
+                "owner_id": run_id,
+                "path": f.path,
+                "sha256": f.sha256,
+                "size": f.size,
+                "created_at": now,
+            }
+            for f in files
+        ]
+        _upsert(conn, a, rows, ["owner_kind", "owner_id", "path"], ["sha256", "size", "created_at"])
 
     @staticmethod
     def _next_version(conn: Connection, scope: str, owner: str) -> int:
@@ -1158,6 +1283,7 @@ class SqlStore(MetadataStore):
         """Register a dataset version with its files; identical content returns the existing
         version unless ``allow_duplication``."""
         check_name(name, "dataset")
+        check_artifact_files(files)
         dataset_id, now = new_id(), now_ms()
         tag_rows = self._kv_rows("dataset_id", dataset_id, tags or {}, "tag")
         d = t.datasets
@@ -1493,6 +1619,11 @@ def _insert_metric_rows(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
         f"VALUES ({', '.join([mark] * 6)})",
         rows,
     )
+
+
+def _under(path: str, prefix: str) -> bool:
+    """Whether ``path`` is ``prefix`` or inside it (every path is inside ``""``)."""
+    return not prefix or path == prefix or path.startswith(prefix + "/")
 
 
 def _chunks(items: Sequence[str], size: int = 500) -> Iterable[list[str]]:

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from typing import Any
 
-from keel.entities import RUN_KINDS, RUN_STATUSES
+from keel.entities import RUN_KINDS, RUN_STATUSES, ArtifactFile
 from keel.errors import InvalidInput
+from keel.paths import check_relative_path
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-/ ]{0,254}[A-Za-z0-9_.\-]$|^[A-Za-z0-9_]$")
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9_\-. /:]{1,250}$")
@@ -117,3 +119,38 @@ def check_step(key: str, step: Any) -> int:
         except (TypeError, ValueError):
             raise InvalidInput(f"step of metric {key!r} must be an integer, got {step!r}") from None
     return step
+
+
+def check_artifact_files(files: Sequence[ArtifactFile]) -> Sequence[ArtifactFile]:
+    """``files`` if every path is a safe relative path (:mod:`keel.paths`): a record is
+    what clients join under their local folders, so ``../x`` is refused before it is kept."""
+    for f in files:
+        check_relative_path(f.path, "artifact path")
+    return files
+
+
+def check_artifact_prefix(prefix: str) -> str:
+    """A folder to list (``""`` or ``"/"``: all files; a trailing ``/`` is dropped), refused
+    when it is not a safe relative path, like the paths it lists."""
+    if not isinstance(prefix, str):
+        raise InvalidInput(f"artifact prefix must be text, got {prefix!r}")
+    if prefix.strip("/") == "":
+        return ""
+    return check_relative_path(prefix.rstrip("/"), "artifact prefix")
+
+
+def check_value_text(key: str, text: str, what: str) -> str:
+    """The stored text of a param or tag value, refused when a store cannot keep it: a NUL
+    character (PostgreSQL's text cannot hold one) or a lone surrogate (not UTF-8)."""
+    if "\x00" in text:
+        raise InvalidInput(
+            f"{what} {key!r}: the value holds a NUL character (\\x00), which PostgreSQL "
+            "cannot store: remove it, or log the value as a list or dict (stored as JSON)"
+        )
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput(
+            f"{what} {key!r}: the value is not valid Unicode (it holds a lone surrogate)"
+        ) from None
+    return text

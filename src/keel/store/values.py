@@ -10,6 +10,7 @@ all use it.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 __all__ = ["decode_value", "encode_text", "encode_value"]
@@ -31,7 +32,10 @@ def encode_value(value: Any) -> tuple[str, str, float | None]:
     if value is None:
         return "null", "null", None
     if isinstance(value, int | float):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an int beyond ±1.8e308: kept as text, compared as none
+            number = math.nan
         # NaN compares with nothing; keep the text and no number.
         return (
             encode_text(value),

@@ -29,6 +29,7 @@ from keel.entities import (
     Run,
 )
 from keel.errors import ArtifactError, Conflict, InvalidInput, NotFound, Offline
+from keel.paths import check_local_target, check_path_segment, check_relative_path
 from keel.store.validation import check_key, check_metric_value, check_step
 from keel.tracking.buffer import MetricBuffer
 from keel.tracking.environment import capture_environment, current_author, installed_distributions
@@ -511,17 +512,18 @@ class Client:
                     if dest
                     else p.relative_to(local).as_posix(),
                 )
-                for p in sorted(local.rglob("*"))
-                if p.is_file()
+                for p in _folder_files(local)
             ]
         else:
             raise NotFound(f"artifact source {local} does not exist")
+        for _path, rel in pairs:  # every name first: a refused one uploads nothing
+            check_artifact_path(rel)
         files = []
         store = self.artifact_store
         for path, rel in pairs:
             sha = hash_file(path)
             info = store.put_file(path, sha256=sha)
-            files.append(ArtifactFile(check_artifact_path(rel), info.sha256, info.size))
+            files.append(ArtifactFile(rel, info.sha256, info.size))
         return files
 
     def list_run_artifact(self, run: RunRef, path_in_run: str = "") -> list[ArtifactFile]:
@@ -534,9 +536,9 @@ class Client:
             cached = self.meta.run_files(run_id)
             if cached is None:
                 raise Offline(f"artifacts of run {run_id}: not in the offline cache")
-            return [f for f in cached if _under(f.path, prefix)]
+            return _listed([f for f in cached if _under(f.path, prefix)], prefix, f"run {run_id}")
         files = self._online("list_run_artifact").list_artifacts("run", run_id, prefix)
-        return files
+        return _listed(files, prefix, f"run {run_id}")
 
     def cache_run_artifact(self, run: RunRef, path_in_run: str = "") -> Path:
         """Pull a run artifact into the local cache; returns its cached path."""
@@ -584,16 +586,17 @@ class Client:
     ) -> Path:
         """Put a run artifact at ``target``: a symbolic link to the cache (``link=True``) or
         a copy. Files are write-protected either way."""
+        place = check_local_target(target, "place target")
         source = self.get_run_artifact(run, path_in_run)
-        return _place(source, Path(target), overwrite, link)
+        return _place(source, place, overwrite, link)
 
     def export_run_artifact(self, run: RunRef, target: Path | str, path_in_run: str = "") -> Path:
         """Copy a cached run artifact and its metadata to ``target`` with the cache's layout,
         so that ``Client(cache_dir=target, offline=True)`` can serve it."""
         run_id = _run_id(run)
+        target = check_local_target(target, "export target")
         self.cache_run_artifact(run_id, path_in_run)
         prefix = check_artifact_path(path_in_run, allow_empty=True)
-        target = Path(target)
         export = MetadataCache(target)
         run_entity = self.meta.run(run_id)
         assert run_entity is not None
@@ -605,9 +608,15 @@ class Client:
         previous = {f.path: f for f in (export.run_files(run_id) or [])}
         previous.update({f.path: f for f in files})
         export.put_run_files(run_id, sorted(previous.values(), key=lambda f: f.path))
+        root = export.run_artifacts_dir(run_id)
         for f in files:
             src = self.meta.run_artifacts_dir(run_id) / f.path
-            dst = export.run_artifacts_dir(run_id) / f.path
+            dst = root / f.path
+            if not _stays_inside(dst.parent, target):
+                raise ArtifactError(
+                    f"cannot export {f.path!r} to {target}: a symbolic link in it leads out "
+                    "of it; remove the link or export to a new folder"
+                )
             _copy_protected(src, dst)
         return target
 
@@ -677,6 +686,13 @@ class Client:
         The version number is the model's next integer. If a version of this model already
         has identical content, that version is returned and nothing is uploaded, unless
         ``allow_duplication=True``.
+
+        A version's files never change. Without ``path_in_run``, the files go to the model's
+        name in the run, or, when a version registered from this run already holds that
+        path, to ``<first 16 characters of the content hash>/<model name>``. A
+        ``path_in_run`` holding another version's files is a :class:`~keel.errors.Conflict`.
+        The version becomes visible only once all its files are stored and recorded: a
+        process killed midway leaves no version, only blobs ``keel gc`` removes.
         """
         if version is not None:
             raise InvalidInput("versions are numbered by keel; use label= for your own name")
@@ -695,11 +711,13 @@ class Client:
                 )
                 if existing:
                     return ModelVersionApi(self, existing[0])
+            if path_in_run is None:
+                dest = self._unclaimed_path(store, run_id, dest, content_hash)
             files = self._upload(local, dest)
-            store.record_artifacts("run", run_id, files)
-        mv, _created = store.create_model_version(
+        mv, _created = store.register_model_version(
             self.project,
             name,
+            files=files,
             run_id=run_id,
             path_in_run=dest,
             content_hash=content_hash,
@@ -713,6 +731,20 @@ class Client:
         if use_cache:
             self.cache_run_artifact(run_id, dest)
         return ModelVersionApi(self, mv)
+
+    @staticmethod
+    def _unclaimed_path(store: MetadataStore, run_id: str, dest: str, content_hash: str) -> str:
+        """``dest``, unless a version registered from the run holds other files at, inside
+        or around it: then a sibling path named by the content hash (same file name, so
+        loaders that look at the suffix still work)."""
+        claims = store.find_model_versions(None, {"run_id": run_id})
+        if all(
+            (mv.path_in_run == dest and mv.content_hash == content_hash)
+            or not (_under(mv.path_in_run, dest) or _under(dest, mv.path_in_run))
+            for mv in claims
+        ):
+            return dest
+        return str(PurePosixPath(content_hash[:16]) / dest)
 
     def _version_ref(self, model_version: VersionRef) -> tuple[str, int | str]:
         if isinstance(model_version, ModelVersionApi):
@@ -835,10 +867,12 @@ class Client:
         overwrite: bool = False,
         link: bool = True,
     ) -> Path:
-        return _place(self.get_model_artifact(model_version), Path(target), overwrite, link)
+        place = check_local_target(target, "place target")
+        return _place(self.get_model_artifact(model_version), place, overwrite, link)
 
     def export_model_artifact(self, model_version: VersionRef, target: Path | str) -> Path:
         """Export a version's artifact and metadata with the cache's layout (for offline use)."""
+        target = check_local_target(target, "export target")
         mv = self.get_model_version(model_version)
         self.cache_model_artifact(mv)
         assert mv.run_id is not None
@@ -994,11 +1028,12 @@ class Client:
         return [DatasetApi(self, d) for d in found]
 
     def list_dataset_files(self, dataset: DatasetApi | Dataset) -> list[ArtifactFile]:
-        return self._online("list_dataset_files").list_artifacts("dataset", dataset.id)
+        files = self._online("list_dataset_files").list_artifacts("dataset", dataset.id)
+        return _listed(files, "", f"dataset {dataset.name} version {dataset.version}")
 
     def get_dataset_files(self, dataset: DatasetApi | Dataset) -> Path:
         files = self.list_dataset_files(dataset)
-        target = self.settings.cache_dir / "datasets" / dataset.id
+        target = self.settings.cache_dir / "datasets" / check_path_segment(dataset.id, "dataset id")
         self.artifact_cache.materialize(
             self.artifact_store, {f.path: f.sha256 for f in files}, target
         )
@@ -1023,27 +1058,63 @@ def _run_id(run: RunRef) -> str:
 
 
 def check_artifact_path(path: str, allow_empty: bool = False) -> str:
-    """A safe relative POSIX path inside a run (no ``..``, no absolute paths, no NUL)."""
+    """A safe relative POSIX path inside a run: no ``..``, no absolute paths, no NUL, no
+    backslashes, no look-alike or invisible Unicode (the rules of :mod:`keel.paths`).
+
+    With ``allow_empty`` (a prefix to list or fetch), ``""`` and ``"/"`` mean the whole
+    run and a trailing ``/`` is dropped; a leading ``/`` is still an absolute path.
+    """
     if not isinstance(path, str):
         raise InvalidInput(f"artifact path must be a string, got {path!r}")
-    cleaned = path.strip("/") if allow_empty else path
+    cleaned = path
+    if allow_empty:
+        cleaned = "" if path.strip("/") == "" else path.rstrip("/")
     if not cleaned:
         if allow_empty:
             return ""
         raise InvalidInput("artifact path is empty: give path_in_run")
-    parts = cleaned.split("/")
-    if (
-        "\x00" in cleaned
-        or "\\" in cleaned
-        or cleaned.startswith("/")
-        or any(p in ("", ".", "..") for p in parts)
-        or len(cleaned) > 1024
-    ):
-        raise InvalidInput(
-            f"invalid artifact path {path!r}: use a relative path like 'a/b/c' without '..', "
-            "'.', empty parts, backslashes or NUL"
-        )
-    return cleaned
+    return check_relative_path(cleaned, "artifact path")
+
+
+def _folder_files(folder: Path) -> list[Path]:
+    """The files of a folder artifact, as :func:`keel.hashing.hash_folder` sees them.
+
+    A symbolic link to a file inside the folder is stored as that file's content; a link
+    that leads outside the folder (to a file or a folder) is refused, so logging a folder
+    never carries files from elsewhere on the machine into the store. Links to folders
+    inside are not descended and broken links are skipped, as ``hash_folder`` does.
+    """
+    real_root = folder.resolve()
+    files = []
+    for path in sorted(folder.rglob("*")):
+        if path.is_symlink():
+            target = path.resolve()
+            if target.exists() and not target.is_relative_to(real_root):
+                rel = path.relative_to(folder).as_posix()
+                raise InvalidInput(
+                    f"artifact folder {folder} holds {rel!r}, a symbolic link to {target} "
+                    "outside the folder: keel stores only what is inside it; copy that file "
+                    "in, or log it on its own"
+                )
+        if path.is_file():
+            files.append(path)
+    return files
+
+
+def _listed(files: list[ArtifactFile], prefix: str, owner: str) -> list[ArtifactFile]:
+    """The files a store listed, refused whole if one path is unsafe or outside ``prefix``:
+    they are joined under local folders (the cache, an export), so a store that lists
+    ``../../x`` (a hostile server, a tampered offline cache) must not write outside them."""
+    for f in files:
+        try:
+            check_artifact_path(f.path)
+        except InvalidInput as exc:
+            raise InvalidInput(f"the store listed an unsafe file for {owner}: {exc}") from None
+        if not _under(f.path, prefix):
+            raise InvalidInput(
+                f"the store listed {f.path!r} for {owner}, which is not under {prefix!r}"
+            )
+    return files
 
 
 def _under(path: str, prefix: str) -> bool:
@@ -1078,6 +1149,18 @@ def _verify_files(local: Path, files: Sequence[ArtifactFile], prefix: str, what:
                 f"the artifact of {what} was changed after registration: {f.path} no longer "
                 f"has sha256 {f.sha256[:12]}…; do not load it, register the model again"
             )
+
+
+def _stays_inside(folder: Path, root: Path) -> bool:
+    """Whether ``folder`` (made if missing) is inside ``root`` once symbolic links are
+    followed; checked on the part that exists before anything is made."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.resolve().is_relative_to(root.resolve()):
+        return False
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder.resolve().is_relative_to(root.resolve())
 
 
 def _copy_protected(src: Path, dst: Path) -> None:

@@ -36,19 +36,28 @@ def collect_garbage(client: Client, dry_run: bool = False, grace_seconds: float 
         report.purged_runs = [r.id for r in deleted]
     else:
         report.purged_runs, report.kept_runs = store.purge_deleted_runs()
-    referenced = store.referenced_blobs()
+    report.removed_blobs, report.freed_bytes = sweep_blobs(client, dry_run, grace_seconds)
+    if not dry_run:
+        report.removed_partials = client.artifact_store.remove_partials(grace_seconds)
+    return report
+
+
+def sweep_blobs(client: Client, dry_run: bool, grace_seconds: float) -> tuple[list[str], int]:
+    """Remove (or, in a dry run, list) the blobs no record refers to that are older than
+    the grace period; returns (their sha256, bytes freed)."""
+    referenced = client.store.referenced_blobs()
     blobs = client.artifact_store
     cutoff = time.time() - grace_seconds
+    removed: list[str] = []
+    freed = 0
     for sha in list(blobs.iter_blobs()):
         if sha in referenced:
             continue
         modified = blobs.modified(sha)
         if modified is not None and modified > cutoff:
             continue
-        report.removed_blobs.append(sha)
-        report.freed_bytes += blobs.size(sha)
+        removed.append(sha)
+        freed += blobs.size(sha)
         if not dry_run:
             blobs.delete(sha)
-    if not dry_run:
-        report.removed_partials = blobs.remove_partials(older_than_seconds=grace_seconds)
-    return report
+    return removed, freed

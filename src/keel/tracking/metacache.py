@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from keel.entities import ArtifactFile, Experiment, ModelVersion, RegisteredModel, Run
+from keel.paths import check_path_segment, check_relative_path
 
 T = TypeVar("T")
 
@@ -34,22 +35,25 @@ class MetadataCache:
     # --- paths ---------------------------------------------------------------------------
 
     def exp_path(self, exp_id: str) -> Path:
-        return self.root / "meta" / "exps" / f"{exp_id}.json"
+        return self.root / "meta" / "exps" / f"{_one(exp_id, 'experiment id')}.json"
 
     def run_path(self, run_id: str) -> Path:
-        return self.root / "meta" / "runs" / f"{run_id}.json"
+        return self.root / "meta" / "runs" / f"{_one(run_id, 'run id')}.json"
 
     def run_files_path(self, run_id: str) -> Path:
-        return self.root / "meta" / "artifacts" / "runs" / f"{run_id}.json"
+        return self.root / "meta" / "artifacts" / "runs" / f"{_one(run_id, 'run id')}.json"
 
     def model_path(self, project: str, name: str) -> Path:
-        return self.root / "meta" / "models" / project / f"{name}.json"
+        return self._models(project) / f"{_relative(name, 'model name')}.json"
 
     def version_path(self, project: str, name: str, version: int) -> Path:
-        return self.root / "meta" / "models" / project / name / f"v{version}.json"
+        return self._models(project) / _relative(name, "model name") / f"v{int(version)}.json"
 
     def run_artifacts_dir(self, run_id: str) -> Path:
-        return self.root / "runs" / run_id / "artifacts"
+        return self.root / "runs" / _one(run_id, "run id") / "artifacts"
+
+    def _models(self, project: str) -> Path:
+        return self.root / "meta" / "models" / _relative(project, "project name")
 
     # --- writes --------------------------------------------------------------------------
 
@@ -91,13 +95,24 @@ class MetadataCache:
         return ModelVersion(**data)
 
     def versions(self, project: str, name: str) -> list[ModelVersion]:
-        folder = self.root / "meta" / "models" / project / name
+        folder = self._models(project) / _relative(name, "model name")
         found = []
         for path in sorted(folder.glob("v*.json")) if folder.is_dir() else []:
             version = self.version(project, name, int(path.stem[1:]))
             if version is not None:
                 found.append(version)
         return sorted(found, key=lambda v: v.version)
+
+
+def _relative(value: str, what: str) -> str:
+    """``value`` if it is a safe relative path: ids and names come from the store (a remote
+    server's answer, an exported folder) and become paths under the cache folder."""
+    return check_relative_path(value, what)
+
+
+def _one(value: str, what: str) -> str:
+    """``value`` if it is one safe path segment (an id)."""
+    return check_path_segment(value, what)
 
 
 def _write_json(path: Path, data: Any) -> None:

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from pydantic import Field
 
-from keel.entities import ModelVersion, RegisteredModel
+from keel.entities import ArtifactFile, ModelVersion, RegisteredModel
 from keel.errors import NotFound
 from keel.server.api.codec import KeelJSON, no_content, reply, returns, schema_of
 from keel.server.api.common import (
@@ -48,7 +48,8 @@ class ModelRefBody(Body):
 
 
 class VersionBody(Body):
-    """A model version to register (its files are recorded on the run first)."""
+    """A model version to register: its files are given here (recorded on the run in the
+    same transaction) or were recorded on the run before."""
 
     project: str = Field(description=PROJECT_HELP)
     model: str = Field(description="the registered model's name (created if missing)")
@@ -62,6 +63,11 @@ class VersionBody(Body):
     author: str = ""
     allow_duplication: bool = Field(
         False, description="register even if a version has identical content"
+    )
+    files: list[ArtifactFile] | None = Field(
+        None,
+        description="the version's files at path_in_run (their blobs uploaded first): "
+        "recorded with the version in one transaction, replacing other files left there",
     )
 
 
@@ -188,8 +194,10 @@ CREATED_SCHEMA = {
 def create_model_version(body: VersionBody, request: Request) -> KeelJSON:
     """Register the next version (numbered per model). Identical content returns the
     existing version (200) unless ``allow_duplication``."""
-    fields = body.model_dump(exclude={"project", "model"})
-    version, created = metadata(request).create_model_version(body.project, body.model, **fields)
+    fields = body.model_dump(exclude={"project", "model", "files"})
+    version, created = metadata(request).register_model_version(
+        body.project, body.model, files=body.files or [], **fields
+    )
     return reply({"version": version, "created": created}, 201 if created else 200)
 
 

@@ -47,6 +47,10 @@ CHUNK = 1 << 20
 
 
 def _where(path: str) -> tuple[str, str]:
+    if "//" in path.strip("/"):
+        # MLflow's client never doubles a slash; ``<run>/artifacts//etc/passwd`` is an
+        # absolute path in disguise, not ``etc/passwd``
+        raise MlflowError(f"Invalid artifact path {path!r}: it has an empty segment ('//')")
     found = parse_artifact_path(path)
     if found is None:
         raise MlflowError(

@@ -47,7 +47,7 @@ from keel.server.mlflow.protocol import (
     MlflowError,
     float_json,
 )
-from keel.store.query import encode_text
+from keel.store.values import encode_text
 
 if TYPE_CHECKING:
     from keel.entities import Experiment, ModelVersion, RegisteredModel, Run

@@ -58,6 +58,7 @@ class PipelineJobs:
     store: PipelineStore
     client: Client
     timeout_s: float
+    memory_mb: int | None = None
 
     def submit_train(
         self,
@@ -118,6 +119,7 @@ class PipelineJobs:
             name=f"{kind} {pipeline.name} on {input_name}",
             cwd=str(pipeline.code_dir),  # mlopen code may open its support files by name
             timeout_s=self.timeout_s,
+            memory_mb=self.memory_mb,
             env=env,
             labels={"app": APP_LABEL, "pipeline": pipeline.name, "kind": kind},
         )

@@ -1,10 +1,10 @@
 """A pipeline's declared parameters: read from its ``get_params()``, turned into form fields,
 and the values people send checked against them.
 
-``get_params`` is user code, so it runs in a subprocess with a time limit (``python -P -m
-keel.server.pipelines.params CODE_DIR MODULE OUT``), called as ``get_params(False)`` for the
-training form and ``get_params(True)`` for the run form (mlopen's ``run`` argument). What it
-returns may take either form seen in mlopen pipelines:
+``get_params`` is user code, so it runs in a subprocess with a time limit and the pipeline
+jobs' memory limit (``python -P -m keel.server.pipelines.params CODE_DIR MODULE OUT MB``),
+called as ``get_params(False)`` for the training form and ``get_params(True)`` for the run
+form (mlopen's ``run`` argument). What it returns may take either form seen in mlopen pipelines:
 
 * mlopen's mapping: ``{"k": ("integer", {"default": 5}), "data": "file",
   "kind": ("choice", {"choices": ["a", "b"]})}``;
@@ -103,15 +103,19 @@ class PipelineParams:
 # --------------------------------------------------------------------------- reading
 
 
-def read_params(pipeline: Pipeline, timeout_s: float = TIMEOUT_S) -> PipelineParams:
-    """The pipeline's parameters (from the cache, else from ``get_params`` in a subprocess)."""
+def read_params(
+    pipeline: Pipeline, timeout_s: float = TIMEOUT_S, memory_mb: int | None = None
+) -> PipelineParams:
+    """The pipeline's parameters (from the cache, else from ``get_params`` in a subprocess
+    with a time limit and, given ``memory_mb``, a memory limit)."""
     cache = pipeline.folder / CACHE_FILE
     try:
         cached = json.loads(cache.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         cached = None
     if not (isinstance(cached, dict) and cached.get("upload_id") == pipeline.upload_id):
-        cached = {"upload_id": pipeline.upload_id, **_call_get_params(pipeline, timeout_s)}
+        answer = _call_get_params(pipeline, timeout_s, memory_mb)
+        cached = {"upload_id": pipeline.upload_id, **answer}
         from keel.jobs.files import write_json
 
         # OSError: the pipeline was replaced meanwhile; the answer is still right for now
@@ -130,7 +134,9 @@ def params_from(answer: Mapping[str, Any]) -> PipelineParams:
     return PipelineParams(train, run, bool(answer.get("declared")), None, warnings)
 
 
-def _call_get_params(pipeline: Pipeline, timeout_s: float) -> dict[str, Any]:
+def _call_get_params(
+    pipeline: Pipeline, timeout_s: float, memory_mb: int | None = None
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="keel-params-") as tmp:
         out = Path(tmp) / "params.json"
         command = [
@@ -141,6 +147,7 @@ def _call_get_params(pipeline: Pipeline, timeout_s: float) -> dict[str, Any]:
             str(pipeline.code_dir),
             pipeline.module,
             str(out),
+            str(memory_mb or 0),
         ]
         env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
         try:
@@ -337,7 +344,12 @@ def _line(exc: BaseException) -> str:
 
 
 def _main(argv: list[str]) -> int:
-    code_dir, module_name, out = argv
+    code_dir, module_name, out, *rest = argv
+    memory_mb = int(rest[0]) if rest else 0
+    if memory_mb:  # the pipeline jobs' limit: get_params is the same uploaded code
+        from keel.jobs.worker import limit_memory
+
+        limit_memory(memory_mb)
     try:
         answer = _answer(code_dir, module_name)
     except _ImportFailed as exc:

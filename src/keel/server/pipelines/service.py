@@ -50,7 +50,11 @@ class PipelineService:
     # --- pipelines -----------------------------------------------------------------------
 
     def params(self, pipeline: Pipeline) -> PipelineParams:
-        return read_params(pipeline, timeout_s=min(TIMEOUT_S, self.settings.job_timeout_s))
+        return read_params(
+            pipeline,
+            timeout_s=min(TIMEOUT_S, self.settings.job_timeout_s),
+            memory_mb=self.settings.job_memory_mb,
+        )
 
     def versions(self, name: str, limit: int = 20) -> list[ModelVersionApi]:
         """The model versions training ``name`` made, newest first."""
@@ -180,7 +184,9 @@ def _make(state: Any) -> PipelineService:
     settings, client = state.settings, state.client
     work_dir = Path(settings.work_dir or client.settings.cache_dir / "server")
     store = PipelineStore(work_dir, max_upload_bytes(settings))
-    jobs = PipelineJobs(server_executor(state), store, client, settings.job_timeout_s)
+    jobs = PipelineJobs(
+        server_executor(state), store, client, settings.job_timeout_s, settings.job_memory_mb
+    )
     return PipelineService(settings, client, store, jobs)
 
 

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from keel.errors import Conflict, InvalidInput, NotFound
+from keel.paths import check_path_segment
 
 PIPELINES = "pipelines"
 INPUTS = "inputs"
@@ -156,7 +157,9 @@ def check_file_name(name: str, what: str = "file") -> str:
         raise InvalidInput(f"{what} name {name!r} contains control characters")
     if len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_CHARS:
         raise InvalidInput(f"{what} name {name[:40]!r}… is longer than {MAX_NAME_CHARS} bytes")
-    return name
+    # the rules every surface shares: no look-alike slashes, invisible characters (a
+    # right-to-left override), drive letters, '~', names that normalise to '..'
+    return check_path_segment(name, f"{what} name")
 
 
 def check_module_name(file_name: str, what: str) -> str:
