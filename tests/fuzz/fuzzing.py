@@ -109,11 +109,16 @@ class Tally:
 
 
 def call_and_check(
-    case: schemathesis.Case, tally: Tally | None = None, timeout_s: float = CALL_TIMEOUT_S
+    case: schemathesis.Case,
+    tally: Tally | None = None,
+    timeout_s: float = CALL_TIMEOUT_S,
+    app: Any = None,
 ) -> Any:
-    """Send ``case`` and hold its answer to the fuzz property; returns the response."""
+    """Send ``case`` (to ``app``, else the schema's app) and hold its answer to the fuzz
+    property; returns the response."""
     where = f"{case.method} {case.formatted_path}"
-    response = bounded_call(lambda limit: case.call(timeout=limit), where, timeout_s)
+    extra = {"app": app} if app is not None else {}
+    response = bounded_call(lambda limit: case.call(timeout=limit, **extra), where, timeout_s)
     if tally is not None:
         tally.add(case.operation.label, response.status_code)
     check_answer(response, where)

@@ -72,22 +72,26 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     from keel_server import _password_hash
 
     root = tmp_path_factory.mktemp("fuzz-platform")
-    app = create_app(
-        ServerSettings(
-            store=str(root / "store"),
-            artifacts=str(root / "artifacts"),
-            project=PROJECT,
-            work_dir=root / "work",
+    with pytest.MonkeyPatch.context() as env:  # module-scoped: the autouse isolation is not on yet
+        env.setenv("KEEL_CACHE_DIR", str(root / "cache"))
+        for var in ("KEEL_STORE", "KEEL_PROJECT", "KEEL_CONFIG", "KEEL_ARTIFACTS"):
+            env.delenv(var, raising=False)
+        app = create_app(
+            ServerSettings(
+                store=str(root / "store"),
+                artifacts=str(root / "artifacts"),
+                project=PROJECT,
+                work_dir=root / "work",
+            )
         )
-    )
-    accounts = app.state.accounts
-    accounts.store.add_user(ADMIN, _password_hash(), "admin")
-    accounts.store.add_user("fuzz-viewer", _password_hash(), "viewer")
-    token = accounts.create_token(ADMIN, TOKEN_NAME)[1]
-    accounts.create_token("fuzz-viewer", "viewer-token")
-    known = _seed(app.state.client, root)
-    yield Platform(app, token, known, _mlflow_known(known))
-    app.state.client.close()
+        accounts = app.state.accounts
+        accounts.store.add_user(ADMIN, _password_hash(), "admin")
+        accounts.store.add_user("fuzz-viewer", _password_hash(), "viewer")
+        token = accounts.create_token(ADMIN, TOKEN_NAME)[1]
+        accounts.create_token("fuzz-viewer", "viewer-token")
+        known = _seed(app.state.client, root)
+        yield Platform(app, token, known, _mlflow_known(known))
+        app.state.client.close()
 
 
 def _seed(client: Any, root: Path) -> dict[str, list[Any]]:

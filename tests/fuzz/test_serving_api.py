@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ import schemathesis
 from fuzz.fuzzing import SETTINGS, Tally, call_and_check, schemathesis_config
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"
+IRIS_ROW = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
 
 KINDS_MODEL = '''
 import keel
@@ -97,22 +99,39 @@ api:
 """
 
 
-def _serve(project: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """Train the project's model into its own store and build the app that serves it."""
+@dataclass
+class Served:
+    """A trained project, the OpenAPI document of its app, and what the fuzz reached."""
+
+    project: Path
+    document: dict[str, Any]
+    tally: Tally = field(default_factory=Tally)
+
+    def app(self) -> Any:
+        """A new app over a new service of the model: schemathesis ends an app's lifespan
+        after each test, and a service serves one lifespan only."""
+        from keel.serving.app import build_app
+        from keel.serving.service import open_service
+
+        return build_app(open_service(config=self.project / "keel.yml"))
+
+
+def _train(project: Path) -> Served:
     from keel.lifecycle.training import train
     from keel.serving.app import build_app
     from keel.serving.service import open_service
 
-    monkeypatch.chdir(project)
     train(project / "keel.yml")
-    return build_app(open_service(config=project / "keel.yml"))
+    service = open_service(config=project / "keel.yml")
+    try:
+        return Served(project, build_app(service).openapi())
+    finally:
+        service.close()
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """Both apps (trained once for the module); their lifespans end with the module."""
-    from schemathesis.python.asgi import shutdown_lifespans
-
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Served]]:
+    """Both models, trained once for the module, each into its project's own store."""
     root = tmp_path_factory.mktemp("fuzz-serving")
     iris = root / "iris"
     shutil.copytree(EXAMPLES_DIR / "iris", iris)
@@ -124,50 +143,70 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
         env.setenv("KEEL_CACHE_DIR", str(root / "cache"))
         for var in ("KEEL_STORE", "KEEL_PROJECT", "KEEL_CONFIG", "KEEL_ARTIFACTS"):
             env.delenv(var, raising=False)
-        apps = {"iris": _serve(iris, env), "kinds": _serve(kinds, env)}
-        try:
-            yield {"apps": apps, "tally": {name: Tally() for name in apps}}
-        finally:
-            shutdown_lifespans()  # stops each model and flushes its invocation recorder
+        env.chdir(iris)
+        trained = {"iris": _train(iris)}
+        env.chdir(kinds)
+        trained["kinds"] = _train(kinds)
+    yield trained
+
+
+@pytest.fixture
+def iris_app(served: dict[str, Served], monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.chdir(served["iris"].project)
+    return served["iris"].app()
+
+
+@pytest.fixture
+def kinds_app(served: dict[str, Served], monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.chdir(served["kinds"].project)
+    return served["kinds"].app()
 
 
 @pytest.fixture(scope="module")
-def iris_schema(served: dict[str, Any]) -> schemathesis.BaseSchema:
-    return schemathesis.openapi.from_asgi(
-        "/openapi.json", served["apps"]["iris"], config=schemathesis_config()
-    )
+def iris_schema(served: dict[str, Served]) -> schemathesis.BaseSchema:
+    return schemathesis.openapi.from_dict(served["iris"].document, config=schemathesis_config())
 
 
 @pytest.fixture(scope="module")
-def kinds_schema(served: dict[str, Any]) -> schemathesis.BaseSchema:
-    return schemathesis.openapi.from_asgi(
-        "/openapi.json", served["apps"]["kinds"], config=schemathesis_config()
-    )
+def kinds_schema(served: dict[str, Served]) -> schemathesis.BaseSchema:
+    return schemathesis.openapi.from_dict(served["kinds"].document, config=schemathesis_config())
 
 
-@pytest.mark.parametrize(
-    ("body", "kind"),
-    [
-        ({"instances": []}, "application/json"),
-        ([], "application/json"),
-        ({"dataframe_records": []}, "application/json"),
-        ({"dataframe_split": {"columns": ["sepal_length"], "data": []}}, "application/json"),
-        ({"inputs": {"sepal_length": []}}, "application/json"),
-        ("sepal_length,sepal_width,petal_length,petal_width\n", "text/csv"),
-    ],
-)
-def test_regression_an_empty_batch_is_a_422_not_a_500(
-    served: dict[str, Any], body: Any, kind: str
-) -> None:
+EMPTY_BATCHES = [
+    ({"instances": []}, "application/json"),
+    ([], "application/json"),
+    ({"dataframe_records": []}, "application/json"),
+    ({"dataframe_split": {"columns": ["sepal_length"], "data": []}}, "application/json"),
+    ({"inputs": {"sepal_length": []}}, "application/json"),
+    ("sepal_length,sepal_width,petal_length,petal_width\n", "text/csv"),
+]
+
+
+def test_regression_an_empty_batch_is_a_422_not_a_500(iris_app: Any) -> None:
     """Fuzz: POST /invocations with {"instances": []} handed iris' predict_batch an empty
-    frame without columns (KeyError, 500). A batch without rows is refused before the model."""
-    from schemathesis.python.asgi import get_client
+    frame without columns (KeyError, 500). A batch without rows is refused before the model,
+    in each of the batch forms."""
+    from fastapi.testclient import TestClient
 
-    data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
-    with get_client(served["apps"]["iris"]) as http:  # the app's running lifespan, not a new one
-        answer = http.post("/invocations", data=data, headers={"content-type": kind})
-    assert answer.status_code == 422, answer.text
-    assert "no rows: send at least one input" in answer.json()["message"]
+    with TestClient(iris_app) as http:
+        for body, kind in EMPTY_BATCHES:
+            data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+            answer = http.post("/invocations", content=data, headers={"content-type": kind})
+            assert answer.status_code == 422, (body, answer.text)
+            assert "no rows: send at least one input" in answer.json()["message"]
+
+
+def test_regression_a_stopped_app_refuses_to_start_again(iris_app: Any) -> None:
+    """Fuzz harness: schemathesis ends an app's lifespan after each test and starts it again
+    on the next call. The service's model threads and recorder were gone by then, so every
+    model call hung until the 30 s limit (504, then 503 for all). Starting a closed service
+    now fails at startup, saying to open a new one."""
+    from fastapi.testclient import TestClient
+
+    with TestClient(iris_app) as http:
+        assert http.get("/iris/v1/species", params=IRIS_ROW).status_code == 200
+    with pytest.raises(RuntimeError, match="was closed"), TestClient(iris_app):
+        pass
 
 
 iris = schemathesis.pytest.from_fixture("iris_schema")
@@ -177,23 +216,23 @@ kinds = schemathesis.pytest.from_fixture("kinds_schema")
 @iris.parametrize()
 @SETTINGS
 def test_iris_api_answers_every_request_without_a_server_error(
-    case: schemathesis.Case, served: dict[str, Any]
+    case: schemathesis.Case, served: dict[str, Served], iris_app: Any
 ) -> None:
-    call_and_check(case, served["tally"]["iris"])
+    call_and_check(case, served["iris"].tally, app=iris_app)
 
 
 @kinds.parametrize()
 @SETTINGS
 def test_every_resource_kind_answers_every_request_without_a_server_error(
-    case: schemathesis.Case, served: dict[str, Any]
+    case: schemathesis.Case, served: dict[str, Served], kinds_app: Any
 ) -> None:
-    call_and_check(case, served["tally"]["kinds"])
+    call_and_check(case, served["kinds"].tally, app=kinds_app)
 
 
-def test_the_fuzz_reached_the_models(served: dict[str, Any]) -> None:
+def test_the_fuzz_reached_the_models(served: dict[str, Served]) -> None:
     """Runs after the fuzz (file order): each prediction route answered a prediction at
     least once, so the cases got past validation to the model."""
-    tallies: dict[str, Tally] = served["tally"]
+    tallies = {name: s.tally for name, s in served.items()}
     if not any(t.statuses for t in tallies.values()):
         pytest.skip("the fuzz tests did not run (deselected)")
     predicted = tallies["iris"].answered(200) | tallies["kinds"].answered(200)

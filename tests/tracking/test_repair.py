@@ -12,6 +12,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -147,3 +148,21 @@ def test_process_gone_knows_dead_live_zombie_and_reused_pids() -> None:
     finally:
         alive.kill()
         alive.wait()
+
+
+def test_a_run_of_another_pid_namespace_is_left_alone(tmp_path: Path) -> None:
+    from keel.tracking.environment import pid_namespace
+    from keel.tracking.repair import run_process_gone
+
+    client = Client(store=str(tmp_path / ".keel"), project="default")
+    run = client.start_run("e")
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    here = dict(run.environment, pid=gone.pid)
+    assert run_process_gone(replace(run.entity, environment=here))
+    if pid_namespace() is not None:  # Linux
+        assert run.environment["pid_namespace"] == pid_namespace()
+        elsewhere = dict(here, pid_namespace="pid:[1]")  # another container, same host name
+        assert not run_process_gone(replace(run.entity, environment=elsewhere))
+    assert not run_process_gone(replace(run.entity, environment=dict(here, host="other-host")))
+    run.end()

@@ -169,7 +169,9 @@ def load_model(
     except ConfigError:
         if config is not None or live_code or ref is None:
             raise
-    configured = project.config.settings.model.name if project is not None else None
+    # no keel.yml here (or one without model:): no model is configured
+    section = project.config.settings.model if project is not None else None
+    configured = section.name if section is not None else None
     if ref is None:
         if project is None or configured is None:
             raise ConfigError("load_model: name the model (e.g. 'iris@production')")

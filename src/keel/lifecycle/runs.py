@@ -44,7 +44,7 @@ def tracked_run(
         try:
             run.log_artifact(_writer(text), FAILURE_ARTIFACT)
         finally:
-            run.end(status, error=exc)
+            run.end(status, error=text)  # the masked text, not the exception's own
         if isinstance(exc, Exception):
             what = f"{type(exc).__name__}: {project.config.scrub(str(exc))}"
             raise RunFailed(

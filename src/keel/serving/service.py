@@ -55,6 +55,7 @@ class ModelService:
         self.recorder = recorder
         self.batcher: MicroBatcher | None = None
         self.ready = False
+        self.closed = False
         self.stats = ServiceStats()
         self.on_batch: Callable[[int], None] | None = None  # observes each batch's size
         from keel.serving.runner import ModelRunner
@@ -80,6 +81,11 @@ class ModelService:
 
     def start(self) -> None:
         """Run the model's ``setup`` and start the recorder (before the first request)."""
+        if self.closed:  # its recorder and model threads are gone: calls would only hang
+            raise RuntimeError(
+                f"the service of {self.model} version {self.version} was closed (its app's "
+                "lifespan ended): open a new one with open_service() to serve it again"
+            )
         self.loaded.setup()
         if self.recorder is not None:
             self.recorder.start()
@@ -108,6 +114,7 @@ class ModelService:
     def close(self) -> None:
         """Flush the recorder, then the model's ``teardown`` (idempotent)."""
         self.ready = False
+        self.closed = True
         try:
             if self.recorder is not None:
                 self.recorder.close()

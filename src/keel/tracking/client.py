@@ -368,16 +368,20 @@ class Client:
         return self._online("update_run").update_run(run_id, **fields)
 
     def end_run(
-        self, run: RunRef, status: str = "finished", error: BaseException | None = None
+        self, run: RunRef, status: str = "finished", error: BaseException | str | None = None
     ) -> RunApi:
-        """Flush the run's metrics and set its final status (and failure, if any)."""
+        """Flush the run's metrics and set its final status (and failure, if any).
+
+        ``error`` is the exception the run failed with (its traceback is recorded), or the
+        text to record instead (a traceback with secrets already masked).
+        """
         if status not in TERMINAL_STATUSES:
             raise InvalidInput(
                 f"a run ends as one of {', '.join(TERMINAL_STATUSES)}, not {status!r}"
             )
         run_id = _run_id(run)
-        failure = None
-        if error is not None:
+        failure = error if isinstance(error, str) or error is None else None
+        if isinstance(error, BaseException):
             failure = "".join(traceback.format_exception(type(error), error, error.__traceback__))
         flush_error: BaseException | None = None
         try:

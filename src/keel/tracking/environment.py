@@ -46,7 +46,22 @@ def capture_environment() -> dict[str, Any]:
     env = dict(_static_environment())
     env["pid"] = os.getpid()
     env["cwd"] = os.getcwd()
+    namespace = pid_namespace()
+    if namespace is not None:
+        env["pid_namespace"] = namespace
     return env
+
+
+def pid_namespace() -> str | None:
+    """Which PID namespace this process is in (Linux: ``pid:[4026531836]``), else None.
+
+    Two containers may share a host name but not their pids: ``keel doctor --repair`` judges
+    a run's process only from the namespace it ran in.
+    """
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return None
 
 
 def current_author() -> str:

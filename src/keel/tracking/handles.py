@@ -110,8 +110,9 @@ class RunApi(_Handle[Run]):
         self._entity = self._client._update_run(self.id, status="running")
         return self
 
-    def end(self, status: str = "finished", error: BaseException | None = None) -> RunApi:
-        """Flush buffered metrics and close the run with a final status."""
+    def end(self, status: str = "finished", error: BaseException | str | None = None) -> RunApi:
+        """Flush buffered metrics and close the run with a final status (and the exception
+        it failed with, or the failure's text)."""
         self._entity = self._client.end_run(self, status, error=error).entity
         return self
 

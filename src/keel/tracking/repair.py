@@ -11,7 +11,8 @@ committed in one transaction after them. What it can leave, and what :func:`repa
   before its record.
 - **runs left running**: a run still ``running`` whose process, on this host, is gone (or
   its pid now belongs to a process started after the run); marked ``killed`` with a failure
-  that says so. Runs of other hosts are never touched: their processes cannot be seen here.
+  that says so. Runs of other hosts (or of another PID namespace: another container with the
+  same host name) are never touched: their processes cannot be seen here.
 
 It also checks, and reports without changing, every model version: its files are recorded,
 each blob is stored with the recorded size, and together they hash to the version's content
@@ -103,8 +104,7 @@ class RepairReport:
                 "incomplete model versions",
                 len(self.broken_versions),
                 0,
-                "; ".join(self.broken_versions)
-                or f"{self.versions_checked} checked, all complete",
+                "; ".join(self.broken_versions) or f"{self.versions_checked} checked, all complete",
             ),
         ]
 
@@ -147,10 +147,16 @@ def repair(client: Client, grace_seconds: float = 3600, dry_run: bool = False) -
 
 
 def run_process_gone(run: Run) -> bool:
-    """Whether the process that started a running run is known to be gone (this host only)."""
+    """Whether the process that started a running run is known to be gone: only for runs
+    of this host and, where recorded, this PID namespace (another container's pids are not
+    visible here)."""
+    from keel.tracking.environment import pid_namespace
+
     env = run.environment or {}
     pid = env.get("pid")
     if env.get("host") != socket.gethostname() or not isinstance(pid, int) or pid <= 0:
+        return False
+    if "pid_namespace" in env and env["pid_namespace"] != pid_namespace():
         return False
     since = run.start_time or run.created_at
     return process_gone(pid, since / 1000 if since else None)
