@@ -23,6 +23,7 @@ Cost: ``KEEL_FUZZ_EXAMPLES`` (default 150) examples per hypothesis test, derando
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 import subprocess
@@ -34,7 +35,7 @@ from typing import Any
 import pytest
 import yaml
 from click.testing import CliRunner
-from hypothesis import HealthCheck, assume, example, given, settings
+from hypothesis import HealthCheck, assume, event, example, given, settings
 from hypothesis import strategies as st
 
 from keel.cli import main
@@ -281,14 +282,17 @@ def _either_config_or_one_line(tmp_path: Path, content: str | bytes) -> None:
     file = _write(tmp_path, {"keel.yml": content})
     try:
         load_config(file)
+        outcome = "a config"
     except ConfigError as exc:
         assert "\n" not in str(exc)
         assert str(file.parent) in str(exc) or file.name in str(exc), str(exc)
+        outcome = "ConfigError"
     code, stdout, stderr = run_cli("-c", str(file), "data", "list")
     assert "Traceback" not in stdout + stderr
     if code != 0:
         line = one_error_line(stderr)
         assert file.name in line, line
+    event(f"{outcome}, keel data list exit {code}")  # --hypothesis-show-statistics
     # a config may be valid and still name a data source keel.data refuses: that is code 1
 
 
@@ -354,10 +358,48 @@ configs = st.dictionaries(
 ).filter(lambda d: "plugins" not in d)
 
 
+#: a valid keel.yml; near_configs swap one of its values for a random document
+VALID: dict[str, Any] = {
+    "project": "p",
+    "store": {"url": "store", "artifacts": "blobs", "storage_options": {}},
+    "dbms": {"w": {"connection_string": "sqlite://", "options": {}}},
+    "datasources": {"train": {"type": "csv", "path": "train.csv"}},
+    "datasinks": {"out": {"type": "csv", "path": "out.csv"}},
+    "model": {"name": "m", "version": "1", "params": {"a": 1}},
+    "api": {"name": "a"},
+    "jobs": {"executor": "local", "max_parallel": 2},
+    "server": {"port": 8080, "anonymous_read": False},
+}
+PATHS = [(k,) for k in VALID] + [
+    (section, key) for section, body in VALID.items() if isinstance(body, dict) for key in body
+]
+
+
+def _swap(pair: tuple[tuple[str, ...], Any]) -> dict[str, Any]:
+    path, value = pair
+    doc = copy.deepcopy(VALID)
+    target = doc
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    return doc
+
+
+near_configs = st.tuples(st.sampled_from(PATHS), documents).map(_swap)
+
+
+def test_the_valid_config_is_valid(tmp_path: Path) -> None:
+    """Guard: near_configs start from a config keel accepts, API and CLI."""
+    file = _write(tmp_path, {"keel.yml": yaml.safe_dump(VALID)})
+    assert load_config(file).project == "p"
+    code, _, stderr = run_cli("-c", str(file), "data", "list")
+    assert code == 0, stderr
+
+
 @FUZZ
 @example(doc={"server": {"port": "x", "prot": 1}, "store": [1]})
 @example(doc={"datasources": {"train": {"type": "csv", "path": None}}})
-@given(doc=st.one_of(configs, documents))
+@given(doc=st.one_of(near_configs, near_configs, configs, documents))
 def test_random_documents_are_a_config_or_one_line(
     doc: Any, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:

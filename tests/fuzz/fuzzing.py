@@ -4,6 +4,11 @@ configuration, real records for path parameters, and the property every answer m
 The property (:func:`call_and_check`): no answer is a 5xx; every refusal (4xx) is JSON with a
 non-empty string ``message`` (keel's error format, FastAPI's own validation errors included);
 every call answers within :data:`CALL_TIMEOUT_S` (the in-process transport cancels it then).
+
+Two variables size a run: ``KEEL_FUZZ_EXAMPLES`` (fuzzing examples per operation; 15 in CI)
+and ``KEEL_FUZZ_CALL_TIMEOUT_S`` (30). The longer run, a few minutes per 100 examples::
+
+    KEEL_FUZZ_EXAMPLES=500 .venv/bin/python -m pytest tests/fuzz
 """
 
 from __future__ import annotations

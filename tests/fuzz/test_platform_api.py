@@ -18,7 +18,7 @@ same property holds there, in MLflow's error shape (``{"error_code", "message"}`
 CI runs ``KEEL_FUZZ_EXAMPLES`` (default 15) fuzzing examples per operation, derandomized.
 A longer run::
 
-    KEEL_FUZZ_EXAMPLES=500 .venv/bin/pytest tests/fuzz/test_platform_api.py
+    KEEL_FUZZ_EXAMPLES=500 .venv/bin/python -m pytest tests/fuzz/test_platform_api.py
 """
 
 from __future__ import annotations

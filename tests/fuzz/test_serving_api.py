@@ -17,7 +17,7 @@ every refusal a 4xx JSON ``{"message": …}``, no call over ``KEEL_FUZZ_CALL_TIM
 CI runs ``KEEL_FUZZ_EXAMPLES`` (default 15) fuzzing examples per operation, derandomized.
 A longer run::
 
-    KEEL_FUZZ_EXAMPLES=500 .venv/bin/pytest tests/fuzz/test_serving_api.py
+    KEEL_FUZZ_EXAMPLES=500 .venv/bin/python -m pytest tests/fuzz/test_serving_api.py
 """
 
 from __future__ import annotations

@@ -18,6 +18,10 @@ their lazy forms, lookarounds; ``$options`` ``i m s x``. Refused with
 :class:`~keel.errors.InvalidInput` on every backend: backreferences, inline flags (use
 ``$options``), conditionals, atomic groups, possessive quantifiers, repeat counts above 255
 and patterns too big for PostgreSQL to compile.
+
+Cost: translations are cached (512 patterns). A class (``[a-z]`` with ``i``, ``\\w``) is
+listed by running Python's engine over every code point once, a 4 MB string built on first
+use and kept: about 20 ms per new class; plain characters and ranges need no scan.
 """
 
 from __future__ import annotations
