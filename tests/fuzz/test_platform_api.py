@@ -29,6 +29,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import schemathesis
@@ -90,7 +91,9 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
         token = accounts.create_token(ADMIN, TOKEN_NAME)[1]
         accounts.create_token("fuzz-viewer", "viewer-token")
         known = _seed(app.state.client, root)
-        yield Platform(app, token, known, _mlflow_known(known))
+        mlflow_known = _mlflow_known(known)
+        mlflow_known["model_id"] = [_logged_model(app, token, known["experiment_id"][0]), "m-0"]
+        yield Platform(app, token, known, mlflow_known)
         app.state.client.close()
 
 
@@ -159,6 +162,20 @@ def _seed(client: Any, root: Path) -> dict[str, list[Any]]:
     }
 
 
+def _logged_model(app: Any, token: str, experiment_id: str) -> str:
+    """An MLflow 3 logged model (made the way MLflow's client makes one); its id."""
+    from fastapi.testclient import TestClient
+
+    with TestClient(app) as http:
+        made = http.post(
+            "/api/2.0/mlflow/logged-models",
+            json={"experiment_id": experiment_id, "name": "lm"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    assert made.status_code == 200, made.text
+    return str(made.json()["model"]["info"]["model_id"])
+
+
 def _mlflow_known(known: dict[str, list[Any]]) -> dict[str, list[Any]]:
     """The seeded records as MLflow's parameters name them, and a few values of each kind
     MLflow's client sends."""
@@ -178,6 +195,8 @@ def _mlflow_known(known: dict[str, list[Any]]) -> dict[str, list[Any]]:
         "alias": ["production"],
         "source": [f"runs:/{run}/clf", f"mlflow-artifacts:/{run_dir}/model"],
         "path": [f"{run_dir}/model/weights.bin", run_dir, "model"],
+        "artifact_path": [f"{run_dir}/model/weights.bin", run_dir],
+        "tag_key": ["a", "mlflow.runName"],
         "filter": ["", "metrics.acc > 0.5", "name = 'clf'", "tags.a = 'b'"],
         "order_by": [["metrics.acc DESC"], ["start_time ASC"]],
         "max_results": [1, 1000, 50001],
@@ -293,9 +312,12 @@ def test_mlflow_api_answers_every_request_without_a_server_error(
 
     known = platform.mlflow_known
     args = data.draw(_mlflow_args(known), label="args")
-    url = re.sub(
-        r"\{(\w+)(:path)?\}", lambda m: data.draw(st.sampled_from(known["path"]), label=m[1]), path
-    )
+
+    def fill(m: re.Match[str]) -> str:  # a path parameter: a seeded value or any text
+        value = data.draw(st.sampled_from(known[m[1]]) | st.text(min_size=1), label=m[1])
+        return quote(value, safe="/" if m[2] else "")
+
+    url = re.sub(r"\{(\w+)(:path)?\}", fill, path)
     where = f"{method} {url}"
     with get_client(platform.app) as http:
         if method == "GET":
