@@ -184,7 +184,8 @@ def test_a_dead_supervisor_is_noticed(executor: LocalExecutor, tmp_path: Path) -
         time.sleep(0.05)
     gone = executor.status(job.id)
     assert gone.status == "failed" and "supervisor" in (gone.error or "")
-    assert "its processes were stopped" in (gone.error or "")
+    # Who stops the runner is a race: the runner ends itself when it sees its supervisor
+    # gone, or the reader kills it first (and then says so). Either way it must be gone.
     assert gone.runner_pid is not None
     deadline = time.monotonic() + 5
     while not _gone(gone.runner_pid) and time.monotonic() < deadline:
