@@ -109,3 +109,21 @@ def test_the_mlflow_backend_refuses_a_sort_that_is_not_a_list() -> None:
     with pytest.raises(InvalidInput, match="a sort is a list"):
         check_sort(1, RUN)  # type: ignore[arg-type]
     check_sort([("name", 1)], RUN)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/2.0/mlflow/logged-models/%0A/params",  # a newline: no route pattern matches it
+        "/api/3.0/mlflow/no-such-thing",  # under MLflow 3's prefix, outside any router
+    ],
+)
+def test_an_unrouted_api_path_is_refused_in_json_not_html(
+    api: tuple[TestClient, dict[str, str], Any], path: str
+) -> None:
+    """Fuzz: POST /api/2.0/mlflow/logged-models/%0A/params answered keel's HTML 404 page:
+    only /api/v1 paths counted as API paths when the app itself refused a request."""
+    http, auth, _run = api
+    answer = http.post(path, json={}, headers=auth)
+    assert answer.status_code == 404 and answer.headers["content-type"] == "application/json"
+    assert answer.json() == {"message": "Not Found"}

@@ -99,8 +99,12 @@ def _keel_version() -> str:
 
 
 def wants_json(request: Request) -> bool:
-    """API paths always answer JSON; UI pages answer HTML unless JSON is asked for."""
-    return request.url.path.startswith((API_PREFIX, "/openapi")) or (
+    """API paths always answer JSON; UI pages answer HTML unless JSON is asked for.
+
+    Every ``/api/`` path counts, not only ``/api/v1``: a path under MLflow's ``/api/2.0`` or
+    ``/api/3.0`` that no route takes (an unknown one, or one with a newline, which Starlette's
+    path patterns never match) is refused here, by the app."""
+    return request.url.path.startswith(("/api/", "/openapi")) or (
         "application/json" in request.headers.get("accept", "")
     )
 
