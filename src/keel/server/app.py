@@ -223,6 +223,28 @@ def _add_routers(app: FastAPI) -> None:
     mount_ui(app)
 
 
+#: what every refusal of the platform API looks like (see ``_refusal``)
+ERROR_SCHEMA: dict[str, Any] = {
+    "title": "Error",
+    "type": "object",
+    "properties": {
+        "message": {"type": "string", "description": "what went wrong, in one line"},
+        "details": {"description": "what was refused, where it helps (e.g. each invalid field)"},
+    },
+    "required": ["message"],
+}
+
+
+def _with_keel_errors(schema: dict[str, Any]) -> dict[str, Any]:
+    """FastAPI documents its 422 as ``{detail: [...]}``; keel answers ``{message, details}``
+    (the ``invalid_request`` handler), so the document says that instead."""
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    if "HTTPValidationError" in components:
+        components["HTTPValidationError"] = ERROR_SCHEMA
+        components.pop("ValidationError", None)
+    return schema
+
+
 def _add_docs(app: FastAPI) -> None:
     """``/openapi.json`` and ``/docs`` (Swagger UI from local files: works offline)."""
     from fastapi.openapi.docs import get_swagger_ui_html
@@ -232,7 +254,7 @@ def _add_docs(app: FastAPI) -> None:
 
     @app.get("/openapi.json", include_in_schema=False)
     async def openapi_json() -> JSONResponse:
-        return JSONResponse(app.openapi())
+        return JSONResponse(_with_keel_errors(app.openapi()))
 
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:
