@@ -398,6 +398,7 @@ def test_the_valid_config_is_valid(tmp_path: Path) -> None:
 
 @FUZZ
 @example(doc={"server": {"port": "x", "prot": 1}, "store": [1]})
+@example(doc={"\r": 1})  # a key holding a line break broke the one-line error
 @example(doc={"datasources": {"train": {"type": "csv", "path": None}}})
 @given(doc=st.one_of(near_configs, near_configs, configs, documents))
 def test_random_documents_are_a_config_or_one_line(
