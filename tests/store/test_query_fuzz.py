@@ -560,7 +560,13 @@ TEXTS = [
     *(t for t in STORABLE if len(t) <= 12),
     *["a\nb\n", "\n\n", "K\u212aks\u017fS", "aaa", "x{1}", "a-b", "é É", "0123", "x" * 12],
 ]
-_REFUSALS = ("are not supported", "repeat counts go up to", "is too big", "nest more than")
+_REFUSALS = (
+    "are not supported",
+    "repeat counts go up to",
+    "is too big",
+    "nest more than",
+    "repeats a repeat",
+)
 
 
 def _native(pattern: str, flags: str) -> re.Pattern[str] | None:
@@ -631,6 +637,8 @@ def test_regex_refusals_say_what_to_do() -> None:
         "(?:a{255}){255}": "too big",
         "(" * 101 + ")" * 101: "nest more than 100",
         "(?=a)*": "repeated lookarounds",
+        "(x*)*y": "repeats a repeat",  # exponential backtracking on SQLite (ReDoS)
+        "(?:a|b+){2,}c": "repeats a repeat",
         "[": "unterminated character set",
         "a{2,1}": "min repeat greater than max repeat",
     }

@@ -80,6 +80,11 @@ def translate(pattern: str, flags: str = "") -> str:
 def _translate(pattern: str, flags: str) -> str:
     parser = _Parser(pattern, flags)
     node = parser.parse()
+    if _repeats_a_repeat(node):
+        raise InvalidInput(
+            f"$regex {_short(pattern)} repeats a repeat (like (a*)* or (a+){{2,}}), which can "
+            "take exponential time: repeat only the inner part, e.g. a* instead of (a*)*"
+        )
     cost = _cost(node)
     if cost > MAX_COST:
         raise InvalidInput(
@@ -621,3 +626,23 @@ def _cost(node: _Node) -> int:
         return _cost(node.item) + 1
     copies = max(node.low, node.high or 0, 1) + (1 if node.high is None else 0)
     return _cost(node.item) * copies
+
+
+def _repeats_a_repeat(node: _Node, repeated: bool = False) -> bool:
+    """Whether an unbounded repeat sits inside another repeat of more than one copy.
+
+    SQLite runs ``$regex`` with Python's backtracking engine, where such a pattern against a
+    long value can try exponentially many ways to split it and stall the query (ReDoS).
+    """
+    if isinstance(node, _Repeat):
+        if node.high is None and repeated:
+            return True
+        many = node.high is None or node.high > 1
+        return _repeats_a_repeat(node.item, repeated or many)
+    if isinstance(node, _Seq):
+        return any(_repeats_a_repeat(i, repeated) for i in node.items)
+    if isinstance(node, _Alt):
+        return any(_repeats_a_repeat(b, repeated) for b in node.branches)
+    if isinstance(node, _Look | _Group):
+        return _repeats_a_repeat(node.item, repeated)
+    return False
