@@ -127,3 +127,14 @@ def test_an_unrouted_api_path_is_refused_in_json_not_html(
     answer = http.post(path, json={}, headers=auth)
     assert answer.status_code == 404 and answer.headers["content-type"] == "application/json"
     assert answer.json() == {"message": "Not Found"}
+
+
+def test_a_run_id_already_taken_is_a_409_not_a_500(
+    api: tuple[TestClient, dict[str, str], Any],
+) -> None:
+    """Fuzz (fresh-clone CI): POST /api/v1/runs with the run_id of an existing run hit the
+    primary key (IntegrityError, 500). The store now says the id is taken."""
+    http, auth, run = api
+    body = {"experiment_id": run.experiment_id, "kind": "train", "run_id": run.id}
+    refused(http.post(f"{API}/runs", json=body, headers=auth), 409, "already exists")
+    assert http.get(f"{API}/runs/{run.id}", headers=auth).json()["kind"] != "train"

@@ -392,6 +392,9 @@ class SqlStore(MetadataStore):
                 parent = self._must_exist(conn, t.runs, parent_id, "parent run")
                 if parent.experiment_id != experiment_id:
                     raise InvalidInput(f"parent run {parent_id} belongs to another experiment")
+            taken = conn.execute(select(t.runs.c.id).where(t.runs.c.id == run_id)).first()
+            if taken is not None:  # a caller-chosen id (the REST API, MLflow import)
+                raise Conflict(f"run {run_id} already exists: leave run_id out to get a new id")
             conn.execute(
                 insert(t.runs).values(
                     id=run_id,
