@@ -33,7 +33,7 @@ from team import team_stores  # noqa: E402, F401  (PostgreSQL + S3 store pairs, 
 def _isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Keep tests off the user's home, config and stores: everything lands in tmp_path."""
     monkeypatch.setenv("KEEL_CACHE_DIR", str(tmp_path / "cache"))
-    for name in ("KEEL_STORE", "KEEL_CONFIG", "KEEL_ARTIFACTS", "KEEL_PROJECT"):
+    for name in ("KEEL_STORE", "KEEL_CONFIG", "KEEL_ARTIFACTS", "KEEL_PROJECT", "LAUNCHPAD_CFG"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)  # the default ./.keel store and ./keel.yml are in tmp_path
 

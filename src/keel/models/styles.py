@@ -2,8 +2,9 @@
 
 ``model.module`` names a module (imported with the config's folder on ``sys.path``);
 ``model.class`` may name the class. Otherwise the module is searched for, in order: a
-:class:`keel.models.Model` subclass, a Launchpad ``ModelMakerInterface`` +
-``ModelInterface`` pair, an ML2P ``Model``, and mlopen's ``train`` + ``run_pipeline``.
+:class:`keel.models.Model` subclass, classes of a :mod:`keel.compat` style (a Launchpad
+``ModelMakerInterface`` + ``ModelInterface`` pair, an ML2P ``Model``: their bases name the
+adapter to use), and mlopen's ``train`` + ``run_pipeline``.
 """
 
 from __future__ import annotations
@@ -40,11 +41,33 @@ def import_model_module(name: str, base_dir: Path, fresh: bool = False) -> Modul
     try:
         return importlib.import_module(name)
     except ModuleNotFoundError as exc:
-        if exc.name and name.startswith(exc.name):
+        if exc.name and (name == exc.name or name.startswith(exc.name + ".")):
             raise ConfigError(
-                f"model.module: no module {name!r} in {base_dir} or on the Python path"
+                f"model.module: no module {name!r} in {base_dir.resolve()} or on the Python path"
             ) from None
-        raise
+        raise ConfigError(
+            f"model.module {name} ({_failing_line(exc, folder)}): no module named "
+            f"{exc.name!r}: install it in this environment (pip install …) or fix the import"
+        ) from exc
+    except SyntaxError as exc:
+        raise ConfigError(
+            f"model.module {name} ({exc.filename} line {exc.lineno}): syntax error: {exc.msg}"
+        ) from exc
+    except Exception as exc:
+        raise ConfigError(
+            f"model.module {name} ({_failing_line(exc, folder)}): importing it raised "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def _failing_line(exc: BaseException, folder: str) -> str:
+    """``file line N`` of the deepest frame of the user's project in ``exc``'s traceback."""
+    import traceback
+
+    frames = traceback.extract_tb(exc.__traceback__)
+    own = [f for f in frames if Path(f.filename).resolve().is_relative_to(folder)]
+    frame = (own or frames or [None])[-1]
+    return f"{frame.filename} line {frame.lineno}" if frame is not None else "?"
 
 
 def _defined_here(module: ModuleType, base: type) -> list[type]:
@@ -69,9 +92,33 @@ def _one(found: list[type], what: str, module: ModuleType) -> type | None:
     return found[0] if found else None
 
 
+def _style_groups(module: ModuleType) -> dict[str, list[type]]:
+    """Classes defined in ``module`` whose base names an adapter, grouped by that adapter."""
+    groups: dict[str, list[type]] = {}
+    for obj in vars(module).values():
+        if not inspect.isclass(obj) or obj.__module__ != module.__name__:
+            continue
+        adapter = getattr(obj, "__keel_adapter__", None)
+        if isinstance(adapter, str) and not inspect.isabstract(obj):
+            groups.setdefault(adapter, []).append(obj)
+    return groups
+
+
+def _adapt(adapter: str, module: ModuleType, classes: list[type]) -> Model:
+    """Import ``package.module:function`` (a compat adapter) and wrap ``classes`` with it."""
+    module_name, _, function = adapter.partition(":")
+    factory = getattr(importlib.import_module(module_name), function)
+    return factory(module, classes)  # type: ignore[no-any-return]
+
+
 def find_model(module: ModuleType, class_name: str | None = None) -> Model:
-    """The model in ``module`` wrapped in keel's contract."""
-    from keel.models import launchpad, ml2p, mlopen
+    """The model in ``module`` wrapped in keel's contract.
+
+    A keel :class:`Model` subclass wins; otherwise classes whose base (from
+    :mod:`keel.compat`) names an adapter in ``__keel_adapter__`` are handed to that adapter;
+    otherwise mlopen's ``train`` + ``run_pipeline`` functions.
+    """
+    from keel.models import mlopen
 
     if class_name:
         obj = getattr(module, class_name, None)
@@ -81,19 +128,16 @@ def find_model(module: ModuleType, class_name: str | None = None) -> Model:
     keel_class = _one(_defined_here(module, Model), "keel Model", module)
     if keel_class is not None:
         return keel_class()
-    maker = _one(_defined_here(module, launchpad.ModelMakerInterface), "ModelMaker", module)
-    interface = _one(_defined_here(module, launchpad.ModelInterface), "ModelInterface", module)
-    if maker is not None or interface is not None:
-        if maker is None or interface is None:
-            missing = "ModelMakerInterface" if maker is None else "ModelInterface"
-            raise ConfigError(
-                f"model.module {module.__name__}: Launchpad-style code needs both a "
-                f"ModelMakerInterface and a ModelInterface subclass; no {missing} found"
-            )
-        return launchpad.LaunchpadModel(maker, interface)
-    ml2p_class = _one(_defined_here(module, ml2p.Model), "ML2P Model", module)
-    if ml2p_class is not None:
-        return ml2p.Ml2pModel(ml2p_class)
+    groups = _style_groups(module)
+    if len(groups) > 1:
+        names = ", ".join(sorted(c.__name__ for found in groups.values() for c in found))
+        raise ConfigError(
+            f"model.module {module.__name__}: classes of several styles ({names}); "
+            "name the one to use with model.class"
+        )
+    if groups:
+        [(adapter, classes)] = groups.items()
+        return _adapt(adapter, module, classes)
     if callable(getattr(module, "train", None)) and callable(getattr(module, "run_pipeline", None)):
         return mlopen.MlopenModel(module)
     raise ConfigError(
@@ -104,12 +148,11 @@ def find_model(module: ModuleType, class_name: str | None = None) -> Model:
 
 
 def _wrap_class(obj: Any, module: ModuleType) -> Model:
-    from keel.models import ml2p
-
     if inspect.isclass(obj) and issubclass(obj, Model):
         return obj()
-    if inspect.isclass(obj) and issubclass(obj, ml2p.Model):
-        return ml2p.Ml2pModel(obj)
+    adapter = getattr(obj, "__keel_adapter__", None) if inspect.isclass(obj) else None
+    if isinstance(adapter, str):
+        return _adapt(adapter, module, [obj])
     raise ConfigError(
         f"model.class: {module.__name__}.{getattr(obj, '__name__', obj)} is not a keel "
         "Model or an ML2P Model"
