@@ -4,7 +4,7 @@ import pandas as pd
 from sklearn import tree
 from sklearn.metrics import accuracy_score, confusion_matrix
 
-import keel.models.launchpad as mllp  # was: import mllaunchpad as mllp
+import keel.compat.launchpad as mllp  # was: import mllaunchpad as mllp
 
 FEATURES = ["petal_length", "petal_width", "sepal_length", "sepal_width"]
 

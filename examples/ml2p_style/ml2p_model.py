@@ -6,7 +6,7 @@ import joblib
 import pandas as pd
 from sklearn.neighbors import KNeighborsClassifier
 
-from keel.models import ml2p  # was: from ml2p import core as ml2p
+from keel.compat.ml2p import core as ml2p  # was: from ml2p import core as ml2p
 
 HERE = Path(__file__).parent
 FEATURES = ["petal_length", "petal_width", "sepal_length", "sepal_width"]

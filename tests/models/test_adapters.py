@@ -29,12 +29,13 @@ def _env(tmp_path: Path) -> ml2p.KeelEnv:
 def test_ml2p_predictor_defaults_have_the_documented_shapes(tmp_path: Path) -> None:
     predictor = Predictor(_env(tmp_path))
     meta = predictor.metadata()
-    assert set(meta) == {"model_version", "timestamp"} and meta["model_version"] == "m@3"
+    assert set(meta) == {"model_version", "ml2p_version", "timestamp"}
+    assert meta["model_version"] == "m@3"
     assert isinstance(meta["timestamp"], float)
     assert predictor.invoke({"x": 2})["result"] == {"double": 4}
     assert set(predictor.invoke({"x": 2})) == {"metadata", "result"}
-    batch = predictor.batch_invoke([{"x": 1}, {"x": 2}])
-    assert [b["result"] for b in batch] == [{"double": 2}, {"double": 4}]
+    batch = predictor.batch_invoke([{"x": 1}, {"x": 2}])  # ML2P's {"predictions": [...]}
+    assert [b["result"] for b in batch["predictions"]] == [{"double": 2}, {"double": 4}]
     assert predictor.batch_result([{"x": 3}]) == [{"double": 6}]
     keys = predictor.record_invoke_id({"x": 1}, {"double": 2})
     assert list(keys) == ["ts", "uuid"]

@@ -52,12 +52,15 @@ def test_ml2p_example_serves_the_container_contract(example: Path) -> None:
     service = open_service()
     assert service.spec.batching.enabled
     with TestClient(build_app(service)) as client:
-        assert client.get("/ping").status_code == 200
+        ping = client.get("/ping")  # ML2P's wire shapes for an ML2P model
+        assert ping.status_code == 200
+        assert ping.json() == {"model_version": "iris-ml2p@1", "ml2p_version": "0.6.0"}
         one = client.post("/invocations", json=row).json()
         assert one["result"] == {"species": "versicolor"}
-        # the ML2P predictor's metadata(), plus keel's version
+        # the ML2P predictor's metadata(), as it is
         assert one["metadata"]["model_version"] == "iris-ml2p@1"
-        assert one["metadata"]["keel_version"] and one["metadata"]["timestamp"] > 0
+        assert one["metadata"]["ml2p_version"] and one["metadata"]["timestamp"] > 0
         many = client.post("/invocations", json={"instances": [row, row]}).json()
-        assert many == {"predictions": [{"species": "versicolor"}] * 2}
+        assert [p["result"] for p in many["predictions"]] == [{"species": "versicolor"}] * 2
+        assert many["predictions"][0]["metadata"]["model_version"] == "iris-ml2p@1"
         assert client.post("/iris-ml2p/v1/species", json=row).json() == {"species": "versicolor"}

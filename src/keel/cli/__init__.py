@@ -53,6 +53,29 @@ class PrefixGroup(click.Group):
         _name, cmd, rest = super().resolve_command(ctx, args)
         return (cmd.name if cmd else None), cmd, rest
 
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """keel's commands under "Commands:"; a command with ``keel_compat = "ML2P"`` (a
+        seed system's habit, see :mod:`keel.compat`) under "ML2P commands:" after them."""
+        sections: dict[str, list[tuple[str, click.Command]]] = {}
+        for name in self.list_commands(ctx):
+            cmd = self.get_command(ctx, name)
+            if cmd is None or cmd.hidden:
+                continue
+            system = getattr(cmd, "keel_compat", None)
+            sections.setdefault(f"{system} commands" if system else "Commands", []).append(
+                (name, cmd)
+            )
+        if not sections:
+            return
+        width = max(len(name) for found in sections.values() for name, _ in found)
+        limit = formatter.width - 6 - width
+        titles = ["Commands"] if "Commands" in sections else []
+        titles += sorted(t for t in sections if t != "Commands")
+        for title in titles:
+            rows = [(name, cmd.get_short_help_str(limit)) for name, cmd in sections[title]]
+            with formatter.section(title):
+                formatter.write_dl(rows)
+
 
 @dataclasses.dataclass
 class State:
@@ -97,13 +120,48 @@ pass_state = click.make_pass_decorator(State, ensure=True)
     type=click.Path(),
     help="Config file (env KEEL_CONFIG; default ./keel.yml).",
 )
+@click.option("-v", "--verbose", is_flag=True, help="Print debug messages.")
+@click.option(
+    "-l",
+    "--log-config",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Logging configuration (YAML for logging.config.dictConfig), as ML Launchpad's -l.",
+)
 @click.pass_context
-def cli(ctx: click.Context, store: str | None, project: str | None, config: str | None) -> None:
+def cli(
+    ctx: click.Context,
+    store: str | None,
+    project: str | None,
+    config: str | None,
+    verbose: bool,
+    log_config: str | None,
+) -> None:
     """keel: from data to a served, recorded prediction.
 
     Track runs, register model versions and datasets, and query them.
     """
+    if verbose or log_config:
+        _configure_logging(verbose, log_config)
     ctx.obj = State(store=store, project=project, config=config)
+
+
+def _configure_logging(verbose: bool, log_config: str | None) -> None:
+    import logging
+
+    if log_config:
+        import logging.config
+
+        import yaml
+
+        try:
+            with open(log_config, encoding="utf-8") as f:
+                logging.config.dictConfig(yaml.safe_load(f))
+        except (OSError, ValueError, TypeError, yaml.YAMLError) as exc:
+            raise ConfigError(f"--log-config {log_config}: {exc}") from None
+    if verbose:
+        if not logging.getLogger().handlers:
+            logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.getLogger().setLevel(logging.DEBUG)
 
 
 # --- output helpers ---------------------------------------------------------------------
@@ -685,7 +743,9 @@ def main(argv: Sequence[str] | None = None) -> None:
 # The lifecycle and serving commands register themselves on ``cli`` (kept in their own module).
 from keel.cli import doctor as _doctor  # noqa: E402, F401
 from keel.cli import jobs as _jobs  # noqa: E402, F401
+from keel.cli import launchpad as _launchpad  # noqa: E402, F401
 from keel.cli import lifecycle as _lifecycle  # noqa: E402, F401
+from keel.cli import ml2p as _ml2p  # noqa: E402, F401
 from keel.cli import server as _server  # noqa: E402, F401
 from keel.cli import serving as _serving  # noqa: E402, F401
 

@@ -4,6 +4,7 @@ left behind (a thin caller of :func:`keel.tracking.repair.repair`)."""
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from typing import Any
 
@@ -84,6 +85,11 @@ def doctor(
     diagnosis = diagnose(
         state.config, store=state.store, artifacts=artifacts, replicas=replicas, timeout_s=timeout
     )
+    from keel.cli.ml2p import ml2p_checks  # an ML2P project: its model and AWS-only keys
+
+    extra = ml2p_checks(state.config)
+    if extra:
+        diagnosis = dataclasses.replace(diagnosis, checks=(*diagnosis.checks, *extra))
     report = None
     # Only a store that exists and is at this keel's schema is repaired (nothing is made).
     stores_ok = all(c.status == "ok" for c in diagnosis.checks if c.name == "schema") and all(

@@ -171,36 +171,84 @@ def retest(
     return None
 
 
+def _arg_value(text: str) -> Any:
+    """A ``--arg`` value typed as JSON would type it (3 → int, 2.5 → float, true → bool,
+    null → None, [1, 2] → list), anything else as text."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _parse_args(pairs: tuple[str, ...]) -> dict[str, Any]:
+    args: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise click.BadParameter(
+                f"{pair!r}: expected name=value, e.g. x1=3", param_hint="--arg"
+            )
+        args[name.strip()] = _arg_value(value)
+    return args
+
+
 @cli.command("predict")
-@click.argument("input_file", metavar="[FILE|-]", default="-", type=click.File("r"))
+@click.argument("input_file", metavar="[FILE|-]", required=False, type=click.File("r"))
+@click.option(
+    "--arg",
+    "pairs",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="An input value (typed as JSON: 3, 2.5, true, text); repeat. Added to FILE's object.",
+)
 @_with_version
 @click.option("--live-code", is_flag=True, help="Run the current model code, not the stored one.")
 @pass_state
 def predict(
-    state: State, input_file: Any, version: str | None, alias: str | None, live_code: bool
+    state: State,
+    input_file: Any,
+    pairs: tuple[str, ...],
+    version: str | None,
+    alias: str | None,
+    live_code: bool,
 ) -> None:
-    """One prediction from JSON input (a file, or - for stdin); prints JSON.
+    """One prediction from JSON input (a file, - for stdin, or --arg values); prints JSON.
 
     \b
     Examples:
       keel predict input.json
       echo '{"petal_length": 1.4}' | keel predict - --alias production
+      keel -c addition_cfg.yml predict --arg x1=3 --arg x2=2
     """
     from keel.lifecycle.predicting import predict as predict_one
 
+    args = _parse_args(pairs)
+    if input_file is None and args:
+        inputs: Any = args
+    else:
+        if input_file is None:
+            input_file = click.open_file("-")
+        inputs = _read_json(input_file)
+        if args:
+            if not isinstance(inputs, dict):
+                raise InvalidInput("--arg adds to a JSON object; the input is not one")
+            inputs = {**inputs, **args}
+    result = predict_one(
+        inputs, _ref(version, alias), config=state.config, client=state.client, live_code=live_code
+    )
+    click.echo(json.dumps(result, indent=2, allow_nan=False))
+
+
+def _read_json(input_file: Any) -> Any:
     text = input_file.read()
     name = getattr(input_file, "name", "-")
     try:
-        inputs = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as exc:
         where = "stdin" if name in ("-", "<stdin>") else name
         raise InvalidInput(
             f"{where} line {exc.lineno} column {exc.colno}: not valid JSON ({exc.msg})"
         ) from None
-    result = predict_one(
-        inputs, _ref(version, alias), config=state.config, client=state.client, live_code=live_code
-    )
-    click.echo(json.dumps(result, indent=2, allow_nan=False))
 
 
 @cli.command("batch-predict")

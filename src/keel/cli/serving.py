@@ -97,42 +97,91 @@ def serve(
     )
 
 
-@cli.group(cls=PrefixGroup)
-def api() -> None:
-    """The prediction API's definition (keel.yml's api: section)."""
+@cli.group(cls=PrefixGroup, invoke_without_command=True)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(0, 65535))
+@click.pass_context
+def api(ctx: click.Context, host: str, port: int) -> None:
+    """The prediction API: alone, serves it (ML Launchpad's api; keel serve on port 5000).
+
+    \b
+    Examples:
+      keel -c tree_cfg.yml api            # then http://127.0.0.1:5000/iris/v0/...
+      keel api schema --from-source iris_test --exclude species
+    """
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(serve, model=None, host=host, port=port)
 
 
 @api.command("schema")
-@click.option("--from-source", "source", required=True, help="Data source whose columns to use.")
+@click.option(
+    "--from-source", "source", help="Data source whose columns to use (required without --raml)."
+)
 @click.option("--resource", default="predict", show_default=True, help="Resource name.")
-@click.option("--name", help="API name (default: the model's name).")
+@click.option("--name", help="API name (default: api.name, else the model's name).")
 @click.option("--exclude", multiple=True, help="Column to leave out (e.g. the target); repeat.")
 @click.option("--rows", default=1000, show_default=True, help="Rows to read for the dtypes.")
+@click.option(
+    "--raml",
+    "as_raml",
+    is_flag=True,
+    help="Write RAML 0.8 (ML Launchpad's API files); without --from-source, of the "
+    "resources keel.yml's api: declares.",
+)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write here, not stdout.")
 @pass_state
 def api_schema(
     state: State,
-    source: str,
+    source: str | None,
     resource: str,
     name: str | None,
     exclude: tuple[str, ...],
     rows: int,
+    as_raml: bool,
     output: str | None,
 ) -> None:
-    """Write an api: block whose inputs are a data source's columns and dtypes.
+    """Write an api: block (or with --raml a RAML file) whose inputs are a data source's
+    columns and dtypes; --raml alone writes the config's own resources as RAML.
 
     \b
-    Example:
+    Examples:
       keel api schema --from-source iris_test --exclude species --resource species
+      keel api schema --raml --from-source petals --exclude variety -o my_api.raml
+      keel api schema --raml -o tree.raml   # the api: resources, for teams keeping RAML
     """
     from keel.lifecycle.project import Project
     from keel.serving.schema import api_block, inputs_from_frame
 
+    if source is None and not as_raml:
+        raise click.UsageError("give --from-source NAME, or --raml for the api: resources")
     project = Project.open(state.config, store=state.store, project=state.project)
-    frame = project.catalog.source(source).get_dataframe()
-    frame = frame.head(rows)
-    model_name = project.config.settings.model.name if project.config.settings.model else None
-    text = api_block(name or model_name or "api", resource, inputs_from_frame(frame, list(exclude)))
+    settings = project.config.settings
+    model_name = settings.model.name if settings.model else None
+    if as_raml:
+        from keel.serving.raml import raml_from_frame, to_raml
+        from keel.serving.service import api_spec, major_of
+        from keel.serving.spec import ResourceSpec
+
+        spec = api_spec(project.config)
+        api_name = name or spec.name or model_name or "api"
+        label = settings.model.version if settings.model else None
+        version = f"v{spec.url_version or major_of(label)}"
+        if source is not None:
+            frame = project.catalog.source(source).get_dataframe().head(rows)
+            text = raml_from_frame(
+                frame, api_name=api_name, version=version, resource=resource, exclude=exclude
+            )
+        else:
+            resources: list[ResourceSpec] = spec.resources
+            text = to_raml(
+                resources, api_name=api_name, version=version, description=spec.description
+            )
+    else:
+        assert source is not None
+        frame = project.catalog.source(source).get_dataframe().head(rows)
+        text = api_block(
+            name or model_name or "api", resource, inputs_from_frame(frame, list(exclude))
+        )
     if output:
         from pathlib import Path
 

@@ -1,12 +1,15 @@
 """keel.yml: where it is found, how it is read, and the typed sections it holds.
 
 The file is the first of: an explicit path (``-c FILE``), env ``KEEL_CONFIG``,
-``./keel.yml``; :attr:`Config.origin` says which. Reading supports ``!include other.yml``
-(relative to the including file), ``${ENV_VAR}`` (and ``${ENV_VAR:-default}``), and keys
-ending in ``_var`` whose value names the environment variable holding the real value
-(``password_var: DB_PASSWORD`` gives ``password``). Sections are checked by the pydantic
-models in :mod:`keel.config.models`; :mod:`keel.data` checks each data source and sink
-against the model of its type. :meth:`Config.snapshot` is the secret-free copy to store.
+``./keel.yml``, env ``LAUNCHPAD_CFG``, ``./LAUNCHPAD_CFG.yml`` (ML Launchpad's names, so its
+projects run unchanged), ``./ml2p.yml`` (ML2P's, translated by :mod:`keel.config.ml2p_file`,
+as is any file with ML2P's ``s3folder`` key); :attr:`Config.origin` says which. Reading
+supports ``!include other.yml`` (relative to the including file), ``${ENV_VAR}`` (and
+``${ENV_VAR:-default}``), and keys ending in ``_var`` whose value names the environment
+variable holding the real value (``password_var: DB_PASSWORD`` gives ``password``). Sections
+are checked by the pydantic models in :mod:`keel.config.models`; :mod:`keel.data` checks
+each data source and sink against the model of its type. :meth:`Config.snapshot` is the
+secret-free copy to store.
 """
 
 from __future__ import annotations
@@ -35,6 +38,11 @@ __all__ = [
 ]
 
 DEFAULT_CONFIG_NAME = "keel.yml"
+#: ML Launchpad's environment variable and file name, looked for after keel's own
+LAUNCHPAD_CONFIG_ENV = "LAUNCHPAD_CFG"
+LAUNCHPAD_CONFIG_NAME = "LAUNCHPAD_CFG.yml"
+#: ML2P's project file, looked for last (read by keel.config.ml2p_file)
+ML2P_CONFIG_NAME = "ml2p.yml"
 
 
 @dataclass(frozen=True)
@@ -42,7 +50,9 @@ class Config:
     """A read and checked keel.yml (or the defaults, when there is none)."""
 
     path: Path | None
-    origin: str  # how the file was found: "-c", "KEEL_CONFIG", "./keel.yml" or "defaults"
+    # how the file was found: "-c", "KEEL_CONFIG", "./keel.yml", "LAUNCHPAD_CFG",
+    # "./LAUNCHPAD_CFG.yml" or "defaults"
+    origin: str
     settings: KeelConfig
     document: Document | None = field(default=None, repr=False)
 
@@ -52,7 +62,9 @@ class Config:
 
     @property
     def store(self) -> StoreSection:
-        return self.settings.store
+        """``store:``; ML Launchpad's ``model_store: {location: DIR}`` is an embedded store in
+        DIR, relative to this file."""
+        return self.settings.resolved_store(self.base_dir)
 
     @property
     def raw(self) -> dict[str, Any]:
@@ -67,11 +79,17 @@ class Config:
     def describe(self) -> str:
         """Which config is in use, for a person: ``config ./keel.yml (found in .)``."""
         if self.path is None:
-            return "no config file (defaults; looked for -c, KEEL_CONFIG, ./keel.yml)"
+            return (
+                "no config file (defaults; looked for -c, KEEL_CONFIG, ./keel.yml, "
+                "LAUNCHPAD_CFG, ./LAUNCHPAD_CFG.yml, ./ml2p.yml)"
+            )
         how = {
             "-c": "given with -c",
             "KEEL_CONFIG": "from KEEL_CONFIG",
             "./keel.yml": "found in the working folder",
+            "LAUNCHPAD_CFG": "from LAUNCHPAD_CFG",
+            "./LAUNCHPAD_CFG.yml": "found in the working folder",
+            "./ml2p.yml": "found in the working folder, ML2P's project file",
         }[self.origin]
         return f"config {self.path} ({how})"
 
@@ -101,7 +119,16 @@ def find_config(
     if named:
         return _named_file(Path(named), "from KEEL_CONFIG"), "KEEL_CONFIG"
     local = Path(DEFAULT_CONFIG_NAME)
-    return (local, "./keel.yml") if local.is_file() else None
+    if local.is_file():
+        return local, "./keel.yml"
+    named = env.get(LAUNCHPAD_CONFIG_ENV)
+    if named:
+        return _named_file(Path(named), f"from {LAUNCHPAD_CONFIG_ENV}"), LAUNCHPAD_CONFIG_ENV
+    local = Path(LAUNCHPAD_CONFIG_NAME)
+    if local.is_file():
+        return local, f"./{LAUNCHPAD_CONFIG_NAME}"
+    local = Path(ML2P_CONFIG_NAME)  # an ML2P project's file (keel.config.ml2p_file)
+    return (local, f"./{ML2P_CONFIG_NAME}") if local.is_file() else None
 
 
 def _named_file(found: Path, how: str) -> Path:
@@ -148,6 +175,10 @@ def _checked(file: Path, origin: str, document: Document) -> Config:
             f"{file}: expected a mapping of sections (project, store, datasources, …), "
             f"got {type(document.value).__name__}"
         )
+    if "s3folder" in document.value:  # ML2P's ml2p.yml: read as keel settings
+        from keel.config.ml2p_file import translate
+
+        document = translate(document)
     settings = validate_section(KeelConfig, document.value, (), document)
     return Config(file, origin, settings, document)
 

@@ -9,6 +9,7 @@ type, once ``plugins`` have been imported and every type is known.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import (
@@ -35,6 +36,16 @@ class StoreSection(Section):
     url: str | None = None
     artifacts: str | None = None
     storage_options: dict[str, Any] = Field(default_factory=dict)
+
+
+class ModelStoreSection(Section):
+    """ML Launchpad's ``model_store: {location: DIR}``: an embedded keel store in DIR.
+
+    DIR is read relative to the config file. It is another way to write ``store: DIR``, so a
+    config giving both is refused (keep one).
+    """
+
+    location: str = Field(min_length=1)
 
 
 class DbmsSection(BaseModel):
@@ -145,6 +156,7 @@ class KeelConfig(Section):
 
     project: str | None = Field(default=None, pattern=NAME_PATTERN)
     store: StoreSection = Field(default_factory=StoreSection)
+    model_store: ModelStoreSection | None = None
     plugins: list[str] = Field(default_factory=list)
     dbms: dict[str, DbmsSection] = Field(default_factory=dict)
     datasources: dict[str, dict[str, Any]] = Field(default_factory=dict)
@@ -160,6 +172,25 @@ class KeelConfig(Section):
         if value is None:
             return {}
         return {"url": value} if isinstance(value, str) else value
+
+    @field_validator("model_store", mode="after")
+    @classmethod
+    def _one_store(cls, value: Any, info: ValidationInfo) -> Any:
+        store = info.data.get("store")
+        if value is not None and store is not None and (store.url or store.artifacts):
+            raise ValueError(
+                "store: and model_store: both say where models are kept: keep one "
+                "(model_store: {location: DIR} is short for store: DIR)"
+            )
+        return value
+
+    def resolved_store(self, base_dir: Path) -> StoreSection:
+        """``store:``, or the embedded store ``model_store.location`` names (relative to
+        ``base_dir``, the config file's folder)."""
+        if self.model_store is None:
+            return self.store
+        folder = (base_dir / Path(self.model_store.location).expanduser()).resolve()
+        return self.store.model_copy(update={"url": str(folder)})
 
     @field_validator("dbms", "datasources", "datasinks", "plugins", mode="before")
     @classmethod

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from keel.errors import ConfigError, InvalidInput
 
@@ -36,9 +36,14 @@ class DataSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     type: str
-    tags: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)  # ``tags: train`` is short for ``[train]``
     options: dict[str, Any] = Field(default_factory=dict)
     description: str | None = None
+
+    @field_validator("tags", mode="before")
+    @classmethod
+    def _one_tag(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
 
 
 class SourceSettings(DataSettings):

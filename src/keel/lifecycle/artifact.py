@@ -101,7 +101,10 @@ def project_modules(base_dir: Path) -> list[str]:
     return [
         name
         for name, module in list(sys.modules.items())
-        if os.path.abspath(getattr(module, "__file__", None) or "/").startswith(root)
+        # __main__ (a script in the project calling keel's API) is pickled by value anyway;
+        # cloudpickle refuses to unregister it
+        if name != "__main__"
+        and os.path.abspath(getattr(module, "__file__", None) or "/").startswith(root)
     ]
 
 

@@ -2,10 +2,11 @@
 
 A model is a class with ``train(ctx)`` returning the fitted model, ``evaluate(ctx, fitted)``
 returning metrics, and ``predict(ctx, fitted, inputs)``; ``predict_batch``, ``setup``,
-``teardown``, ``generate_dataset`` and ``record_invoke_id`` are optional. ``ctx`` (a
-:class:`ModelContext`) holds everything the code needs from keel: the ``model:`` config, the
-data sources and sinks of the phase, the previous fitted model, a tracker for params,
-metrics and report items, and the working folders.
+``teardown``, ``generate_dataset`` and ``record_invoke_id`` are optional, and so are the
+``answer_*`` hooks through which an adapter gives the prediction API its system's wire
+shapes. ``ctx`` (a :class:`ModelContext`) holds everything the code needs from keel: the
+``model:`` config, the data sources and sinks of the phase, the previous fitted model, a
+tracker for params, metrics and report items, and the working folders.
 """
 
 from __future__ import annotations
@@ -200,6 +201,27 @@ class Model(ABC):
     def record_invoke_id(self, ctx: ModelContext, inputs: Any, result: Any) -> dict[str, str]:
         """The keys that name an invocation record; joined as ``k-v--k-v``."""
         return default_invoke_id()
+
+    # --- how the prediction API answers (adapters give their system's wire shapes) ---------
+    # Each returns None for keel's own answer; keel's serving calls them on any model.
+
+    def answer_metadata(self, ctx: ModelContext) -> dict[str, Any] | None:
+        """The ``metadata`` of a ``/invocations`` answer, or None for keel's."""
+        return None
+
+    def answer_batch(self, ctx: ModelContext, results: list[Any], metadata: Any) -> Any:
+        """The body answering a batch ``/invocations`` (``metadata`` as for one call), or
+        None for keel's ``{"predictions": results}``."""
+        return None
+
+    def answer_ping(self, ctx: ModelContext) -> dict[str, Any] | None:
+        """The JSON body of a healthy ``/ping``, or None for keel's empty 200."""
+        return None
+
+    def answer_error(self, ctx: ModelContext, exc: BaseException) -> tuple[int, Any] | None:
+        """``(status, JSON body)`` answering an exception from model code, or None for
+        keel's (404/422 for its refusals, else 500)."""
+        return None
 
 
 def default_invoke_id() -> dict[str, str]:

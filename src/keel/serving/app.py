@@ -25,6 +25,7 @@ import os
 import sys
 import time
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -93,7 +94,7 @@ class PredictionApi:
             await self.record(
                 request_id, resource, inputs, {"error": _one_line(exc)}, started, "error"
             )
-            raise _failure(exc, request_id, resource, "input") from None
+            raise self._failure(exc, request_id, resource, "input") from None
         request_id = service.request_id(inputs, result)
         await self.record(request_id, resource, inputs, result, started)
         return result, request_id
@@ -118,13 +119,30 @@ class PredictionApi:
             error = {"error": _one_line(exc)}
             for request_id, inputs in zip(ids, batch, strict=False):
                 await self.record(request_id, resource, inputs, error, started, "error")
-            raise _failure(exc, ids[0], resource, "batch") from None
+            raise self._failure(exc, ids[0], resource, "batch") from None
         first_id = ""
         for inputs, result in zip(batch, results, strict=True):
             request_id = service.request_id(inputs, result)
             first_id = first_id or request_id
             await self.record(request_id, resource, inputs, result, started)
         return results, first_id or service.request_id(batch, results)
+
+    def _failure(self, exc: Exception, request_id: str, resource: str, what: str) -> ApiError:
+        """The model's own answer to its exception (e.g. ML2P's ClientError), else keel's."""
+        own = self.service.error_answer(exc) if not isinstance(exc, ModelTimeout) else None
+        if own is not None:
+            status, body = own
+            log.log(
+                logging.ERROR if status >= 500 else logging.INFO,
+                "model answered %d on %s %s (%s): %s",
+                status,
+                what,
+                request_id,
+                resource,
+                _one_line(exc),
+            )
+            return AnswerAs(status, body, {"x-request-id": request_id})
+        return _failure(exc, request_id, resource, what)
 
     async def record(
         self,
@@ -220,7 +238,14 @@ class PredictionApi:
                     raise invalid(
                         [{"field": id_name, "problem": f"expected an integer id, got {raw_id!r}"}]
                     ) from None
-            extra = self.validate(model, query_inputs(request, arrays)) if model else {}
+            if request.method == "POST":  # the other inputs as a JSON body
+                kind = media_type(request)
+                if not is_json(kind):
+                    raise unsupported(kind, ["application/json"])
+                raw: Any = parse_json(await read_body(request, self.limit))
+            else:
+                raw = query_inputs(request, arrays)
+            extra = self.validate(model, raw) if model else {}
             inputs = {**(extra or {}), id_name: item_id}
             result, request_id = await self.call_model(path, inputs, started)
             return json_response(result, headers={"x-request-id": request_id})
@@ -283,7 +308,8 @@ class PredictionApi:
         if kind in ("text/csv", "application/csv"):
             rows = self.validate_batch(self.invocation_model, csv_records(body), "rows")
             results, request_id = await self.call_model_batch("/invocations", rows, started)
-            return json_response({"predictions": results}, headers={"x-request-id": request_id})
+            answer = self.service.batch_answer(results)
+            return json_response(answer, headers={"x-request-id": request_id})
         if not is_json(kind):
             raise unsupported(kind, ["application/json", "text/csv"])
         payload = parse_json(body)
@@ -295,7 +321,8 @@ class PredictionApi:
             return json_response(body_out, headers={"x-request-id": request_id})
         rows = self.validate_batch(self.invocation_model, rows, what)
         results, request_id = await self.call_model_batch("/invocations", rows, started)
-        return json_response({"predictions": results}, headers={"x-request-id": request_id})
+        answer = self.service.batch_answer(results)
+        return json_response(answer, headers={"x-request-id": request_id})
 
     async def ping(self, request: Request) -> Response:
         if not self.service.ready:
@@ -304,7 +331,8 @@ class PredictionApi:
             return json_response(
                 {"status": "not ready", "message": self.service.runner.saturated_message()}, 503
             )
-        return Response(b"", 200)
+        answer = self.service.ping_answer()  # a model may describe itself (ML2P does)
+        return Response(b"", 200) if answer is None else json_response(answer)
 
     async def execution_parameters(self, request: Request) -> Response:
         batching = self.spec.batching
@@ -358,7 +386,9 @@ class PredictionApi:
             elif resource.kind == "id":
                 assert resource.id is not None
                 full = f"{path}/{{{resource.id.name}}}"
-                routes.append(Route(full, wrap(full, self.id_endpoint(resource)), methods=["GET"]))
+                routes.append(
+                    Route(full, wrap(full, self.id_endpoint(resource)), methods=["GET", "POST"])
+                )
             else:
                 routes.append(
                     Route(path, wrap(path, self.file_endpoint(resource)), methods=["POST"])
@@ -372,7 +402,44 @@ class PredictionApi:
             Route("/metadata", self.metadata, methods=["GET"]),
             Route("/metrics", self.prometheus, methods=["GET"]),
         ]
+        if self.spec.root_path is not None:
+            # Last: a resource or contract route of the same path is never shadowed.
+            static = static_endpoint(Path(self.spec.root_path) / "static")
+            routes.append(Route("/static/{path:path}", static, methods=["GET", "HEAD"]))
         return routes
+
+
+def static_endpoint(folder: Path) -> Callable[[Request], Awaitable[Response]]:
+    """Files of ``folder`` (``api.root_path``'s ``static/``, ML Launchpad's demo pages) by
+    their relative path; a path leading outside it, or to no file, is a 404."""
+    from starlette.responses import FileResponse
+
+    from keel.paths import unsafe_reason
+
+    root = folder.resolve()
+
+    async def endpoint(request: Request) -> Response:
+        name = request.path_params["path"]
+        missing = ApiError(404, f"no such resource: {request.url.path}")
+        if unsafe_reason(name) is not None:
+            raise missing
+        target = (root / name).resolve()
+        if not target.is_relative_to(root) or not target.is_file():
+            raise missing
+        return FileResponse(target)
+
+    return endpoint
+
+
+class AnswerAs(ApiError):
+    """An answer the model chose for its own exception: status and JSON body as they are."""
+
+    def __init__(self, status: int, body: Any, headers: dict[str, str]) -> None:
+        super().__init__(status, f"the model answered {status}", headers=headers)
+        self.body = body
+
+    def response(self) -> Response:
+        return json_response(self.body, self.status, self.headers)
 
 
 class UploadedFile:
@@ -392,6 +459,11 @@ class UploadedFile:
         self.name = self.filename
         self.content_type = content_type or "application/octet-stream"
         self.size = len(content)
+
+    @property
+    def stream(self) -> Any:
+        """The content as a binary file (what ML Launchpad's ``FileStorage.stream`` was)."""
+        return self._buffer
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._buffer, name)

@@ -147,7 +147,20 @@ def _resource_paths(
                         **_ok("the prediction"),
                         **_error_responses("422", "500", "503", "504"),
                     },
-                }
+                },
+                "post": {
+                    "summary": summary,
+                    "operationId": f"post_{resource.name}_by_id",
+                    "parameters": [id_param],
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": body_schema}},
+                    },
+                    "responses": {
+                        **_ok("the prediction"),
+                        **_error_responses("400", "413", "415", "422", "500", "503", "504"),
+                    },
+                },
             }
         }
     form: dict[str, Any] = {

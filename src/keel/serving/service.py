@@ -66,11 +66,15 @@ class ModelService:
         self.version = mv.version if mv is not None else 0
         self.label = mv.label if mv is not None else None
         self.api_name = spec.name or self.model
-        self.base_path = f"/{self.api_name}/v{major_of(self.label)}"
+        self.base_path = f"/{self.api_name}/v{spec.url_version or major_of(self.label)}"
         from keel import __version__
 
         self.keel_version = __version__
-        self._model_metadata = getattr(loaded.model, "metadata", None)
+        # the model's own answer shapes (an adapter's system's wire format), if any
+        self._answer_metadata = _hook(loaded.model, "answer_metadata")
+        self._answer_batch = _hook(loaded.model, "answer_batch")
+        self._answer_ping = _hook(loaded.model, "answer_ping")
+        self._answer_error = _hook(loaded.model, "answer_error")
         if spec.batching.enabled and not implements_batch(loaded.model):
             raise ConfigError(
                 f"api.batching is on, but model {self.model} ({type(loaded.model).__name__}) "
@@ -87,6 +91,9 @@ class ModelService:
                 "lifespan ended): open a new one with open_service() to serve it again"
             )
         self.loaded.setup()
+        if self.spec.preload_datasources:  # ML Launchpad's api.preload_datasources
+            for source in self.loaded.ctx.sources.values():
+                source.get_dataframe()
         if self.recorder is not None:
             self.recorder.start()
         self.ready = True
@@ -158,10 +165,30 @@ class ModelService:
             "keel_version": self.keel_version,
             "timestamp": time.time(),
         }
-        if self._model_metadata is not None:  # ML2P predictors describe themselves
-            meta.update(self._model_metadata(self.loaded.ctx))
-            meta["keel_version"] = self.keel_version
+        if self._answer_metadata is not None:
+            own = self._answer_metadata(self.loaded.ctx)
+            if own is not None:  # e.g. an ML2P predictor's metadata(), as it is
+                return own  # type: ignore[no-any-return]
         return meta
+
+    def batch_answer(self, results: list[Any]) -> Any:
+        """The body answering a batch ``/invocations``: the model's shape, else
+        ``{"predictions": results}``."""
+        if self._answer_batch is not None:
+            own = self._answer_batch(self.loaded.ctx, results, self.call_metadata())
+            if own is not None:
+                return own
+        return {"predictions": results}
+
+    def ping_answer(self) -> Any:
+        """The JSON body of a healthy ``/ping`` when the model gives one, else None."""
+        return self._answer_ping(self.loaded.ctx) if self._answer_ping is not None else None
+
+    def error_answer(self, exc: BaseException) -> tuple[int, Any] | None:
+        """``(status, body)`` for an exception from model code, when the model maps it."""
+        if self._answer_error is None:
+            return None
+        return self._answer_error(self.loaded.ctx, exc)  # type: ignore[no-any-return]
 
     def metadata(self) -> dict[str, Any]:
         """What ``/metadata`` answers: the version served and how it was made."""
@@ -236,6 +263,15 @@ def _overrides(model: Model, name: str) -> bool:
     return getattr(type(model), name, None) is not getattr(Model, name, None)
 
 
+def _hook(model: Model, name: str) -> Callable[..., Any] | None:
+    """The model's ``answer_*`` hook when it has its own (versions stored by older keels
+    may lack the attribute)."""
+    if not _overrides(model, name):
+        return None
+    hook = getattr(model, name, None)
+    return hook if callable(hook) else None
+
+
 def _iso(ms: int) -> str:
     from datetime import UTC, datetime
 
@@ -245,9 +281,10 @@ def _iso(ms: int) -> str:
 def api_spec(config: Config) -> ApiSpec:
     """The config's ``api:`` section, checked (errors name the file and line)."""
     from keel.config import validate_section
+    from keel.serving.spec import resolve_spec
 
     raw = config.raw.get("api") or {}
-    return validate_section(ApiSpec, raw, ("api",), config.document)
+    return resolve_spec(validate_section(ApiSpec, raw, ("api",), config.document), config)
 
 
 def open_service(

@@ -21,6 +21,11 @@ Example::
         - {name: flower, kind: id, id: {name: flower_id, type: integer}}
         - {name: upload, kind: file, file: data}
 
+ML Launchpad's keys are understood too: ``raml: my_api.raml`` (the resources come from that
+file, read by :mod:`keel.serving.raml`, relative to keel.yml), ``version`` (the URL's ``v<N>``
+when it should not follow the model label), ``preload_datasources`` (read the predict sources
+once at startup) and ``root_path`` (a folder whose ``static/`` is served under ``/static/``).
+
 Input types are ``number``, ``integer``, ``string``, ``boolean`` and arrays of those
 (``number[]``, or ``type: array`` with ``items: number``). An input is required unless it has
 a ``default`` or says ``required: false``. ``min``/``max`` bound a number's value and a
@@ -30,11 +35,14 @@ string's or array's length.
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from keel.config.models import NAME_PATTERN
+
+if TYPE_CHECKING:
+    from keel.config import Config
 
 SCALARS: dict[str, type] = {"number": float, "integer": int, "string": str, "boolean": bool}
 RESOURCE_KINDS = ("query", "id", "file")
@@ -130,7 +138,15 @@ class ResourceSpec(_Closed):
         """The pydantic model of the declared inputs (None when none are declared)."""
         if self.inputs is None:
             return None
-        return build_input_model(f"{self.name.title().replace('-', '')}Inputs", self.inputs)
+        by_id = "ById" if self.kind == "id" else ""
+        name = f"{self.name.title().replace('-', '').replace('_', '')}{by_id}Inputs"
+        return build_input_model(name, self.inputs)
+
+    @property
+    def route_key(self) -> tuple[str, bool]:
+        """What two resources may not share: the name, and whether the path has an id
+        (``/varieties`` and ``/varieties/{key}`` may both be declared)."""
+        return (self.name, self.kind == "id")
 
 
 class BatchingSpec(_Closed):
@@ -159,11 +175,24 @@ class ApiSpec(_Closed):
     # are refused with 503 and /ready answers 503.
     max_hung_calls: int = Field(default=4, ge=1, le=256)
     resources: list[ResourceSpec] = Field(default_factory=list)
+    # ML Launchpad: the RAML file declaring the resources (relative to keel.yml).
+    raml: str | None = None
+    # The URL's version (``v1`` or ``1``): /<name>/v<N>; default: the model label's major.
+    version: str | None = Field(default=None, pattern=r"^[vV]?\d+$")
+    # Read every predict-phase data source once at startup (useful with expires != 0).
+    preload_datasources: bool = False
+    # A folder (relative to keel.yml) whose static/ subfolder is served under /static/.
+    root_path: str | None = None
     # Recording: how many records may wait in memory, and how long a request waits for room.
     record_queue_size: int = Field(default=10_000, ge=1)
     record_wait_s: float = Field(default=10.0, gt=0)
     record_batch_size: int = Field(default=1_000, ge=1)
     record_flush_s: float = Field(default=1.0, gt=0)
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
     @field_validator("batching", mode="before")
     @classmethod
@@ -172,14 +201,21 @@ class ApiSpec(_Closed):
 
     @model_validator(mode="after")
     def _unique_resources(self) -> ApiSpec:
-        seen: set[str] = set()
+        if self.raml is not None and self.resources:
+            raise ValueError("give the resources in one place: api.raml or api.resources, not both")
+        seen: set[tuple[str, bool]] = set()
         for resource in self.resources:
-            if resource.name in seen:
+            if resource.route_key in seen:
                 raise ValueError(f"resource {resource.name!r} is declared twice")
-            seen.add(resource.name)
-        if not self.resources:
+            seen.add(resource.route_key)
+        if not self.resources and self.raml is None:
             self.resources = [ResourceSpec(name="predict")]
         return self
+
+    @property
+    def url_version(self) -> str | None:
+        """``"1"`` for ``version: v1``; None when the model label decides."""
+        return self.version.lstrip("vV") if self.version is not None else None
 
     @property
     def max_body_bytes(self) -> int:
@@ -236,3 +272,56 @@ def build_input_model(name: str, inputs: dict[str, InputSpec]) -> type[BaseModel
     return create_model(  # type: ignore[call-overload,no-any-return]
         name, __config__=ConfigDict(extra="forbid"), **fields
     )
+
+
+def resolve_spec(spec: ApiSpec, config: Config) -> ApiSpec:
+    """``spec`` read against its keel.yml: the RAML file's resources in place of ``raml:``,
+    ``root_path`` made absolute (both are relative to keel.yml), the URL version checked.
+
+    The URL's version is ``api.version``, else the RAML file's ``version``, else the major of
+    the served model's label. ``api.version`` and RAML's ``version`` must each agree with the
+    major of ``model.version`` when that is set (ML Launchpad refused a RAML whose version
+    differed from the model's).
+    """
+    from pathlib import Path
+
+    from keel.errors import ConfigError
+
+    update: dict[str, Any] = {}
+    model = config.settings.model
+    label_major = _major(model.version) if model is not None and model.version else None
+    if spec.url_version is not None and label_major is not None and spec.url_version != label_major:
+        raise ConfigError(
+            f"{config.where(('api', 'version'))}: api.version: v{spec.url_version} differs "
+            f"from the major of model.version {model.version!r} (v{label_major}): make them "
+            "agree, or leave api.version out"
+        )
+    if spec.raml is not None:
+        from keel.serving.raml import read_raml
+
+        raml = read_raml(config.base_dir / Path(spec.raml).expanduser())
+        expected = spec.url_version or label_major
+        if raml.version is not None:
+            raml_major = raml.version.lstrip("vV")
+            if not raml_major.isdigit():
+                raise ConfigError(
+                    f"{raml.where(('version',))}: version: expected v<N> (v0, v1 …), "
+                    f"got {raml.version!r}"
+                )
+            raml_major = str(int(raml_major))
+            if expected is not None and raml_major != expected:
+                raise ConfigError(
+                    f"{raml.where(('version',))}: version: {raml.version} differs from the "
+                    f"config's API version v{expected} (the major of model.version): make "
+                    "them agree"
+                )
+            update["version"] = spec.version or f"v{raml_major}"
+        update["resources"] = raml.resources
+    if spec.root_path is not None:
+        update["root_path"] = str((config.base_dir / Path(spec.root_path).expanduser()).resolve())
+    return spec.model_copy(update=update) if update else spec
+
+
+def _major(label: str) -> str | None:
+    head = label.lstrip("vV").split(".", 1)[0]
+    return str(int(head)) if head.isdigit() else None
