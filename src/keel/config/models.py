@@ -10,7 +10,7 @@ type, once ``plugins`` have been imported and every type is known.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import (
     BaseModel,
@@ -53,13 +53,15 @@ class DbmsSection(BaseModel):
 
     ``type: sql`` (the default) takes a SQLAlchemy ``connection_string``; ``type: oracle``
     may give ``host``/``port``/``service_name``/``user``/``password`` instead. ``options``
-    become the driver's ``connect_args``; any other key is passed to ``create_engine``.
+    become the driver's ``connect_args``; any other key is passed to ``create_engine``. Any
+    other ``type`` (``impala``, ``hive``…) is served by a plugin registered as
+    ``dbms.<type>`` (checked when a data source uses the connection).
     """
 
     model_config = ConfigDict(extra="allow")
 
     # Anything that may carry a credential stays out of repr (and so out of logs).
-    type: Literal["sql", "oracle"] = "sql"
+    type: str = Field(default="sql", pattern=r"^[A-Za-z][A-Za-z0-9_]*$")
     connection_string: str | None = Field(default=None, repr=False)
     options: dict[str, Any] = Field(default_factory=dict, repr=False)
     host: str | None = None
@@ -70,7 +72,7 @@ class DbmsSection(BaseModel):
 
     @model_validator(mode="after")
     def _has_target(self) -> DbmsSection:
-        if self.connection_string is None:
+        if self.connection_string is None and self.type in ("sql", "oracle"):
             if self.type == "sql":
                 raise ValueError(
                     "connection_string is required, e.g. postgresql+psycopg://user@host/db"

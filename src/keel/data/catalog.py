@@ -79,8 +79,21 @@ class DataCatalog:
             raise ConfigError(
                 f"{where}: {section}.{name}.type: required, e.g. csv, parquet or dbms.<connection>"
             )
+        served_as = type_name
+        connection = self.config.settings.dbms.get(type_name.partition(".")[2])
+        if (
+            type_name.startswith("dbms.")
+            and connection
+            and connection.type not in ("sql", "oracle")
+        ):
+            served_as = f"dbms.{connection.type}"  # a plugin for that kind of database
         try:
-            cls = lookup(type_name)
+            cls = lookup(served_as)
+            if served_as != type_name and cls is lookup("dbms"):
+                raise ConfigError(
+                    f"{type_name} is a {connection.type} connection and no plugin serves "  # type: ignore[union-attr]
+                    f"{served_as}: list a module that registers it under plugins:"
+                )
         except ConfigError as exc:
             at = self.config.where((*loc, "type"))
             raise ConfigError(f"{at}: {section}.{name}.type: {exc}") from None

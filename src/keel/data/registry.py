@@ -75,16 +75,22 @@ def known_sink_types() -> list[str]:
 
 
 def registry_key(type_name: str) -> str:
-    """``dbms.warehouse`` is served by the ``dbms`` type; everything else by itself."""
+    """``dbms.warehouse`` is served by the ``dbms`` type; everything else by itself.
+
+    A connection whose ``type`` is not ``sql`` or ``oracle`` (``dbms: {bda: {type: impala}}``)
+    is served by the plugin registered as ``dbms.impala`` (see :meth:`DataCatalog._build`).
+    """
     return "dbms" if type_name.startswith("dbms.") else type_name
 
 
 def _lookup(type_name: str, table: dict[str, type], group: str, kind: str) -> type:
     _load_builtins()
-    key = registry_key(type_name)
+    # a plugin may serve one kind of connection (``dbms.impala``): the exact name comes first
+    key = type_name if type_name in table else registry_key(type_name)
     found = table.get(key)
     if found is None:
         _load_entry_points(group, table)
+        key = type_name if type_name in table else registry_key(type_name)
         found = table.get(key)
     if found is None:
         known = ", ".join(_display(sorted(table)))

@@ -1,0 +1,69 @@
+"""A plugin serving one kind of database (``serves = ["dbms.impala"]``) handles every data
+source on a ``dbms`` connection of that ``type``, as ML Launchpad's impala example does; a
+connection of a type nobody serves loads, and fails only where a source uses it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from keel.config import load_config
+from keel.data import DataCatalog
+from keel.errors import ConfigError
+
+PLUGIN = """
+import pandas as pd
+from keel.compat.launchpad.resource import DataSource
+
+
+class ImpalaDataSource(DataSource):
+    serves = ["dbms.impala"]
+
+    def __init__(self, identifier, datasource_config, dbms_config):
+        super().__init__(identifier, datasource_config)
+        self.dbms_config = dbms_config
+
+    def get_dataframe(self, params=None, chunksize=None):
+        return pd.DataFrame({"host": [self.dbms_config["host"]], "query": [self.config["query"]],
+                             "limit": [(params or {}).get("limit")]})
+
+    def get_raw(self, params=None, chunksize=None):
+        raise NotImplementedError("no raw impala")
+"""
+
+CONFIG = """
+plugins: [impala_plugin]
+dbms:
+  bda: {type: impala, host: bda.example.com, port: 21050, auth_mechanism: PLAIN}
+  lake: {type: hive, host: lake.example.com, port: 9083}
+datasources:
+  panel: {type: dbms.bda, query: SELECT * FROM t LIMIT :limit, expires: 0, options: {}, tags: train}
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    (tmp_path / "impala_plugin.py").write_text(PLUGIN)
+    (tmp_path / "keel.yml").write_text(CONFIG)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return tmp_path
+
+
+def test_a_plugin_serves_the_connections_of_its_dbms_type(project: Path) -> None:
+    frame = (
+        DataCatalog(load_config(project / "keel.yml")).source("panel").get_dataframe({"limit": 3})
+    )
+    assert frame.to_dict("records") == [
+        {"host": "bda.example.com", "query": "SELECT * FROM t LIMIT :limit", "limit": 3}
+    ]
+
+
+def test_a_connection_type_no_plugin_serves_is_refused_where_used(project: Path) -> None:
+    config = project / "keel.yml"
+    config.write_text(CONFIG + "  tweets: {type: dbms.lake, query: SELECT 1}\n")
+    with pytest.raises(ConfigError) as caught:
+        DataCatalog(load_config(config))
+    message = str(caught.value)
+    assert "keel.yml line 8: datasources.tweets.type" in message
+    assert "hive connection" in message and "dbms.hive" in message and "plugins:" in message
