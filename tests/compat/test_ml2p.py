@@ -415,3 +415,61 @@ def test_sagemaker_env_reads_ml2p_variables(
     assert S3URL("s3://bucket/").path("/datasets/x") == "datasets/x"
     monkeypatch.delenv("ML2P_TRAINING_JOB")
     assert SageMakerEnv(str(tmp_path)).env_type is SageMakerEnvType.UNKNOWN
+
+
+def test_tutorial_job_model_and_endpoint_lookups(tutorial: tuple[Path, dict[str, str]]) -> None:
+    """The tutorial's `training-job wait/describe`, `model list/describe` and `endpoint
+    create/wait/describe` steps, with the endpoint really served."""
+    project, env = tutorial
+    assert _json_lines(_ok(keel("ml2p", "training-job", "list", cwd=project, env=env))) == [
+        "boston-train"
+    ]
+    waited = _ok(keel("ml2p", "training-job", "wait", "boston-train", cwd=project, env=env))
+    assert "Completed" in waited
+    described = json.loads(
+        _ok(keel("ml2p", "training-job", "describe", "boston-train", cwd=project, env=env))
+    )
+    assert described["TrainingJobStatus"] == "Completed"
+    assert described["ModelArtifacts"] == {"model": "boston", "version": 1}
+    missing = keel("ml2p", "training-job", "describe", "nope", cwd=project, env=env)
+    assert missing.returncode != 0 and "no training job 'nope'" in missing.stderr
+    assert _json_lines(_ok(keel("ml2p", "model", "list", cwd=project, env=env))) == ["boston-model"]
+    model = json.loads(_ok(keel("ml2p", "model", "describe", "boston-model", cwd=project, env=env)))
+    assert model["version"] == 1 and model["TrainingJobName"] == "boston-train"
+
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    down = json.loads(
+        _ok(keel("ml2p", "endpoint", "describe", "boston-model-live", "--url", url,
+                 cwd=project, env=env))
+    )  # fmt: skip
+    assert down["EndpointStatus"] == "OutOfService" and down["version"] == 1
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "keel.cli", "ml2p", "endpoint", "create", "boston-model-live",
+         "--port", str(port)],
+        cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        _ok(keel("ml2p", "endpoint", "wait", "boston-model-live", "--url", url,
+                 "--timeout", "60", cwd=project, env=env))  # fmt: skip
+        up = json.loads(
+            _ok(keel("ml2p", "endpoint", "describe", "boston-model-live", "--url", url,
+                     cwd=project, env=env))
+        )  # fmt: skip
+        assert up["EndpointStatus"] == "InService"
+        assert up["ping"]["ml2p_version"] == ML2P_VERSION
+        invoked = json.loads(
+            _ok(keel("ml2p", "endpoint", "invoke", "boston-model-live", json.dumps(HOUSE),
+                     "--url", url, cwd=project, env=env))
+        )  # fmt: skip
+        assert invoked["StatusCode"] == 200
+        assert isinstance(invoked["Body"]["result"]["predicted_price"], float)
+    finally:
+        _stop(proc)
+
+
+def test_init_makes_the_store_ready(tmp_path: Path) -> None:
+    project, env = _project(tmp_path, "ml2p_tutorial")
+    out = _ok(keel("ml2p", "init", cwd=project, env=env))
+    assert "project ml2p-tutorial" in out and str(project / "artifacts") in out
+    assert (project / ".keel").is_dir()

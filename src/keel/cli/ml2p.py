@@ -16,6 +16,10 @@ ML2P                                                  keel
 ``ml2p model create NAME [-t JOB] -m TYPE``           ``keel models``: alias NAME on JOB's version
 ``ml2p endpoint create EP [--model-name NAME]``       ``keel serve TYPE@NAME`` (foreground)
 ``ml2p endpoint invoke EP JSON``                      ``keel predict`` (or POST ``--url``)
+``ml2p training-job describe|wait|list``              the version's run: status, params, metrics
+``ml2p model list|describe``                          the aliases model create made
+``ml2p endpoint describe|wait EP``                    the version served; polls ``--url``/ping
+``ml2p init``                                         creates or migrates the store
 ``ml2p-docker train|generate-dataset|serve``          the container's verbs over ``--ml-folder``
 ====================================================  ==========================================
 
@@ -36,6 +40,9 @@ import click
 
 from keel.cli import PrefixGroup, State, cli, pass_state
 from keel.errors import ConfigError, InvalidInput
+
+#: the tag naming the training job that made a model version
+JOB_TAG = "ml2p_training_job"
 
 #: ML2P's endpoint name suffixes (an endpoint ``m-1-2-3-live`` serves model ``m-1-2-3``)
 ENDPOINT_SUFFIXES = ("-live", "-analysis", "-test")
@@ -118,6 +125,21 @@ def ml2p(state: State, cfg: str | None, model_type: str | None) -> None:
 
 
 ml2p.keel_compat = "ML2P"  # type: ignore[attr-defined]
+
+
+@ml2p.command("init")
+@pass_state
+def init(state: State) -> None:
+    """Make the project's store ready (ML2P made its S3 folders; keel creates or migrates
+    the metadata store and names where models and datasets go)."""
+    from keel.store.engine import mask_url
+    from keel.tracking.settings import resolve_settings
+
+    config = _project(state)
+    settings = resolve_settings(store=state.store, project=state.project, config_path=state.config)
+    state.client.get_or_create_exp(config.project or "default")
+    click.echo(f"project {config.project}: store {mask_url(settings.store)}")
+    click.echo(f"models and datasets: {settings.artifacts}")
 
 
 # --- datasets ---------------------------------------------------------------------------
@@ -308,8 +330,94 @@ def training_job_create(state: State, job: str, dataset_name: str, model_type: s
     name = _model_type(state)
     result = train(state.config, dataset=dataset_name, client=state.client)
     summary = train_summary(result)
-    state.client.get_model_version(f"{name}@{summary['version']}").set_alias(job)
+    version = state.client.get_model_version(f"{name}@{summary['version']}")
+    version.set_alias(job)
+    version.set_tags({JOB_TAG: job})
     _echo_json({"TrainingJobName": f"{config.project}-{job}", **summary})
+
+
+#: SageMaker's words for keel's run statuses
+JOB_STATUS = {
+    "scheduled": "InProgress",
+    "running": "InProgress",
+    "finished": "Completed",
+    "failed": "Failed",
+    "killed": "Stopped",
+}
+
+
+def _job_version(state: State, job: str) -> Any:
+    from keel.errors import NotFound
+
+    name = _model_type(state)
+    try:
+        version = state.client.get_model_version(f"{name}@{job}")
+    except NotFound:
+        raise click.ClickException(
+            f"no training job {job!r} for model {name}: see keel ml2p training-job list"
+        ) from None
+    return version
+
+
+def _describe_job(state: State, job: str) -> dict[str, Any]:
+    config = _project(state)
+    version = _job_version(state, job)
+    run = version.run
+    return {
+        "TrainingJobName": f"{config.project}-{job}",
+        "TrainingJobStatus": JOB_STATUS.get(run.status, run.status) if run else "Completed",
+        "FailureReason": (run.failure or "").strip().splitlines()[-1:] if run else [],
+        "HyperParameters": dict(run.params) if run else {},
+        "FinalMetricDataList": [
+            {"MetricName": k, "Value": v} for k, v in sorted(version.metrics.items())
+        ],
+        "ModelArtifacts": {"model": version.model, "version": version.version},
+        "RunId": version.run_id,
+    }
+
+
+@training_job.command("list")
+@pass_state
+def training_job_list(state: State) -> None:
+    """List the training jobs (model versions made by training-job create)."""
+    _project(state)
+    found = state.client.find_model_versions(
+        {"model.name": _model_type(state), f"tags.{JOB_TAG}": {"$exists": True}},
+        sort=[("version", 1)],
+        limit=None,
+    )
+    for version in found:
+        _echo_json(version.tags[JOB_TAG])
+
+
+@training_job.command("describe")
+@click.argument("job")
+@pass_state
+def training_job_describe(state: State, job: str) -> None:
+    """Show a training job: status, hyperparameters, metrics, the version it made."""
+    _echo_json(_describe_job(state, job))
+
+
+@training_job.command("wait")
+@click.argument("job")
+@click.option("--timeout", default=3600.0, show_default=True, help="Give up after S seconds.")
+@pass_state
+def training_job_wait(state: State, job: str, timeout: float) -> None:
+    """Wait until a training job is no longer running (keel trains in the foreground, so
+    this usually returns at once); exits 1 if it failed."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        described = _describe_job(state, job)
+        if described["TrainingJobStatus"] != "InProgress":
+            break
+        if time.monotonic() > deadline:
+            raise click.ClickException(f"training job {job} still running after {timeout:g} s")
+        time.sleep(1.0)
+    click.echo(f"training job {job}: {described['TrainingJobStatus']}")
+    if described["TrainingJobStatus"] != "Completed":
+        sys.exit(1)
 
 
 def _training_job_for_model(model_name: str) -> str:
@@ -344,6 +452,42 @@ def model_create(
     version = state.client.get_model_version(f"{name}@{job}").set_alias(model_name)
     _echo_json(
         {"ModelName": f"{config.project}-{model_name}", "model": name, "version": version.version}
+    )
+
+
+@model.command("list")
+@pass_state
+def model_list(state: State) -> None:
+    """List the model names (aliases made by model create)."""
+    _project(state)
+    model = state.client.get_model(_model_type(state))
+    jobs = {
+        v.tags[JOB_TAG]
+        for v in state.client.find_model_versions(
+            {"model.name": model.name, f"tags.{JOB_TAG}": {"$exists": True}}, limit=None
+        )
+    }
+    for alias in sorted(set(model.aliases) - jobs):
+        _echo_json(alias)
+
+
+@model.command("describe")
+@click.argument("model_name")
+@pass_state
+def model_describe(state: State, model_name: str) -> None:
+    """Show a model: the version it names, its label, content hash and training job."""
+    config = _project(state)
+    version = state.client.get_model_version(f"{_model_type(state)}@{model_name}")
+    _echo_json(
+        {
+            "ModelName": f"{config.project}-{model_name}",
+            "model": version.model,
+            "version": version.version,
+            "label": version.label,
+            "content_hash": version.content_hash,
+            "TrainingJobName": version.tags.get(JOB_TAG),
+            "RunId": version.run_id,
+        }
     )
 
 
@@ -387,6 +531,71 @@ def endpoint_create(
         os.environ["KEEL_STORE"] = state.store
     click.echo(f"keel: endpoint {endpoint_name} serves {what} on http://{host}:{port}", err=True)
     serve(ref, state.config, ServeOptions(host=host, port=port, workers=workers))
+
+
+def _ping(url: str) -> tuple[int | None, Any]:
+    import httpx2
+
+    try:
+        answer = httpx2.get(url.rstrip("/") + "/ping", timeout=5)
+    except httpx2.HTTPError:
+        return None, None
+    try:
+        return answer.status_code, answer.json()
+    except ValueError:
+        return answer.status_code, None
+
+
+_URL_OPTION = click.option(
+    "--url",
+    default="http://127.0.0.1:8080",
+    show_default=True,
+    help="Where the endpoint (keel ml2p endpoint create) listens.",
+)
+
+
+@endpoint.command("describe")
+@click.argument("endpoint_name")
+@click.option("--model-name", help="The model (default: from the endpoint name).")
+@_URL_OPTION
+@pass_state
+def endpoint_describe(state: State, endpoint_name: str, model_name: str | None, url: str) -> None:
+    """Show the model version an endpoint serves and whether it answers at --url."""
+    config = _project(state)
+    name = model_name or _model_for_endpoint(endpoint_name)
+    version = state.client.get_model_version(f"{_model_type(state)}@{name}")
+    status, ping = _ping(url)
+    _echo_json(
+        {
+            "EndpointName": f"{config.project}-{endpoint_name}",
+            "EndpointStatus": "InService" if status == 200 else "OutOfService",
+            "ModelName": f"{config.project}-{name}",
+            "model": version.model,
+            "version": version.version,
+            "url": url,
+            "ping": ping,
+        }
+    )
+
+
+@endpoint.command("wait")
+@click.argument("endpoint_name")
+@_URL_OPTION
+@click.option("--timeout", default=600.0, show_default=True, help="Give up after S seconds.")
+@pass_state
+def endpoint_wait(state: State, endpoint_name: str, url: str, timeout: float) -> None:
+    """Wait until the endpoint at --url answers /ping."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while _ping(url)[0] != 200:
+        if time.monotonic() > deadline:
+            raise click.ClickException(
+                f"endpoint {endpoint_name} at {url} did not answer /ping within {timeout:g} s "
+                "(start it with keel ml2p endpoint create)"
+            )
+        time.sleep(0.5)
+    click.echo(f"endpoint {endpoint_name}: InService at {url}")
 
 
 @endpoint.command("invoke")

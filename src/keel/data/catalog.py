@@ -155,6 +155,7 @@ def _get(table: dict[str, Any], name: str, kind: str, section: str) -> Any:
 
 def import_plugins(config: Config) -> None:
     """Import the modules under ``plugins:`` (they register their types on import)."""
+    import os
     import sys
 
     if not config.settings.plugins:
@@ -163,6 +164,10 @@ def import_plugins(config: Config) -> None:
     if base not in sys.path:
         # Plugins usually sit beside keel.yml, like the model code does.
         sys.path.insert(0, base)
+    if "" not in sys.path and "." not in sys.path and os.getcwd() not in sys.path:
+        # ML Launchpad also looked in the working folder, last (``plugins: [examples.bogus]``
+        # with ``-c examples/tree_cfg.yml`` from the project's root).
+        sys.path.append(os.getcwd())
     importlib.invalidate_caches()  # a module written after the folder was first listed
     for i, module in enumerate(config.settings.plugins):
         try:
