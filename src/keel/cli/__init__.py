@@ -118,7 +118,8 @@ pass_state = click.make_pass_decorator(State, ensure=True)
     "config",
     # a plain path: keel.config says what is wrong with it in one line (a folder, missing)
     type=click.Path(),
-    help="Config file (env KEEL_CONFIG; default ./keel.yml).",
+    help="Config file (env KEEL_CONFIG; default ./keel.yml, then env LAUNCHPAD_CFG, "
+    "./LAUNCHPAD_CFG.yml, ./ml2p.yml).",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Print debug messages.")
 @click.option(

@@ -233,11 +233,17 @@ class PluginSource(KeelDataSource):
 
     settings_model: ClassVar[type[DataSettings]] = PluginSourceSettings
     plugin_class: ClassVar[type[DataSource]]
-    chunked = True
 
     def __init__(self, name: str, settings: DataSettings, context: DataContext) -> None:
         super().__init__(name, settings, context)
         self.plugin: DataSource = _build(self.plugin_class, name, settings, context)
+
+    @property
+    def chunked(self) -> bool:  # type: ignore[override]
+        """Whether keel may ask for chunks: many ML Launchpad plugins refuse ``chunksize``
+        (its own example raises NotImplementedError), so only when the class says
+        ``chunked = True``."""
+        return bool(getattr(self.plugin_class, "chunked", False))
 
     def read_dataframe(
         self, params: Params, chunksize: int | None

@@ -67,3 +67,43 @@ def test_a_connection_type_no_plugin_serves_is_refused_where_used(project: Path)
     message = str(caught.value)
     assert "keel.yml line 8: datasources.tweets.type" in message
     assert "hive connection" in message and "dbms.hive" in message and "plugins:" in message
+
+
+BOGUS = """
+import pandas as pd
+from keel.compat.launchpad.resource import DataSource
+
+
+class BogusDataSource(DataSource):
+    serves = ["bogus"]
+
+    def get_dataframe(self, params=None, chunksize=None):
+        if chunksize:
+            raise NotImplementedError("Buffered reading not supported yet")
+        return pd.DataFrame({"a": [3, 4, 5], "b": [6, 7, 8]})
+"""
+
+
+def test_a_plugin_is_found_from_the_working_folder_as_launchpad_did(tmp_path: Path) -> None:
+    """``plugins: [examples.bogusdatasource]`` with ``-c examples/tree_cfg.yml`` run from the
+    project's root, through the installed ``keel`` script (whose sys.path lacks the
+    working folder)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "examples").mkdir()
+    (tmp_path / "examples" / "bogusdatasource.py").write_text(BOGUS)
+    (tmp_path / "examples" / "tree_cfg.yml").write_text(
+        "plugins:\n  - examples.bogusdatasource\ndatasources:\n  blabla:\n    type: bogus\n"
+    )
+    script = Path(sys.executable).parent / "keel"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    shown = subprocess.run(
+        [str(script), "-c", "examples/tree_cfg.yml", "data", "preview", "blabla", "--json"],
+        cwd=tmp_path, capture_output=True, text=True, env=env, check=False,
+    )  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    # keel asks a plugin for chunks only when it says chunked = True (upstream's refuse them)
+    assert json.loads(shown.stdout)["rows"] == [[3, 6], [4, 7], [5, 8]]
