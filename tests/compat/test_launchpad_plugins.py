@@ -107,3 +107,24 @@ def test_a_plugin_is_found_from_the_working_folder_as_launchpad_did(tmp_path: Pa
     assert shown.returncode == 0, shown.stderr
     # keel asks a plugin for chunks only when it says chunked = True (upstream's refuse them)
     assert json.loads(shown.stdout)["rows"] == [[3, 6], [4, 7], [5, 8]]
+
+
+def test_an_exception_in_plugin_code_is_one_line_naming_its_file(tmp_path: Path) -> None:
+    from test_cli import keel
+
+    (tmp_path / "broken_plugin.py").write_text(
+        BOGUS.replace('serves = ["bogus"]', 'serves = ["broken"]').replace(
+            "        if chunksize:",
+            '        raise ValueError("the\\nwarehouse is closed")\n        if chunksize:',
+        )
+    )
+    (tmp_path / "keel.yml").write_text(
+        "plugins: [broken_plugin]\ndatasources:\n  b: {type: broken}\n"
+    )
+    shown = keel("data", "preview", "b", cwd=tmp_path)
+    assert shown.returncode == 1 and "Traceback" not in shown.stderr
+    [line] = [x for x in shown.stderr.splitlines() if x.startswith("error:")]
+    assert line.startswith("error: ValueError: the warehouse is closed (at ")
+    assert f"{tmp_path / 'broken_plugin.py'} line " in line and "rerun with -v" in line
+    verbose = keel("-v", "data", "preview", "b", cwd=tmp_path)
+    assert verbose.returncode == 1 and "Traceback" in verbose.stderr

@@ -82,6 +82,7 @@ class State:
     store: str | None = None
     project: str | None = None
     config: str | None = None
+    verbose: bool = False
     _client: Client | None = None
 
     @property
@@ -143,7 +144,7 @@ def cli(
     """
     if verbose or log_config:
         _configure_logging(verbose, log_config)
-    ctx.obj = State(store=store, project=project, config=config)
+    ctx.obj = State(store=store, project=project, config=config, verbose=verbose)
 
 
 def _configure_logging(verbose: bool, log_config: str | None) -> None:
@@ -739,6 +740,42 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(1)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except Exception as exc:
+        # Raised by user code (a model, a plugin) or a keel bug: one line that says where,
+        # the traceback with -v.
+        state = getattr(click.get_current_context(silent=True), "obj", None)
+        if getattr(state, "verbose", False) or "-v" in sys.argv or "--verbose" in sys.argv:
+            raise
+        message = " ".join(str(exc).splitlines()) or "(no message)"
+        click.echo(
+            f"error: {type(exc).__name__}: {message} ({_raised_at(exc)}; "
+            "rerun with -v for the traceback)",
+            err=True,
+        )
+        sys.exit(1)
+
+
+def _raised_at(exc: BaseException) -> str:
+    """``file line N`` of the deepest frame outside keel and the installed libraries: the
+    user's code that raised, or else where the exception was raised."""
+    import sysconfig
+    import traceback
+    from pathlib import Path
+
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return "no traceback"
+    keel_dir = Path(__file__).resolve().parents[1]
+    libraries = {sysconfig.get_paths()[k] for k in ("purelib", "platlib", "stdlib")}
+
+    def foreign(filename: str) -> bool:
+        path = Path(filename).resolve()
+        return not path.is_relative_to(keel_dir) and not any(
+            path.is_relative_to(lib) for lib in libraries
+        )
+
+    frame = next((f for f in reversed(frames) if foreign(f.filename)), frames[-1])
+    return f"at {frame.filename} line {frame.lineno}"
 
 
 # The lifecycle and serving commands register themselves on ``cli`` (kept in their own module).
