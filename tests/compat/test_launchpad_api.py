@@ -308,3 +308,45 @@ def test_cli_api_serves_the_model(api_server: tuple[int, Path]) -> None:
                 raise
             time.sleep(0.3)
     assert answer.status_code == 200 and answer.json() == {"my_addition_result": 5.0}
+
+
+OLD_MODEL_MAKER = """
+from keel.compat.launchpad import ModelInterface, ModelMakerInterface
+
+
+class CountingMaker(ModelMakerInterface):
+    def create_trained_model(self, model_conf, data_sources, data_sinks, old_model=None):
+        return {"generation": (old_model or {"generation": 0})["generation"] + 1}
+
+    def test_trained_model(self, model_conf, data_sources, data_sinks, model):
+        return {"generation": model["generation"]}
+
+
+class CountingModel(ModelInterface):
+    def predict(self, model_conf, data_sources, data_sinks, model, args_dict):
+        return model
+"""
+
+
+def test_train_model_with_a_model_of_your_own_is_stored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``train_model(conf, model=m)`` hands ``m.contents`` to create_trained_model as
+    old_model instead of the stored latest version, and (persist=True) registers the result."""
+    import keel.compat.launchpad as mllp
+
+    (tmp_path / "counting.py").write_text(OLD_MODEL_MAKER)
+    (tmp_path / "cfg.yml").write_text(
+        "model_store: {location: ./model_store}\n"
+        "model: {name: Counting, version: '1.0.0', module: counting}\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    conf = mllp.get_validated_config("cfg.yml")
+    first, metrics = mllp.train_model(conf)
+    assert first.contents == {"generation": 1} and metrics == {"generation": 1}
+    assert mllp.train_model(conf)[0].contents == {"generation": 2}  # from the stored latest
+    counting = importlib.import_module("counting")
+    stored, _ = mllp.train_model(conf, model=counting.CountingModel(contents={"generation": 40}))
+    assert stored.contents == {"generation": 41}
+    assert mllp.list_models(conf)["Counting"]["latest"]["keel_version"] == 3
+    assert mllp.predict(conf, arg_dict={}) == {"generation": 41}

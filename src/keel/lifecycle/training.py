@@ -60,6 +60,10 @@ def _flat_params(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+#: ``train(previous=…)`` not given: the latest stored version's fitted model
+_LATEST: Any = object()
+
+
 def _previous(project: Project, work: Path) -> Any:
     """The latest version's fitted model, for incremental training (None if none)."""
     from keel.lifecycle.loading import load_version
@@ -87,6 +91,7 @@ def train(
     client: Client | None = None,
     fresh: bool = False,
     test: bool = True,
+    previous: Any = _LATEST,
 ) -> TrainResult:
     """Train ``model.module`` on the ``train`` data, test it on the ``test`` data and
     register the result as the next version of ``model.name``, labelled ``model.version``.
@@ -98,15 +103,19 @@ def train(
         client: the store (default: as keel.yml and the environment say).
         fresh: do not pass the previous version's fitted model to ``train``.
         test: evaluate on the ``test`` data after training.
+        previous: the fitted model handed to ``train`` as ``ctx.previous`` (default: the
+            latest stored version's; ML Launchpad's ``train_model(model=…)``).
     """
     project = Project.open(config, client)
     try:
-        return _train(project, dataset, fresh, test)
+        return _train(project, dataset, fresh, test, previous)
     finally:
         project.close()
 
 
-def _train(project: Project, dataset: str | None, fresh: bool, test: bool) -> TrainResult:
+def _train(
+    project: Project, dataset: str | None, fresh: bool, test: bool, given: Any = None
+) -> TrainResult:
     name, label = project.name, project.label
     model = project.model_code()
     tags = {"model": name, "style": model.style}
@@ -129,7 +138,10 @@ def _train(project: Project, dataset: str | None, fresh: bool, test: bool) -> Tr
             run.use_dataset(ds)
             run.set_tags({"dataset": f"{ds.name}@{ds.version}"})
             dataset_dir = client.get_dataset_files(ds)
-        previous = None if fresh else _previous(project, work / "previous")
+        if given is not _LATEST and given is not None:
+            previous = given
+        else:
+            previous = None if fresh else _previous(project, work / "previous")
         ctx = project.context(
             "train",
             work / "tmp",

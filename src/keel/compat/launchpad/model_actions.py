@@ -108,27 +108,28 @@ def train_model(
 
     With ``persist`` (the default) this is ``keel train``: a tracked run whose result is
     registered as the next version of ``model.name``, labelled ``model.version``.
-    ``persist=False`` trains in this process and stores nothing; ``model`` is then used
-    as the previous model handed to ``create_trained_model(old_model=...)``.
+    ``persist=False`` trains in this process and stores nothing. ``model`` (either way) is
+    the previous model handed to ``create_trained_model(old_model=...)`` instead of the
+    latest stored version.
     """
     clear_caches()  # predictions made after this use the new version
     if persist:
-        if model is not None:
-            raise InvalidInput(
-                "train_model(model=..., persist=True): keel passes the stored latest version "
-                "as old_model; give persist=False to train from a model of your own"
-            )
-        return _train_and_register(complete_conf, test)
+        return _train_and_register(complete_conf, test, model)
     return _train_here(complete_conf, test, model)
 
 
-def _train_and_register(complete_conf: Any, test: bool) -> tuple[ModelInterface, dict[str, Any]]:
+def _train_and_register(
+    complete_conf: Any, test: bool, model: ModelInterface | None
+) -> tuple[ModelInterface, dict[str, Any]]:
     from keel.lifecycle.loading import load_version
     from keel.lifecycle.training import train
 
     config = keel_config(complete_conf)
     client = client_for(config)
-    result = train(config, client=client, test=test)
+    if model is not None:
+        result = train(config, client=client, test=test, previous=model.contents)
+    else:
+        result = train(config, client=client, test=test)
     project = _open(config)
     try:
         ref = f"{result.version.model}@{result.version.version}"
