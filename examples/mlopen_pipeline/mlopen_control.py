@@ -8,7 +8,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from keel.models.mlopen import io_handler as io  # was: from mlopenapp.utils import io_handler
+from keel.compat.mlopen.utils import io_handler as io  # was: from mlopenapp.utils import io_handler
 
 FEATURES = ["petal_length", "petal_width", "sepal_length", "sepal_width"]
 
@@ -30,7 +30,7 @@ def train(inpt, params=None):
 
 
 def _frame(data):
-    if isinstance(data, str):
+    if isinstance(data, str | os.PathLike):  # a file: the input keel hands over, or a path
         return pd.read_csv(data)
     return pd.DataFrame([data] if isinstance(data, dict) else data)
 

@@ -27,6 +27,11 @@ class InvalidInput(KeelError, ValueError):
     """A value given by the caller is malformed: a name, a key, a query, a path."""
 
 
+class IllegalPath(InvalidInput):
+    """A local path the call must not use: an export into the cache, inside it or above it
+    (mlopus' ``IllegalPath``)."""
+
+
 class NotSupported(KeelError):
     """The backend cannot do this at all (e.g. ``keel gc`` against an MLflow server): the
     message says what to use instead."""

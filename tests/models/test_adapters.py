@@ -71,8 +71,8 @@ def test_mlopen_preds_become_json() -> None:
     )
     # mlopen's knn sets unused keys to None: absent, not a graph of None
     assert mlopen.plain_preds({"data": [], "graphs": None, "text": None}) == {"data": []}
-    with pytest.raises(InvalidInput, match="unknown keys tables"):
-        mlopen.plain_preds({"tables": []})
+    # keys forks add are kept and shown, not refused
+    assert mlopen.plain_preds({"tables": [1]}) == {"extra": {"tables": [1]}}
     with pytest.raises(InvalidInput, match="must return the preds dict"):
         mlopen.plain_preds([1, 2])
 

@@ -17,7 +17,7 @@ import os
 import shutil
 import stat
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -116,6 +116,7 @@ class ArtifactCache:
         entries: Mapping[str, str],
         target: Path | str,
         link: bool = True,
+        progress: Callable[[int], None] | None = None,
     ) -> Path:
         """Make ``target/<relpath>`` a read-only file with each entry's blob content.
 
@@ -129,6 +130,7 @@ class ArtifactCache:
             entries: ``{relative POSIX path: sha256}``.
             target: the tree's folder (created if needed).
             link: hardlink where possible (False: always copy).
+            progress: called with each file's size once it is in place.
 
         Returns:
             ``target``.
@@ -147,6 +149,8 @@ class ArtifactCache:
             dest = target.joinpath(*rel.split("/"))
             with _errors(f"placing {rel!r} in {target}"):
                 self._place(source, sha, dest, real_target, link)
+            if progress is not None:
+                progress(source.stat().st_size)
         return target
 
     def tree_hash_ok(

@@ -784,6 +784,7 @@ from keel.cli import jobs as _jobs  # noqa: E402, F401
 from keel.cli import launchpad as _launchpad  # noqa: E402, F401
 from keel.cli import lifecycle as _lifecycle  # noqa: E402, F401
 from keel.cli import ml2p as _ml2p  # noqa: E402, F401
+from keel.cli import pipelines as _pipelines  # noqa: E402, F401
 from keel.cli import server as _server  # noqa: E402, F401
 from keel.cli import serving as _serving  # noqa: E402, F401
 

@@ -19,6 +19,10 @@ from typing import Any
 from keel.errors import ConfigError
 from keel.models.base import Model
 
+#: the adapter of a module defining mlopen's ``train`` and ``run_pipeline`` (imported lazily:
+#: keel's core never imports :mod:`keel.compat`)
+MLOPEN_ADAPTER = "keel.compat.mlopen.adapter:adapt"
+
 
 def import_model_module(name: str, base_dir: Path, fresh: bool = False) -> ModuleType:
     """Import ``name`` with ``base_dir`` first on ``sys.path``.
@@ -118,8 +122,6 @@ def find_model(module: ModuleType, class_name: str | None = None) -> Model:
     :mod:`keel.compat`) names an adapter in ``__keel_adapter__`` are handed to that adapter;
     otherwise mlopen's ``train`` + ``run_pipeline`` functions.
     """
-    from keel.models import mlopen
-
     if class_name:
         obj = getattr(module, class_name, None)
         if obj is None:
@@ -139,7 +141,7 @@ def find_model(module: ModuleType, class_name: str | None = None) -> Model:
         [(adapter, classes)] = groups.items()
         return _adapt(adapter, module, classes)
     if callable(getattr(module, "train", None)) and callable(getattr(module, "run_pipeline", None)):
-        return mlopen.MlopenModel(module)
+        return _adapt(MLOPEN_ADAPTER, module, [])
     raise ConfigError(
         f"model.module {module.__name__} ({getattr(module, '__file__', '?')}): no model found; "
         "define a keel.models.Model subclass, a Launchpad ModelMakerInterface and "

@@ -87,8 +87,10 @@ class ServerSettings:
         secret = os.environ.get(section.secret_key_var) or None
         folder = embedded_folder(client.store)
         return cls(
-            store=client.store,
-            artifacts=client.artifacts,
+            # made absolute once, here: pipeline jobs run in their code's folder and must
+            # write into this store, not a ./.keel of their own
+            store=absolute_location(client.store),
+            artifacts=absolute_location(client.artifacts) if client.artifacts else None,
             project=client.project,
             host=host or section.host,
             port=port or section.port,
@@ -113,3 +115,17 @@ def _work_dir(config: Config, configured: str | None, default_parent: Path) -> P
         return default_parent / "server"
     path = Path(configured).expanduser()
     return (path if path.is_absolute() else config.base_dir / path).resolve()
+
+
+def absolute_location(url: str) -> str:
+    """A store or artifact location with a relative local path made absolute (against the
+    working folder): ``.keel`` → ``/home/ann/project/.keel``, ``sqlite:///keel.db`` →
+    ``sqlite:////home/ann/project/keel.db``. URLs of servers and buckets are unchanged."""
+    if "://" not in url:
+        return str(Path(url).expanduser().resolve())
+    for scheme in ("sqlite:///", "file://"):
+        if url.startswith(scheme):
+            path = url[len(scheme) :]
+            if path and path != ":memory:" and not path.startswith("/"):
+                return scheme + str(Path(path).expanduser().resolve())
+    return url

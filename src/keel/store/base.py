@@ -148,6 +148,16 @@ class MetadataStore(ABC):
         self, owner_kind: str, owner_id: str, prefix: str = ""
     ) -> list[ArtifactFile]: ...
 
+    def replace_artifacts(self, run_id: str, path: str, files: Sequence[ArtifactFile]) -> None:
+        """Make the run's files at or under ``path`` exactly ``files`` (what was there, a file
+        or a folder, is dropped), atomically; a registered version's files never change
+        (:class:`~keel.errors.Conflict`)."""
+        from keel.errors import NotSupported
+
+        raise NotSupported(
+            f"{type(self).__name__} cannot replace a run's files: log to a new path_in_run"
+        )
+
     @abstractmethod
     def referenced_blobs(self) -> set[str]: ...
 

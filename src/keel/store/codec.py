@@ -9,6 +9,8 @@ This module owns the wire form of the entities of :mod:`keel.entities` and of qu
   ``"Infinity"`` and ``"-Infinity"`` (as in protobuf's JSON mapping), so every answer about
   metrics is standard JSON. Params and tags are the user's own JSON values and travel as
   they are; the rare non-finite float inside one is written as Python's ``json`` writes it.
+* Datetimes inside params, tags and queries travel as ``{"$date": "<ISO text>"}``, the
+  form the stores keep (:mod:`keel.store.values`), and are decoded back into datetimes.
 * :func:`encode_query` turns a MongoDB-style query that may hold compiled regular
   expressions and sets into JSON values with the same meaning.
 
@@ -22,6 +24,7 @@ import json
 import math
 import re
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any, TypeVar
 
 from keel.entities import (
@@ -38,6 +41,7 @@ from keel.entities import (
     User,
 )
 from keel.errors import InvalidInput
+from keel.store.values import DATE_KEY, date_text, decode_dates
 
 E = TypeVar("E")
 
@@ -56,6 +60,8 @@ ENTITIES: tuple[type, ...] = (
     User,
 )
 
+#: fields holding the user's values (params, tags), where datetimes travel as {"$date": …}
+_VALUE_MAP_FIELDS = frozenset({"params", "tags"})
 #: fields holding one metric number, and fields holding a {key: metric number} map
 _NUMBER_FIELDS = frozenset({"value", "latency_ms"})
 _NUMBER_MAP_FIELDS = frozenset({"metrics"})
@@ -114,6 +120,8 @@ def decode(kind: type[E], data: Any) -> E:
             value = decode_number(value)
         elif name in _NUMBER_MAP_FIELDS and isinstance(value, Mapping):
             value = {k: decode_number(v) for k, v in value.items()}
+        elif name in _VALUE_MAP_FIELDS and isinstance(value, Mapping):
+            value = decode_dates(dict(value))
         elif name == "aliases" and isinstance(value, list):
             value = tuple(value)
         values[name] = value
@@ -159,6 +167,8 @@ def encode_query(query: Any) -> Any:
         return [encode_query(v) for v in sorted(query, key=repr)]
     if isinstance(query, re.Pattern):
         return _regex(query)
+    if isinstance(query, datetime):
+        return {DATE_KEY: date_text(query)}
     return query
 
 
@@ -188,6 +198,8 @@ def dumps(value: Any) -> bytes:
 
 
 def _default(value: Any) -> Any:
+    if isinstance(value, datetime):  # a datetime in params or tags, as keel.store.values keeps it
+        return {DATE_KEY: date_text(value)}
     if isinstance(value, set | frozenset):
         return sorted(value, key=repr)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):

@@ -361,6 +361,11 @@ class HttpStore(MetadataStore):
         path = f"/artifacts/{segment(owner_kind)}/{owner_id}"
         self._call("POST", path, {"files": encode(list(files))})
 
+    def replace_artifacts(self, run_id: str, path: str, files: Sequence[ArtifactFile]) -> None:
+        check_id(run_id, "run")
+        body = {"files": encode(list(files))}
+        self._call("POST", f"/artifacts/run/{run_id}", body, params={"replace": path})
+
     def list_artifacts(
         self, owner_kind: str, owner_id: str, prefix: str = ""
     ) -> list[ArtifactFile]:

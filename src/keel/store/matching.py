@@ -33,11 +33,20 @@ import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from keel.errors import InvalidInput
+from keel.store.documents import (
+    Operand,
+    all_operand,
+    elem_match_operand,
+    operand_of,
+    size_operand,
+    splits,
+)
 from keel.store.regex import translate
-from keel.store.values import encode_text, encode_value
+from keel.store.values import DATE_KEY, DATE_WIDTH, date_text, encode_text, encode_value
 
 __all__ = [
     "COMPARISONS",
@@ -64,7 +73,18 @@ __all__ = [
 ]
 
 COMPARISONS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte")
-FIELD_OPERATORS = (*COMPARISONS, "$in", "$nin", "$exists", "$regex", "$options", "$not")
+FIELD_OPERATORS = (
+    *COMPARISONS,
+    "$in",
+    "$nin",
+    "$all",
+    "$size",
+    "$elemMatch",
+    "$exists",
+    "$regex",
+    "$options",
+    "$not",
+)
 
 Record = Mapping[str, Any]
 #: a compiled query: True (match), False, or None (SQL's NULL: no match either)
@@ -480,6 +500,9 @@ class _Compiler:
         return lambda r: _not(_or(s(r) for s in subs))
 
     def condition(self, name: str, spec: Any) -> Predicate:
+        doc = _resolve_doc(self._schema, name)
+        if doc is not None:
+            return _DocConditions(name, doc).condition(spec)
         resolved = self.field(name)
         if isinstance(spec, Mapping) and spec and all(str(k).startswith("$") for k in spec):
             return self.operators(name, resolved, spec)
@@ -512,6 +535,15 @@ class _Compiler:
             elif op == "$exists":
                 wanted = bool(operand)
                 parts.append(lambda r, w=wanted: resolved.read(r).present is w)
+            elif op in ("$size", "$elemMatch"):
+                if op == "$size":
+                    size_operand(operand, name)
+                else:
+                    elem_match_operand(operand, name)
+                parts.append(lambda r: False)  # a record attribute is never a list
+            elif op == "$all":
+                alls = [_eq(name, resolved, item) for item in all_operand(operand, name)]
+                parts.append(lambda r, alls=alls: _and(e(r) for e in alls) if alls else False)
             elif op == "$regex":
                 parts.append(_regex(resolved, regex_of(name, operand, spec.get("$options"))))
             elif op == "$options":
@@ -681,3 +713,286 @@ def check_sort(sort: Sequence[Any] | None, schema: Schema) -> None:
     """Refuse a malformed sort (bad item, unknown field) before anything is fetched."""
     for item in sort_list(sort):
         _resolve(schema, "", sort_item(item)[0])
+
+
+# --- params and tags: MongoDB's meaning over JSON values (keel.store.documents) ------------
+
+#: a value inside a record: (the value, whether queries may reach into it)
+_Node = tuple[Any, bool]
+#: the nodes a field has in a record (several when its name splits several ways)
+_Nodes = Callable[[Record], list[_Node]]
+_NodeTest = Callable[[_Node], bool]
+
+
+def _resolve_doc(schema: Schema, name: str) -> _Nodes | None:
+    """The reader of the params or tags field ``name`` (None: another kind of field)."""
+    if not name or name in schema.attributes:
+        return None
+    check_text(name, "the query field")
+    head, _, rest = name.partition(".")
+    if not rest:
+        return None
+    if head in schema.self_names:
+        return _resolve_doc(schema, rest)
+    if head in schema.key_values:
+        wanted = splits(rest)
+
+        def nodes(record: Record) -> list[_Node]:
+            values = _get(record, head) or {}
+            out = []
+            for key, path in wanted:
+                if key in values:
+                    value = values[key]
+                    node: _Node | None = (value, encode_value(value)[1] == "json")
+                    for part in path:
+                        node = _child(node, part) if node is not None else None
+                    if node is not None:
+                        out.append(node)
+            return out
+
+        return nodes
+    if head == "metrics" and schema.metrics:
+        return None
+    if head in schema.relations:
+        inner = _resolve_doc(schema.relations[head](), rest)
+        if inner is None:
+            return None
+
+        def related(record: Record) -> list[_Node]:
+            other = _get(record, head)
+            return inner(other) if other is not None else []
+
+        return related
+    return None
+
+
+def _child(node: _Node, key: str) -> _Node | None:
+    value, navigable = node
+    if navigable and isinstance(value, dict) and key in value:
+        return value[key], True
+    return None
+
+
+def _elements(node: _Node) -> list[_Node]:
+    value, navigable = node
+    return [(v, True) for v in value] if navigable and isinstance(value, list) else []
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return None if number != number else number
+
+
+def _leaf_eq(node: _Node, operand: Operand) -> bool:
+    value = node[0]
+    kind = operand.kind
+    if kind == "null":
+        return value is None
+    if kind == "bool":
+        return isinstance(value, bool) and value is operand.value
+    if kind == "number":
+        return _number(value) == operand.value
+    if kind == "string":
+        return isinstance(value, str) and value == operand.value
+    if kind == "date":
+        return isinstance(value, datetime) and date_text(value)[:DATE_WIDTH] == operand.value
+    if kind == "container":
+        return isinstance(value, list | dict) and encode_text(value) == operand.value
+    return False
+
+
+def _leaf_compare(node: _Node, op: str, operand: Operand) -> bool:
+    value = node[0]
+    check = _COMPARE[op]
+    if operand.kind == "number":
+        number = _number(value)
+        return number is not None and check(number, operand.value)
+    if operand.kind == "string":
+        return isinstance(value, str) and check(value, operand.value)
+    if operand.kind == "date":
+        return isinstance(value, datetime) and check(date_text(value)[:DATE_WIDTH], operand.value)
+    return False
+
+
+def _itself_or_element(node: _Node, test: _NodeTest) -> bool:
+    return test(node) or any(test(e) for e in _elements(node))
+
+
+class _DocConditions:
+    """The Python twin of ``keel.store.query._DocConditions``."""
+
+    def __init__(self, name: str, nodes: _Nodes) -> None:
+        self.name = name
+        self.nodes = nodes
+
+    def any(self, test: _NodeTest) -> Predicate:
+        nodes = self.nodes
+        return lambda r: any(test(n) for n in nodes(r))
+
+    def condition(self, spec: Any) -> Predicate:
+        if (
+            isinstance(spec, Mapping)
+            and spec
+            and all(str(k).startswith("$") for k in spec)
+            and not (len(spec) == 1 and DATE_KEY in spec)
+        ):
+            return self.operators(spec)
+        if isinstance(spec, re.Pattern):
+            return self.regex(regex_of(self.name, spec, None))
+        return self.eq(spec)
+
+    def eq(self, value: Any) -> Predicate:
+        operand = operand_of(value, self.name)
+        if operand.kind == "null":
+            nodes = self.nodes
+
+            def null(r: Record) -> bool:
+                found = nodes(r)
+                return not found or any(
+                    _itself_or_element(n, lambda m: m[0] is None) for n in found
+                )
+
+            return null
+        return self.any(lambda n: _itself_or_element(n, lambda m: _leaf_eq(m, operand)))
+
+    def compare(self, op: str, value: Any) -> Predicate:
+        name = self.name
+        if isinstance(value, bool) or value is None or isinstance(value, list | tuple):
+            raise InvalidInput(f"{op} on {name!r} takes a number or a string, got {value!r}")
+        if isinstance(value, Mapping) and DATE_KEY not in value:
+            raise InvalidInput(f"{op} on {name!r} takes a number or a string, got {value!r}")
+        operand = operand_of(value, name)
+        return self.any(lambda n: _itself_or_element(n, lambda m: _leaf_compare(m, op, operand)))
+
+    def regex(self, pattern: str) -> Predicate:
+        compiled = re.compile(pattern)
+
+        def test(node: _Node) -> bool:
+            return isinstance(node[0], str) and compiled.search(node[0]) is not None
+
+        return self.any(lambda n: _itself_or_element(n, test))
+
+    def operators(self, spec: Mapping[str, Any]) -> Predicate:
+        name = self.name
+        parts: list[Predicate] = []
+        for op, operand in spec.items():
+            if op not in FIELD_OPERATORS:
+                raise InvalidInput(
+                    f"unknown operator {op!r} on {name!r}: use one of " + ", ".join(FIELD_OPERATORS)
+                )
+            if op == "$eq":
+                parts.append(self.eq(operand))
+            elif op == "$ne":
+                eq = self.eq(operand)
+                parts.append(lambda r, eq=eq: not eq(r))
+            elif op in _COMPARE:
+                parts.append(self.compare(op, operand))
+            elif op in ("$in", "$nin"):
+                if not isinstance(operand, list | tuple | set | frozenset):
+                    raise InvalidInput(f"{op} on {name!r} takes a list, got {operand!r}")
+                eqs = [self.eq(item) for item in operand]
+                if op == "$in":
+                    parts.append(lambda r, eqs=eqs: any(e(r) for e in eqs))
+                else:
+                    parts.append(lambda r, eqs=eqs: not any(e(r) for e in eqs))
+            elif op == "$all":
+                alls = [self.eq(item) for item in all_operand(operand, name)]
+                parts.append(lambda r, alls=alls: bool(alls) and all(e(r) for e in alls))
+            elif op == "$exists":
+                present = self.any(lambda n: True)
+                wanted = bool(operand)
+                parts.append(lambda r, p=present, w=wanted: p(r) is w)
+            elif op == "$size":
+                size = size_operand(operand, name)
+                parts.append(
+                    self.any(lambda n, s=size: n[1] and isinstance(n[0], list) and len(n[0]) == s)
+                )
+            elif op == "$elemMatch":
+                parts.append(self.elem_match(operand))
+            elif op == "$regex":
+                parts.append(self.regex(regex_of(name, operand, spec.get("$options"))))
+            elif op == "$options":
+                if "$regex" not in spec:
+                    raise InvalidInput(f"$options on {name!r} needs $regex beside it")
+            else:  # $not
+                if isinstance(operand, re.Pattern):
+                    inner = self.regex(regex_of(name, operand, None))
+                elif isinstance(operand, Mapping) and operand:
+                    inner = self.operators(operand)
+                else:
+                    raise InvalidInput(f"$not on {name!r} takes an operator dict or a regex")
+                parts.append(lambda r, inner=inner: not inner(r))
+        return lambda r: all(p(r) for p in parts)
+
+    def elem_match(self, operand: Any) -> Predicate:
+        is_operators, spec = elem_match_operand(operand, self.name)
+        name = self.name
+        if is_operators:
+            holder: list[_Node] = []
+            test = _DocConditions(name, lambda r: holder).operators(spec)
+        else:
+            holder = []
+            test = _ElementQuery(name, holder).document(spec)
+
+        def element_test(element: _Node) -> bool:
+            holder[:] = [element]
+            return bool(test({}))
+
+        return self.any(lambda n: any(element_test(e) for e in _elements(n)))
+
+
+class _ElementQuery:
+    """A query on the fields of a list element (``$elemMatch: {"x": 1}``); the element is
+    the one node in ``holder`` when the predicate runs."""
+
+    def __init__(self, name: str, holder: list[_Node]) -> None:
+        self.name = name
+        self.holder = holder
+
+    def document(self, query: Mapping[str, Any]) -> Predicate:
+        parts: list[Predicate] = []
+        for key, value in query.items():
+            if not isinstance(key, str):
+                raise InvalidInput(f"query keys must be strings, got {key!r}")
+            if key in ("$and", "$or", "$nor"):
+                if not isinstance(value, list | tuple) or not value:
+                    raise InvalidInput(f"{key} takes a non-empty list of queries")
+                subs = []
+                for item in value:
+                    if not isinstance(item, Mapping):
+                        raise InvalidInput(f"{key} takes a list of query dicts, got {item!r}")
+                    subs.append(self.document(item))
+                if key == "$and":
+                    parts.append(lambda r, subs=subs: all(s(r) for s in subs))
+                elif key == "$or":
+                    parts.append(lambda r, subs=subs: any(s(r) for s in subs))
+                else:
+                    parts.append(lambda r, subs=subs: not any(s(r) for s in subs))
+            elif key.startswith("$"):
+                raise InvalidInput(f"unknown query operator {key!r} in $elemMatch on {self.name!r}")
+            else:
+                check_text(key, "the query field")
+                keys = key.split(".")
+                reachable = all(k and not k.startswith("$") and '"' not in k for k in keys)
+                holder = self.holder
+
+                def nodes(
+                    r: Record,
+                    keys: list[str] = keys,
+                    ok: bool = reachable,
+                    holder: list[_Node] = holder,
+                ) -> list[_Node]:
+                    if not ok or not holder:
+                        return []
+                    node: _Node | None = holder[0]
+                    for k in keys:
+                        node = _child(node, k) if node is not None else None
+                    return [node] if node is not None else []
+
+                parts.append(_DocConditions(f"{self.name}.{key}", nodes).condition(value))
+        return lambda r: all(p(r) for p in parts)

@@ -38,6 +38,15 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.visitors import InternalTraversal
 
 from keel.errors import InvalidInput
+from keel.store.documents import (
+    Operand,
+    all_operand,
+    elem_match_operand,
+    operand_of,
+    size_operand,
+    splits,
+)
+from keel.store.jsonsql import Node, RowNode
 from keel.store.matching import FIELD_OPERATORS as _FIELD_OPERATORS
 from keel.store.matching import attribute_operand, check_text, json_operand, number_operand
 from keel.store.matching import regex_of as _regex_of
@@ -95,8 +104,9 @@ class _Field:
 class QueryBuilder:
     """Builds one SELECT of record ids for a query, sort and page."""
 
-    def __init__(self, target: Target, latest_metrics: FromClause) -> None:
+    def __init__(self, target: Target, latest_metrics: FromClause, dialect: str = "sqlite") -> None:
         self._root = target
+        self._dialect = dialect
         self._latest_metrics = latest_metrics
         self._from: FromClause = target.table
         self._fields: dict[str, _Field] = {}
@@ -179,6 +189,9 @@ class QueryBuilder:
         return not_(or_(*subs))
 
     def _condition(self, name: str, spec: Any) -> ColumnElement[bool]:
+        doc = self._resolve_doc(self._root, name)
+        if doc is not None:
+            return _DocConditions(self, name, doc).condition(spec)
         resolved = self._field(name)
         if isinstance(spec, Mapping) and spec and all(str(k).startswith("$") for k in spec):
             return self._operators(name, resolved, spec)
@@ -209,6 +222,17 @@ class QueryBuilder:
                 parts.append(matches if op == "$in" else not_(matches))
             elif op == "$exists":
                 parts.append(resolved.present if operand else not_(resolved.present))
+            elif op == "$size":
+                size_operand(operand, name)
+                parts.append(false())  # a record attribute is never a list
+            elif op == "$elemMatch":
+                elem_match_operand(operand, name)
+                parts.append(false())
+            elif op == "$all":
+                items = all_operand(operand, name)
+                parts.append(
+                    and_(*(self._eq(name, resolved, v) for v in items)) if items else false()
+                )
             elif op == "$regex":
                 pattern = _regex_of(name, operand, spec.get("$options"))
                 parts.append(self._regex(resolved, pattern))
@@ -312,6 +336,46 @@ class QueryBuilder:
         allowed += [f"{p}.*" for p in target.relations]
         raise InvalidInput(f"unknown query field {path + name!r}: use one of {', '.join(allowed)}")
 
+    def _resolve_doc(self, target: Target, name: str, path: str = "") -> _Doc | None:
+        """The params or tags field ``name`` reaches (None: another kind of field)."""
+        if not name or name in target.attributes:
+            return None
+        check_text(name, "the query field")
+        head, _, rest = name.partition(".")
+        if not rest:
+            return None
+        if head in target.self_names:
+            return self._resolve_doc(target, rest, f"{path}{head}.")
+        if head in target.key_values:
+            kv = target.key_values[head]
+            owner = target.table.c.id
+            return _Doc([self._row_source(kv, owner, key, keys) for key, keys in splits(rest)])
+        if head == "metrics" and target.metrics_owner is not None:
+            return None
+        if head in target.relations:
+            return self._resolve_doc(self._related(target, path, head), rest, f"{path}{head}.")
+        return None
+
+    def _row_source(
+        self, kv: KeyValue, owner: ColumnElement[Any], key: str, keys: tuple[str, ...]
+    ) -> _Source:
+        dialect = self._dialect
+
+        def source(test: Callable[[Node], ColumnElement[bool]]) -> ColumnElement[bool]:
+            row = kv.table.alias()
+            node: Node = RowNode(dialect, row.c.value, row.c.value_type, row.c.value_num)
+            for part in keys:
+                node = node.child(part)
+            return (
+                select(literal(1))
+                .select_from(row)
+                .where(row.c[kv.owner_column] == owner, row.c.key == literal(key), test(node))
+                .correlate_except(row)
+                .exists()
+            )
+
+        return source
+
     def _related(self, target: Target, path: str, head: str) -> Target:
         key = f"{path}{head}"
         if key not in self._targets:
@@ -387,3 +451,228 @@ def _code_points(element: _CodePoints, compiler: Any, **kw: Any) -> str:
 @compiles(_CodePoints, "postgresql")
 def _code_points_postgresql(element: _CodePoints, compiler: Any, **kw: Any) -> str:
     return f'{compiler.process(element.element, **kw)} COLLATE "C"'  # constant text
+
+
+# --- params and tags: MongoDB's meaning over JSON values (keel.store.documents) ------------
+
+#: one place a field's value may be: given a test of a node, the condition that it holds there
+_Source = Callable[[Callable[[Node], ColumnElement[bool]]], ColumnElement[bool]]
+
+
+@dataclass(frozen=True)
+class _Doc:
+    """A field of params or tags (or of a list element): the places its value may be."""
+
+    sources: list[_Source]
+
+    def any(self, test: Callable[[Node], ColumnElement[bool]]) -> ColumnElement[bool]:
+        return or_(false(), *(source(test) for source in self.sources))
+
+
+def _node_source(node: Node) -> _Source:
+    return lambda test: test(node)
+
+
+def _leaf_eq(node: Node, operand: Operand) -> ColumnElement[bool]:
+    """The value itself (not its elements) equals the operand."""
+    kind = operand.kind
+    if kind == "null":
+        return node.is_null()
+    if kind == "bool":
+        return node.bool_is(operand.value)
+    if kind == "number":
+        return node.number_compare("=", operand.value)
+    if kind == "string":
+        return and_(node.is_string(), node.string() == operand.value)
+    if kind == "date":
+        return and_(node.is_date(), node.date_text() == operand.value)
+    if kind == "container":
+        if not operand.strict and not isinstance(node, RowNode):
+            return false()  # JSON inside a value never holds NaN or infinity
+        return node.container_equals(operand.value)
+    return false()  # nan
+
+
+_SQL_OPS = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
+
+
+def _leaf_compare(node: Node, op: str, operand: Operand) -> ColumnElement[bool]:
+    if operand.kind == "number":
+        return node.number_compare(_SQL_OPS[op], operand.value)
+    if operand.kind == "string":
+        return and_(node.is_string(), _cmp(_CodePoints(node.string()), op, operand.value))
+    if operand.kind == "date":
+        return and_(node.is_date(), _cmp(_CodePoints(node.date_text()), op, operand.value))
+    return false()
+
+
+def _itself_or_element(
+    node: Node, test: Callable[[Node], ColumnElement[bool]]
+) -> ColumnElement[bool]:
+    """MongoDB's reach into lists: the value passes, or it is a list and an element does."""
+    return or_(test(node), _some_element(node, test))
+
+
+def _some_element(node: Node, test: Callable[[Node], ColumnElement[bool]]) -> ColumnElement[bool]:
+    table, element = node.elements()
+    # correlated with every enclosing select (the row and outer elements), not only the next
+    found = select(literal(1)).select_from(table).where(test(element)).correlate_except(table)
+    found = found.exists()
+    return and_(node.is_array(), found)
+
+
+class _DocConditions:
+    """The conditions of one params or tags field (see keel.store.documents)."""
+
+    def __init__(self, builder: QueryBuilder, name: str, doc: _Doc) -> None:
+        self.builder = builder
+        self.name = name
+        self.doc = doc
+
+    def condition(self, spec: Any) -> ColumnElement[bool]:
+        if (
+            isinstance(spec, Mapping)
+            and spec
+            and all(str(k).startswith("$") for k in spec)
+            and not (len(spec) == 1 and "$date" in spec)
+        ):
+            return self.operators(spec)
+        if isinstance(spec, re.Pattern):
+            return self.regex(_regex_of(self.name, spec, None))
+        return self.eq(spec)
+
+    def eq(self, value: Any) -> ColumnElement[bool]:
+        operand = operand_of(value, self.name)
+        if operand.kind == "null":
+            present = self.doc.any(lambda node: node.present())
+            nulls = self.doc.any(lambda node: _itself_or_element(node, lambda n: n.is_null()))
+            return or_(not_(present), nulls)
+        return self.doc.any(lambda node: _itself_or_element(node, lambda n: _leaf_eq(n, operand)))
+
+    def compare(self, op: str, value: Any) -> ColumnElement[bool]:
+        if isinstance(value, bool) or value is None or isinstance(value, list | tuple):
+            raise InvalidInput(f"{op} on {self.name!r} takes a number or a string, got {value!r}")
+        if isinstance(value, Mapping) and "$date" not in value:
+            raise InvalidInput(f"{op} on {self.name!r} takes a number or a string, got {value!r}")
+        operand = operand_of(value, self.name)
+        return self.doc.any(
+            lambda node: _itself_or_element(node, lambda n: _leaf_compare(n, op, operand))
+        )
+
+    def regex(self, pattern: str) -> ColumnElement[bool]:
+        def test(node: Node) -> ColumnElement[bool]:
+            return and_(node.is_string(), node.string().regexp_match(pattern))
+
+        return self.doc.any(lambda node: _itself_or_element(node, test))
+
+    def operators(self, spec: Mapping[str, Any]) -> ColumnElement[bool]:
+        name = self.name
+        parts: list[ColumnElement[bool]] = []
+        for op, operand in spec.items():
+            if op not in _FIELD_OPERATORS:
+                raise InvalidInput(
+                    f"unknown operator {op!r} on {name!r}: use one of "
+                    + ", ".join(_FIELD_OPERATORS)
+                )
+            if op == "$eq":
+                parts.append(self.eq(operand))
+            elif op == "$ne":
+                parts.append(not_(self.eq(operand)))
+            elif op in _SQL_OPS:
+                parts.append(self.compare(op, operand))
+            elif op in ("$in", "$nin"):
+                if not isinstance(operand, list | tuple | set | frozenset):
+                    raise InvalidInput(f"{op} on {name!r} takes a list, got {operand!r}")
+                matches = or_(false(), *(self.eq(item) for item in operand))
+                parts.append(matches if op == "$in" else not_(matches))
+            elif op == "$all":
+                items = all_operand(operand, name)
+                parts.append(and_(*(self.eq(item) for item in items)) if items else false())
+            elif op == "$exists":
+                present = self.doc.any(lambda node: node.present())
+                parts.append(present if operand else not_(present))
+            elif op == "$size":
+                size = size_operand(operand, name)
+                parts.append(
+                    self.doc.any(
+                        lambda node, n=size: and_(node.is_array(), node.array_length() == n)
+                    )
+                )
+            elif op == "$elemMatch":
+                parts.append(self.elem_match(operand))
+            elif op == "$regex":
+                parts.append(self.regex(_regex_of(name, operand, spec.get("$options"))))
+            elif op == "$options":
+                if "$regex" not in spec:
+                    raise InvalidInput(f"$options on {name!r} needs $regex beside it")
+            else:  # $not
+                if isinstance(operand, re.Pattern):
+                    parts.append(not_(self.regex(_regex_of(name, operand, None))))
+                elif isinstance(operand, Mapping) and operand:
+                    parts.append(not_(self.operators(operand)))
+                else:
+                    raise InvalidInput(f"$not on {name!r} takes an operator dict or a regex")
+        return and_(true(), *parts)
+
+    def elem_match(self, operand: Any) -> ColumnElement[bool]:
+        is_operators, spec = elem_match_operand(operand, self.name)
+        builder, name = self.builder, self.name
+        # the element's test is built once per element node, so check the spec up front
+        _DocConditions(builder, name, _Doc([])).elem_test(is_operators, spec)
+        return self.doc.any(
+            lambda node: _some_element(
+                node, lambda element: self.elem_test(is_operators, spec, element)
+            )
+        )
+
+    def elem_test(
+        self, is_operators: bool, spec: Mapping[str, Any], element: Node | None = None
+    ) -> ColumnElement[bool]:
+        builder = self.builder
+        if is_operators:
+            sources = [] if element is None else [_node_source(element)]
+            return _DocConditions(builder, self.name, _Doc(sources)).operators(spec)
+        return _ElementQuery(builder, self.name, element).document(spec)
+
+
+class _ElementQuery:
+    """A query on the fields of a list element (``$elemMatch: {"x": 1}``)."""
+
+    def __init__(self, builder: QueryBuilder, name: str, element: Node | None) -> None:
+        self.builder = builder
+        self.name = name
+        self.element = element
+
+    def document(self, query: Mapping[str, Any]) -> ColumnElement[bool]:
+        parts: list[ColumnElement[bool]] = []
+        for key, value in query.items():
+            if not isinstance(key, str):
+                raise InvalidInput(f"query keys must be strings, got {key!r}")
+            if key in ("$and", "$or", "$nor"):
+                if not isinstance(value, list | tuple) or not value:
+                    raise InvalidInput(f"{key} takes a non-empty list of queries")
+                subs = []
+                for item in value:
+                    if not isinstance(item, Mapping):
+                        raise InvalidInput(f"{key} takes a list of query dicts, got {item!r}")
+                    subs.append(self.document(item))
+                joined = and_(*subs) if key == "$and" else or_(*subs)
+                parts.append(not_(joined) if key == "$nor" else joined)
+            elif key.startswith("$"):
+                raise InvalidInput(f"unknown query operator {key!r} in $elemMatch on {self.name!r}")
+            else:
+                check_text(key, "the query field")
+                keys = key.split(".")
+                sources: list[_Source] = []
+                if self.element is not None and all(
+                    k and not k.startswith("$") and '"' not in k for k in keys
+                ):
+                    node = self.element
+                    for k in keys:
+                        node = node.child(k)
+                    sources.append(_node_source(node))
+                field_name = f"{self.name}.{key}"
+                parts.append(
+                    _DocConditions(self.builder, field_name, _Doc(sources)).condition(value)
+                )
+        return and_(true(), *parts)

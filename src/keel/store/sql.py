@@ -297,7 +297,7 @@ class SqlStore(MetadataStore):
     ) -> list[Experiment]:
         target = _experiment_target(t.experiments)
         extra = self._project_filter(target.table.c.project_id, project)
-        stmt = QueryBuilder(target, t.latest_metrics).select(
+        stmt = QueryBuilder(target, t.latest_metrics, self.engine.dialect.name).select(
             target.table.c.id, query, sort or [("created_at", 1)], limit, offset, extra
         )
         with self._read() as conn:
@@ -628,7 +628,7 @@ class SqlStore(MetadataStore):
             )
         if not include_deleted:
             conditions.append(t.runs.c.lifecycle == "active")
-        stmt = QueryBuilder(target, t.latest_metrics).select(
+        stmt = QueryBuilder(target, t.latest_metrics, self.engine.dialect.name).select(
             t.runs.c.id,
             query,
             sort or [("created_at", -1)],
@@ -685,6 +685,13 @@ class SqlStore(MetadataStore):
                 ["owner_kind", "owner_id", "path"],
                 ["sha256", "size", "created_at"],
             )
+
+    def replace_artifacts(self, run_id: str, path: str, files: Sequence[ArtifactFile]) -> None:
+        path = check_artifact_prefix(path)
+        if not path or any(not _under(f.path, path) for f in files):
+            raise InvalidInput(f"replace_artifacts: every file must be at or under {path!r}")
+        with self._write() as conn:
+            self._record_version_files(conn, run_id, path, files, now_ms())
 
     @staticmethod
     def _keep_version_files(
@@ -910,7 +917,7 @@ class SqlStore(MetadataStore):
         offset: int = 0,
     ) -> list[RegisteredModel]:
         target = _model_target(t.registered_models)
-        stmt = QueryBuilder(target, t.latest_metrics).select(
+        stmt = QueryBuilder(target, t.latest_metrics, self.engine.dialect.name).select(
             target.table.c.id,
             query,
             sort or [("name", 1)],
@@ -1198,7 +1205,7 @@ class SqlStore(MetadataStore):
             extra = t.model_versions.c.model_id.in_(
                 select(m.c.id).where(self._project_filter(m.c.project_id, project))
             )
-        stmt = QueryBuilder(target, t.latest_metrics).select(
+        stmt = QueryBuilder(target, t.latest_metrics, self.engine.dialect.name).select(
             t.model_versions.c.id, query, sort or [("created_at", 1)], limit, offset, extra
         )
         with self._read() as conn:
@@ -1410,7 +1417,7 @@ class SqlStore(MetadataStore):
         offset: int = 0,
     ) -> list[Dataset]:
         target = _dataset_target(t.datasets)
-        stmt = QueryBuilder(target, t.latest_metrics).select(
+        stmt = QueryBuilder(target, t.latest_metrics, self.engine.dialect.name).select(
             t.datasets.c.id,
             query,
             sort or [("name", 1), ("version", 1)],

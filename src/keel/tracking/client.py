@@ -77,6 +77,15 @@ class Client:
             ``store.storage_options``.
         token: API token of a keel server store (``keel tokens create``). Default: env
             ``KEEL_TOKEN``.
+        always_pull_artifacts: check the store for a run's current files on every artifact
+            read (default); False: a complete cached copy is used without asking the store.
+        pull_artifacts_in_offline_mode: an offline client may still fetch artifacts from
+            the artifact store, for runs whose file list is in the metadata cache.
+        cache_local_artifacts: copy blobs of an artifact store on this machine into the
+            cache instead of hardlinking them (hardlinks cost no disk space).
+        temp_artifacts_dir: where dumper callbacks write before the upload (a failed upload
+            keeps them there). Default: ``tmp`` in the cache folder.
+        progress: show a progress bar on stderr while files are uploaded or downloaded.
 
     Example:
         >>> import keel                                      # doctest: +SKIP
@@ -96,10 +105,20 @@ class Client:
         flush_interval: float = 2.0,
         storage_options: Mapping[str, Any] | None = None,
         token: str | None = None,
+        always_pull_artifacts: bool = True,
+        pull_artifacts_in_offline_mode: bool = False,
+        cache_local_artifacts: bool = False,
+        temp_artifacts_dir: str | os.PathLike[str] | None = None,
+        progress: bool = False,
     ) -> None:
         self.settings: ClientSettings = resolve_settings(
             store, artifacts, project, cache_dir, config
         )
+        self.always_pull_artifacts = always_pull_artifacts
+        self.pull_artifacts_in_offline_mode = pull_artifacts_in_offline_mode
+        self.cache_local_artifacts = cache_local_artifacts
+        self.progress = progress
+        self._temp_artifacts_dir = temp_artifacts_dir
         if storage_options is not None:
             self.settings = replace(self.settings, storage_options=dict(storage_options))
         # kept out of settings (and so out of every repr): it is a secret
@@ -164,21 +183,54 @@ class Client:
         return self._artifact_cache
 
     @property
+    def cache_dir(self) -> Path:
+        """The local cache of artifacts and metadata."""
+        return self.settings.cache_dir
+
+    @property
+    def temp_artifacts_dir(self) -> Path:
+        """Where dumper callbacks write artifacts before they are uploaded."""
+        if self._temp_artifacts_dir is None:
+            return self.settings.cache_dir / "tmp"
+        return Path(self._temp_artifacts_dir).expanduser().resolve()
+
+    @property
     def in_offline_mode(self) -> Client:
         """A copy of this client that only reads the local cache.
 
         Anything that needs the store raises :class:`keel.errors.Offline` naming the call.
         """
         self.flush()
-        return Client(
-            store=self.settings.store,
-            artifacts=self.settings.artifacts,
-            project=self.project,
-            cache_dir=self.settings.cache_dir,
-            offline=True,
-            storage_options=self._storage_options,
-            token=self._token,
-        )
+        return self.copy(update={"offline": True})
+
+    def copy(self, update: Mapping[str, Any] | None = None) -> Client:
+        """A new client with this one's settings, those in ``update`` changed.
+
+        The keys are the constructor's arguments, e.g.
+        ``client.copy(update={"cache_dir": export, "offline": True})``.
+        """
+        current: dict[str, Any] = {
+            "store": self.settings.store,
+            "artifacts": self.settings.artifacts,
+            "project": self.project,
+            "cache_dir": self.settings.cache_dir,
+            "offline": self.offline,
+            "flush_interval": self._flush_interval,
+            "storage_options": self._storage_options,
+            "token": self._token,
+            "always_pull_artifacts": self.always_pull_artifacts,
+            "pull_artifacts_in_offline_mode": self.pull_artifacts_in_offline_mode,
+            "cache_local_artifacts": self.cache_local_artifacts,
+            "temp_artifacts_dir": self._temp_artifacts_dir,
+            "progress": self.progress,
+        }
+        unknown = sorted(set(update or {}) - set(current))
+        if unknown:
+            raise InvalidInput(
+                f"Client.copy: unknown setting(s) {', '.join(unknown)}; "
+                f"use one of {', '.join(sorted(current))}"
+            )
+        return Client(**{**current, **(update or {})})
 
     def flush(self, run: RunRef | None = None) -> None:
         """Write buffered metrics now (of one run, or all)."""
@@ -258,6 +310,149 @@ class Client:
 
     def set_tags_on_exp(self, exp: ExpRef, tags: Mapping[str, Any]) -> None:
         self._online("set_tags_on_exp").set_experiment_tags(self._exp_id(exp), tags)
+
+    # --- web addresses (mlopus' get_*_url; no store call, so they work offline) ----------
+
+    def _url(self, keel_path: str, mlflow_path: str) -> str:
+        """The address of a page: the keel server's UI, an MLflow server's UI, or for a
+        store without a UI the store's location with the page as fragment."""
+        from urllib.parse import quote
+
+        store = self.settings.store
+        lower = store.lower()
+        if lower.startswith("mlflow+"):
+            return f"{store[len('mlflow+') :].rstrip('/')}/#/{quote(mlflow_path, safe='/')}"
+        if lower.startswith(("http://", "https://")):
+            return f"{store.rstrip('/')}/{quote(keel_path, safe='/#')}"
+        from keel.tracking.settings import embedded_folder
+
+        folder = embedded_folder(store)
+        base = folder.as_uri() if folder is not None else self.store_url
+        return f"{base}#/{quote(keel_path, safe='/#')}"
+
+    def get_exp_url(self, exp: ExpRef) -> str:
+        """The web address of an experiment."""
+        exp_id = self._exp_id(exp)
+        return self._url(f"experiments/{exp_id}", f"experiments/{exp_id}")
+
+    def get_run_url(self, run: RunRef, exp: ExpRef | None = None) -> str:
+        """The web address of a run (``exp`` is only needed by an MLflow server's UI)."""
+        run_id = _run_id(run)
+        if exp is not None:
+            exp_id = self._exp_id(exp)
+        elif isinstance(run, RunApi | Run):
+            exp_id = run.experiment_id
+        elif self.settings.store.lower().startswith("mlflow+"):
+            exp_id = self.get_run(run_id).experiment_id
+        else:
+            exp_id = ""
+        return self._url(f"runs/{run_id}", f"experiments/{exp_id}/runs/{run_id}")
+
+    def get_model_url(self, model: ModelRef) -> str:
+        """The web address of a registered model."""
+        name = self._model_name(model)
+        return self._url(f"models/{name}", f"models/{name}")
+
+    def get_model_version_url(self, model_version: VersionRef) -> str:
+        """The web address of a model version (its model's page, at that version)."""
+        name, ref = self._version_ref(model_version)
+        if not str(ref).isdigit():
+            mv = self.get_model_version(model_version)
+            name, ref = mv.model, mv.version
+        return self._url(f"models/{name}#v{ref}", f"models/{name}/versions/{ref}")
+
+    # --- the metadata cache (mlopus' cache_*_meta / export_*_meta) -----------------------
+
+    def cache_exp_meta(self, exp: ExpRef) -> ExpApi:
+        """Fetch an experiment and save it in the metadata cache (for offline use)."""
+        return self._online_copy("cache_exp_meta").get_exp(exp)
+
+    def cache_run_meta(self, run: RunRef) -> RunApi:
+        """Fetch a run (and its experiment) and save them in the metadata cache."""
+        fetched = self._online_copy("cache_run_meta").get_run(run)
+        self.meta.put_experiment(self.store.get_experiment(fetched.experiment_id))
+        return fetched
+
+    def cache_model_meta(self, model: ModelRef) -> ModelApi:
+        """Fetch a registered model and save it in the metadata cache."""
+        return self._online_copy("cache_model_meta").get_model(model)
+
+    def cache_model_version_meta(self, model_version: VersionRef) -> ModelVersionApi:
+        """Fetch a model version (and its model) and save them in the metadata cache."""
+        return self._online_copy("cache_model_version_meta").get_model_version(model_version)
+
+    def _online_copy(self, call: str) -> Client:
+        self._online(call)
+        return self
+
+    def export_exp_meta(self, exp: ExpRef, target: Path | str) -> ExpApi:
+        """Write an experiment's metadata into ``target`` with the cache's layout."""
+        export = MetadataCache(self._export_target(target))
+        fetched = self.get_exp(exp)
+        export.put_experiment(fetched.entity)
+        return fetched
+
+    def export_run_meta(self, run: RunRef, target: Path | str) -> RunApi:
+        """Write a run's metadata (and its experiment's) into ``target``."""
+        export = MetadataCache(self._export_target(target))
+        fetched = self.get_run(run)
+        export.put_run(fetched.entity)
+        self.export_exp_meta(fetched.experiment_id, target)
+        return fetched
+
+    def export_model_meta(self, model: ModelRef, target: Path | str) -> ModelApi:
+        """Write a registered model's metadata into ``target``."""
+        export = MetadataCache(self._export_target(target))
+        fetched = self.get_model(model)
+        export.put_model(fetched.entity)
+        return fetched
+
+    def export_model_version_meta(
+        self, model_version: VersionRef, target: Path | str
+    ) -> ModelVersionApi:
+        """Write a model version's metadata (and its model's) into ``target``."""
+        export = MetadataCache(self._export_target(target))
+        fetched = self.get_model_version(model_version)
+        export.put_version(self.project, fetched.entity)
+        self.export_model_meta(fetched.model, target)
+        return fetched
+
+    def _export_target(self, target: Path | str) -> Path:
+        """``target`` as an export folder: not the cache, nothing inside it, no parent of it
+        (an export there would copy the cache into itself or be wiped with it)."""
+        from keel.errors import IllegalPath
+
+        place = check_local_target(target, "export target").expanduser().resolve()
+        cache = self.settings.cache_dir.resolve()
+        if place.is_relative_to(cache) or cache.is_relative_to(place):
+            raise IllegalPath(
+                f"cannot export to {place}: it is the cache {cache}, inside it or a parent "
+                "of it; export to a folder outside the cache"
+            )
+        return place
+
+    # --- cleaning the cache (mlopus' clean_*) ---------------------------------------------
+
+    def clean_all_cache(self) -> None:
+        """Remove every cached artifact and all cached metadata (the store keeps them)."""
+        for name in ("meta", "runs", "blobs", "datasets"):
+            _remove_tree(self.settings.cache_dir / name)
+
+    def clean_temp_artifacts(self) -> None:
+        """Remove what dumper callbacks left in :attr:`temp_artifacts_dir`."""
+        _remove_tree(self.temp_artifacts_dir)
+
+    def clean_cached_run_artifact(self, run: RunRef, path_in_run: str = "") -> None:
+        """Remove a run artifact's cached copy (the store keeps it)."""
+        prefix = check_artifact_path(path_in_run, allow_empty=True)
+        root = self.meta.run_artifacts_dir(_run_id(run))
+        _remove_tree(root / prefix if prefix else root)
+
+    def clean_cached_model_artifact(self, model_version: VersionRef) -> None:
+        """Remove a model version artifact's cached copy."""
+        mv = self.get_model_version(model_version)
+        if mv.run_id is not None:
+            self.clean_cached_run_artifact(mv.run_id, mv.path_in_run)
 
     def _resolve_exp_for_run(self, exp: ExpRef) -> str:
         if isinstance(exp, ExpApi | Experiment):
@@ -363,6 +558,16 @@ class Client:
 
     def get_child_runs(self, run: RunRef) -> list[RunApi]:
         return [RunApi(self, r) for r in self._online("children").children(_run_id(run))]
+
+    def find_child_runs(self, parent: RunRef) -> list[RunApi]:
+        """The runs started under ``parent`` (mlopus' name of :meth:`get_child_runs`)."""
+        return self.get_child_runs(parent)
+
+    def resume_run(self, run: RunRef) -> RunApi:
+        """Set an ended (or scheduled) run running again (its end time is set anew when it
+        ends)."""
+        entity = self._update_run(_run_id(run), status="running", end_time=None)
+        return RunApi(self, entity)
 
     def _update_run(self, run_id: str, **fields: Any) -> Run:
         return self._online("update_run").update_run(run_id, **fields)
@@ -485,6 +690,10 @@ class Client:
                 always stored once.
             use_cache: also place the files in the local cache right away.
 
+        Logging again at a path replaces what was there (a file by a folder and back) in one
+        step: the run then lists only the new files. A path holding a registered model
+        version's files is a :class:`~keel.errors.Conflict` (a version's files never change).
+
         Returns:
             The stored files (path in run, sha256, size).
         """
@@ -492,10 +701,25 @@ class Client:
         store = self._online("log_run_artifact")
         with self._prepared_source(source, path_in_run, keep_the_source) as (local, dest):
             files = self._upload(local, dest)
-            store.record_artifacts("run", run_id, files)
+            store.replace_artifacts(run_id, dest, files)
+        self._forget_cached(run_id, dest)
         if use_cache:
             self.cache_run_artifact(run_id, dest)
         return files
+
+    def _forget_cached(self, run_id: str, dest: str) -> None:
+        """Drop the cached copy and cached listing of what a path held before a new log."""
+        root = self.meta.run_artifacts_dir(run_id)
+        _remove_tree(root / dest)
+        parent = PurePosixPath(dest).parent
+        while str(parent) not in ("", "."):  # a cached file where a folder now goes
+            if (root / str(parent)).is_file():
+                (root / str(parent)).unlink()
+            parent = parent.parent
+        cached = self.meta.run_files(run_id)
+        if cached is not None:
+            kept = [f for f in cached if not _under(f.path, dest) and not _under(dest, f.path)]
+            self.meta.put_run_files(run_id, kept)
 
     def _prepared_source(
         self, source: Source, path_in_run: str | None, keep: bool | None
@@ -524,15 +748,27 @@ class Client:
             check_artifact_path(rel)
         files = []
         store = self.artifact_store
-        for path, rel in pairs:
-            sha = hash_file(path)
-            info = store.put_file(path, sha256=sha)
-            files.append(ArtifactFile(rel, info.sha256, info.size))
+        with self._progress("uploading", [p.stat().st_size for p, _rel in pairs]) as advance:
+            for path, rel in pairs:
+                sha = hash_file(path)
+                info = store.put_file(path, sha256=sha)
+                files.append(ArtifactFile(rel, info.sha256, info.size))
+                advance(info.size)
         return files
+
+    def _progress(self, action: str, sizes: Sequence[int]) -> Any:
+        """A progress bar on stderr over these file sizes (a no-op unless ``progress``)."""
+        from keel.artifacts.progress import ProgressBar
+
+        return ProgressBar(action, sizes, enabled=self.progress)
 
     def list_run_artifact(self, run: RunRef, path_in_run: str = "") -> list[ArtifactFile]:
         """The run's stored files under a path (all of them by default)."""
         return self._run_files(_run_id(run), path_in_run)
+
+    def list_run_artifacts(self, run: RunRef, path_in_run: str = "") -> list[ArtifactFile]:
+        """mlopus' name of :meth:`list_run_artifact`."""
+        return self.list_run_artifact(run, path_in_run)
 
     def _run_files(self, run_id: str, path_in_run: str = "") -> list[ArtifactFile]:
         prefix = check_artifact_path(path_in_run, allow_empty=True)
@@ -549,6 +785,10 @@ class Client:
         run_id = _run_id(run)
         prefix = check_artifact_path(path_in_run, allow_empty=True)
         target = self.meta.run_artifacts_dir(run_id)
+        if not self.offline and not self.always_pull_artifacts:
+            hit = self._cache_hit(run_id, prefix, target)
+            if hit is not None:
+                return hit
         files = self._run_files(run_id, prefix)
         if not files:
             raise NotFound(f"run {run_id} has no artifact at {prefix or '/'!r}")
@@ -560,14 +800,34 @@ class Client:
             cached.update({f.path: f for f in files})
             self.meta.put_run_files(run_id, sorted(cached.values(), key=lambda f: f.path))
         entries = {f.path: f.sha256 for f in files}
-        if self.offline:
-            missing = [p for p in entries if not (target / p).is_file()]
-            if missing:
-                raise Offline(
-                    f"artifact {missing[0]!r} of run {run_id} is not in the offline cache"
+        missing = [p for p in entries if not (target / p).is_file()]
+        if self.offline and missing and not self.pull_artifacts_in_offline_mode:
+            raise Offline(
+                f"artifact {missing[0]!r} of run {run_id} is not in the offline cache: "
+                "cache it online first, or set pull_artifacts_in_offline_mode"
+            )
+        if not self.offline or missing:
+            _prune(target / prefix if prefix else target, entries, prefix)
+            with self._progress("downloading", [f.size for f in files]) as advance:
+                self.artifact_cache.materialize(
+                    self.artifact_store,
+                    entries,
+                    target,
+                    link=not self.cache_local_artifacts,
+                    progress=advance,
                 )
-        else:
-            self.artifact_cache.materialize(self.artifact_store, entries, target)
+        return target / prefix if prefix else target
+
+    def _cache_hit(self, run_id: str, prefix: str, target: Path) -> Path | None:
+        """The cached copy of a run artifact when the cached listing has it complete."""
+        cached = self.meta.run_files(run_id)
+        files = [f for f in cached or [] if _under(f.path, prefix)]
+        if not files:
+            return None
+        entries = {f.path: f.sha256 for f in files}
+        sizes = {f.path: f.size for f in files}
+        if not self.artifact_cache.tree_hash_ok(target, entries, sizes):
+            return None
         return target / prefix if prefix else target
 
     def get_run_artifact(self, run: RunRef, path_in_run: str = "") -> Path:
@@ -588,8 +848,9 @@ class Client:
         overwrite: bool = False,
         link: bool = True,
     ) -> Path:
-        """Put a run artifact at ``target``: a symbolic link to the cache (``link=True``) or
-        a copy. Files are write-protected either way."""
+        """Put a run artifact at ``target``: with ``link=True`` each file is a symbolic link
+        to its cached copy (in real folders: the tree can take more files), else a copy.
+        Files are write-protected either way; folders are not."""
         place = check_local_target(target, "place target")
         source = self.get_run_artifact(run, path_in_run)
         return _place(source, place, overwrite, link)
@@ -598,7 +859,7 @@ class Client:
         """Copy a cached run artifact and its metadata to ``target`` with the cache's layout,
         so that ``Client(cache_dir=target, offline=True)`` can serve it."""
         run_id = _run_id(run)
-        target = check_local_target(target, "export target")
+        target = self._export_target(target)
         self.cache_run_artifact(run_id, path_in_run)
         prefix = check_artifact_path(path_in_run, allow_empty=True)
         export = MetadataCache(target)
@@ -876,7 +1137,7 @@ class Client:
 
     def export_model_artifact(self, model_version: VersionRef, target: Path | str) -> Path:
         """Export a version's artifact and metadata with the cache's layout (for offline use)."""
-        target = check_local_target(target, "export target")
+        target = self._export_target(target)
         mv = self.get_model_version(model_version)
         self.cache_model_artifact(mv)
         assert mv.run_id is not None
@@ -1167,6 +1428,36 @@ def _stays_inside(folder: Path, root: Path) -> bool:
     return folder.resolve().is_relative_to(root.resolve())
 
 
+def _remove_tree(path: Path) -> None:
+    """Remove a file or folder of the cache if there (read-only files sit in writable
+    folders, so they can be unlinked)."""
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.is_dir():
+        shutil.rmtree(path)
+
+
+def _prune(local: Path, entries: Mapping[str, str], prefix: str) -> None:
+    """Remove cached files under ``local`` (the cached copy of ``prefix``) that the run no
+    longer lists: what an artifact held before it was logged again."""
+    if local.is_file() and not local.is_symlink():
+        if prefix not in entries:
+            local.unlink()
+        return
+    if not local.is_dir():
+        return
+    for path in sorted(local.rglob("*"), reverse=True):
+        rel = path.relative_to(local).as_posix()
+        key = f"{prefix}/{rel}" if prefix else rel
+        if path.is_dir() and not path.is_symlink():
+            if not any(path.iterdir()):
+                path.rmdir()
+        elif key not in entries and not path.name.endswith(".part"):
+            path.unlink()
+    if prefix in entries and not any(local.iterdir()):
+        local.rmdir()  # a folder replaced by a file of the same name
+
+
 def _copy_protected(src: Path, dst: Path) -> None:
     dst.parent.mkdir(parents=True, exist_ok=True)
     if dst.exists():
@@ -1189,8 +1480,15 @@ def _place(source: Path, target: Path, overwrite: bool, link: bool) -> Path:
         else:
             target.unlink()
     target.parent.mkdir(parents=True, exist_ok=True)
-    if link:
-        target.symlink_to(source.resolve(), target_is_directory=source.is_dir())
+    if link and source.is_dir():
+        target.mkdir()
+        for p in sorted(source.rglob("*")):
+            if p.is_file():
+                dst = target / p.relative_to(source)
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                dst.symlink_to(p.resolve())
+    elif link:
+        target.symlink_to(source.resolve())
     elif source.is_dir():
         for p in sorted(source.rglob("*")):
             if p.is_file():
@@ -1221,7 +1519,7 @@ class _PreparedSource:
             if not self._path_in_run:
                 raise InvalidInput("a dumper callback needs path_in_run (where to store it)")
             dest = check_artifact_path(self._path_in_run)
-            base = self._client.settings.cache_dir / "tmp"
+            base = self._client.temp_artifacts_dir
             base.mkdir(parents=True, exist_ok=True)
             self._tmp = Path(tempfile.mkdtemp(prefix="artifact-", dir=base))
             local = self._tmp / PurePosixPath(dest).name

@@ -66,6 +66,11 @@ class ExpApi(_Handle[Experiment]):
         self._entity = self._client.get_exp(self.id).entity
         return self
 
+    @property
+    def url(self) -> str:
+        """This experiment's web address."""
+        return self._client.get_exp_url(self)
+
     def create_run(self, name: str | None = None, **kwargs: Any) -> RunApi:
         return self._client.create_run(self, name=name, **kwargs)
 
@@ -120,6 +125,16 @@ class RunApi(_Handle[Run]):
         self._client.flush(self)
         self._entity = self._client.get_run(self.id).entity
         return self
+
+    def resume(self) -> RunApi:
+        """Set this run running again."""
+        self._entity = self._client.resume_run(self).entity
+        return self
+
+    @property
+    def url(self) -> str:
+        """This run's web address."""
+        return self._client.get_run_url(self)
 
     # logging
     def log_params(self, params: Mapping[str, Any] | None = None, **more: Any) -> RunApi:
@@ -235,6 +250,11 @@ class ModelApi(_Handle[RegisteredModel]):
         self._entity = self._client.get_model(self.name).entity
         return self
 
+    @property
+    def url(self) -> str:
+        """This model's web address."""
+        return self._client.get_model_url(self)
+
     def get_version(self, ref: int | str = "latest") -> ModelVersionApi:
         return self._client.get_model_version((self.name, ref))
 
@@ -268,6 +288,17 @@ class ModelVersionApi(_Handle[ModelVersion]):
 
     def refresh(self) -> ModelVersionApi:
         self._entity = self._client.get_model_version((self.model, self.version)).entity
+        return self
+
+    @property
+    def url(self) -> str:
+        """This version's web address."""
+        return self._client.get_model_version_url(self)
+
+    def cache(self) -> ModelVersionApi:
+        """Cache this version's metadata and artifact, for offline use."""
+        self._client.cache_model_version_meta(self)
+        self._client.cache_model_artifact(self)
         return self
 
     @property

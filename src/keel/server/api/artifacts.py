@@ -23,7 +23,7 @@ from pydantic import Field
 
 from keel.artifacts.base import BlobInfo, check_sha256
 from keel.entities import ArtifactFile
-from keel.errors import NotFound
+from keel.errors import InvalidInput, NotFound
 from keel.server.api.codec import KeelJSON, no_content, reply, returns
 from keel.server.api.common import Body, artifacts, metadata
 from keel.server.deps import get_settings, require
@@ -83,10 +83,22 @@ def list_artifacts(
     summary="Record files of a run, dataset or model version",
 )
 def record_artifacts(
-    owner_kind: OwnerKind, owner_id: str, body: FilesBody, request: Request
+    owner_kind: OwnerKind,
+    owner_id: str,
+    body: FilesBody,
+    request: Request,
+    replace: str | None = Query(
+        None,
+        description="a run's path whose files (a file or a folder) become exactly these",
+    ),
 ) -> Response:
     """Record (or re-point) files at their paths; the blobs are uploaded separately."""
-    metadata(request).record_artifacts(owner_kind, owner_id, body.files)
+    if replace is not None:
+        if owner_kind != "run":
+            raise InvalidInput(f"replace= is for a run's files, not a {owner_kind}'s")
+        metadata(request).replace_artifacts(owner_id, replace, body.files)
+    else:
+        metadata(request).record_artifacts(owner_kind, owner_id, body.files)
     return no_content()
 
 

@@ -239,8 +239,9 @@ async def run_results(
     limit: int = Query(100, ge=1, le=10_000, description="rows in the table page"),
     _: Principal = Depends(require("viewer")),
 ) -> JSONResponse:
-    """A pipeline run's results: a page of its table, its plotly figures and its text
-    (``text_html``: sanitised for display)."""
+    """A pipeline run's results: a page of its table, its plotly figures, its text
+    (``text_html``: sanitised for display), its images (``imgs``: ``data:`` URIs) and any
+    other keys of its ``preds`` (``extra``)."""
     service = pipeline_service(request)
     return JSONResponse(await run_in_threadpool(_results, service, run_id, offset, limit))
 
@@ -264,6 +265,8 @@ def _results(service: Any, run_id: str, offset: int, limit: int) -> dict[str, An
         "graphs": [],
         "text": None,
         "text_html": None,
+        "imgs": [],
+        "extra": {},
     }
     if summary is None:
         return body
@@ -281,6 +284,8 @@ def _results(service: Any, run_id: str, offset: int, limit: int) -> dict[str, An
     body["text"] = text
     if text is not None and summary.text == "html":
         body["text_html"] = results.safe_html(text)
+    body["imgs"] = results.read_images(service.client, run.id) if summary.imgs else []
+    body["extra"] = results.read_extra(service.client, run.id) if summary.extra else {}
     return body
 
 

@@ -102,11 +102,13 @@ class PipelineJobs:
         self, pipeline: Pipeline, kind: str, target: str, args: dict[str, Any], input_name: str
     ) -> Job:
         from keel.jobs import JobSpec
+        from keel.server.settings import absolute_location
 
         settings = self.client.settings
         env = {
-            "KEEL_STORE": settings.store,
-            "KEEL_ARTIFACTS": settings.artifacts,
+            # the job runs in the pipeline's folder: a relative store would be another one
+            "KEEL_STORE": absolute_location(settings.store),
+            "KEEL_ARTIFACTS": absolute_location(settings.artifacts),
             "KEEL_PROJECT": settings.project,
             "KEEL_CACHE_DIR": str(settings.cache_dir),
             "PYTHONDONTWRITEBYTECODE": "1",  # keep the pipeline's folder as uploaded
@@ -140,9 +142,10 @@ class PipelineJobs:
 # --------------------------------------------------------------------------- job side
 
 
-def _client(tags: dict[str, Any]) -> Client:
+def _client(tags: dict[str, Any], stores: dict[str, str | None] | None = None) -> Client:
     """The store client of a job: every run it starts carries ``tags`` from its start (so a
-    run stopped half-way is still found by them) and is reported to the job at once."""
+    run stopped half-way is still found by them) and is reported to the job at once.
+    ``stores`` (``store``, ``artifacts``, ``project``; the CLI's) wins over the environment."""
     from keel.jobs import report
     from keel.tracking.client import Client
 
@@ -153,10 +156,11 @@ def _client(tags: dict[str, Any]) -> Client:
             report(run_id=run.id, record_on_run=True)  # the job's outcome is tagged on it
             return run
 
+    stores = stores or {}
     return ReportingClient(
-        store=os.environ.get("KEEL_STORE"),
-        artifacts=os.environ.get("KEEL_ARTIFACTS"),
-        project=os.environ.get("KEEL_PROJECT"),
+        store=stores.get("store") or os.environ.get("KEEL_STORE"),
+        artifacts=stores.get("artifacts") or os.environ.get("KEEL_ARTIFACTS"),
+        project=stores.get("project") or os.environ.get("KEEL_PROJECT"),
     )
 
 
@@ -219,11 +223,15 @@ def train_job(
     params: dict[str, Any],
     submitted_by: str = "",
     test_path: str | None = None,
+    stores: dict[str, str | None] | None = None,
 ) -> dict[str, Any]:
-    """Train ``pipeline`` on an input file: a tracked ``train`` run and a model version."""
+    """Train ``pipeline`` on an input file: a tracked ``train`` run and a model version.
+
+    ``stores`` names the store to use (``keel pipeline train``); a job reads its environment.
+    """
     from keel.lifecycle import RunFailed, train
 
-    client = _client(_tags(pipeline, input_name, submitted_by))
+    client = _client(_tags(pipeline, input_name, submitted_by), stores)
     config = _config(pipeline, module, code_dir, input_path, test_path, params)
     try:
         result = train(config, client=client, fresh=True, test=bool(test_path))
@@ -251,8 +259,12 @@ def run_job(
     params: dict[str, Any],
     submitted_by: str = "",
     version: int | None = None,
+    stores: dict[str, str | None] | None = None,
 ) -> dict[str, Any]:
-    """Run ``pipeline`` on an input file: a tracked ``pipeline-run`` holding its results."""
+    """Run ``pipeline`` on an input file: a tracked ``pipeline-run`` holding its results.
+
+    ``stores`` names the store to use (``keel pipeline run``); a job reads its environment.
+    """
     from keel.lifecycle import RunFailed
     from keel.lifecycle.project import Project
     from keel.lifecycle.runs import scratch, tracked_run
@@ -260,7 +272,7 @@ def run_job(
     from keel.models.report import tracking
     from keel.server.pipelines.results import store_results
 
-    client = _client(_tags(pipeline, input_name, submitted_by))
+    client = _client(_tags(pipeline, input_name, submitted_by), stores)
     project = Project(_config(pipeline, module, code_dir), client)
     try:
         with (
@@ -274,7 +286,7 @@ def run_job(
             if used:
                 run.set_tags({"model_version": used})
             with tracking(tracker):
-                preds = _call_run_pipeline(module, fitted, input_path, params)
+                preds = _call_run_pipeline(module, fitted, input_path, params, input_name)
             summary = store_results(run, preds)
             run.set_tags({"rows": summary.rows, "graphs": summary.graphs})
     except RunFailed as exc:
@@ -312,15 +324,18 @@ def _pipeline_code(
 
 
 def _call_run_pipeline(
-    module: Any, fitted: dict[str, Any], input_path: str, params: dict[str, Any]
+    module: Any, fitted: dict[str, Any], input_path: str, params: dict[str, Any], input_name: str
 ) -> dict[str, Any]:
     """mlopen's call: ``run_pipeline(input, model, args, params)``, its preds made plain.
 
-    ``params`` is always a dict (mlopen passed its form's, possibly empty).
+    ``input`` is a file object like the Django ``File`` mlopen gave (named as the input file
+    was uploaded); ``params`` is always a dict (mlopen passed its form's, possibly empty), its
+    ``file``/``upload`` parameters file objects too.
     """
-    from keel.models.mlopen import plain_preds
+    from keel.compat.mlopen.adapter import MlopenModel, call_run_pipeline, with_files
+    from keel.compat.mlopen.files import PipelineFile
 
-    models = fitted.get("models") or []
-    model = models[0] if len(models) == 1 else (models or None)
-    preds = module.run_pipeline(input_path, model, fitted.get("args") or {}, dict(params))
-    return plain_preds(preds)
+    files = MlopenModel(module).file_params(run=True)
+    inputs = PipelineFile(input_path, name=input_name)
+    name = module.__name__.rpartition(".")[2]
+    return call_run_pipeline(module, fitted, inputs, with_files(dict(params), files), name)

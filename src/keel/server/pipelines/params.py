@@ -11,9 +11,11 @@ form (mlopen's ``run`` argument). What it returns may take either form seen in m
 * a list of fields: ``[{"name": "C", "type": "number", "default": 1.0, "label": "…"}]``.
 
 Types: ``string``, ``integer``, ``number`` (``float``), ``bool``, ``choice`` (with
-``choices``) and ``file`` (one of the server's input files, handed to the pipeline as its
-path; mlopen's ``upload`` is read as ``file``). The answer is cached in the pipeline's
-folder until its files are uploaded again.
+``choices``) and ``file`` (one of the server's input files, handed to the pipeline as a file
+object like the input, see :mod:`keel.compat.mlopen.files`; mlopen's ``upload`` is read as
+``file``). A string left empty reaches the pipeline as ``""`` and an unchecked bool as
+False, as mlopen's form sent them; numbers and files left empty are left out. The answer is
+cached in the pipeline's folder until its files are uploaded again.
 """
 
 from __future__ import annotations
@@ -59,6 +61,8 @@ _TYPE_NAMES = {
 }
 _TRUE = frozenset({"1", "true", "on", "yes", "y", "t"})
 _FALSE = frozenset({"0", "false", "off", "no", "n", "f", ""})
+#: what a field left empty still hands the pipeline, as mlopen's form did
+_BLANK: dict[str, Any] = {"string": "", "bool": False}
 
 
 @dataclass
@@ -264,6 +268,8 @@ def coerce(
                 value = spec.default
             elif spec.required:
                 raise InvalidInput(f"parameter {spec.label!r} is required")
+            elif spec.type in _BLANK:  # mlopen's form sent its empty field: "" or unchecked
+                value = _BLANK[spec.type]
             else:
                 continue
         out[spec.name] = _value(spec, value, input_path)

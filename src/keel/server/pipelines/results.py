@@ -6,6 +6,8 @@
     results/table.parquet         preds["data"] with preds["columns"] (row groups of 1,000)
     results/graphs/<n>.json       each plotly figure as {"data": [...], "layout": {...}}
     results/text.html             preds["text"] as the pipeline returned it
+    results/imgs.json             preds["imgs"] (forks' images) as data: URIs
+    results/extra.json            any other key of preds, as JSON, shown under its name
 
 The table is read a page at a time (only the row groups a page needs). Text is stored as
 given and sanitised when shown (:func:`safe_html`): what is allowed can change without
@@ -32,6 +34,8 @@ RESULTS = "results"
 SUMMARY = f"{RESULTS}/preds.json"
 TABLE = f"{RESULTS}/table.parquet"
 TEXT = f"{RESULTS}/text.html"
+IMAGES = f"{RESULTS}/imgs.json"
+EXTRA = f"{RESULTS}/extra.json"
 ROW_GROUP = 1000
 
 
@@ -48,6 +52,8 @@ class ResultSummary:
     graphs: int = 0
     text: str | None = None  # "html", "plain" or None (no text)
     notes: list[str] = field(default_factory=list)
+    imgs: int = 0
+    extra: list[str] = field(default_factory=list)  # the other keys of preds, in order
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -87,6 +93,16 @@ def store_results(run: RunApi, preds: dict[str, Any]) -> ResultSummary:
             else:
                 summary.text = "html" if _looks_like_html(text) else "plain"
             (folder / "text.html").write_text(text, encoding="utf-8")
+        images = [i for i in preds.get("imgs") or [] if _is_image_uri(i)]
+        if len(images) < len(preds.get("imgs") or []):
+            summary.notes.append("an image that is not a data:image/… URI was left out")
+        if images:
+            (folder / "imgs.json").write_text(json.dumps(images), encoding="utf-8")
+            summary.imgs = len(images)
+        extra = preds.get("extra") or {}
+        if isinstance(extra, dict) and extra:
+            (folder / "extra.json").write_text(json.dumps(extra, default=str), encoding="utf-8")
+            summary.extra = [str(k) for k in extra]
         (folder / "preds.json").write_text(json.dumps(summary.to_json()), encoding="utf-8")
         run.log_artifact(folder, RESULTS)
     return summary
@@ -170,6 +186,16 @@ def _figure_from_html(html: str) -> dict[str, Any] | None:
     if not isinstance(data, list) or not isinstance(layout, dict):
         return None
     return {"data": data, "layout": layout}
+
+
+def _is_image_uri(value: Any) -> bool:
+    """A ``data:`` URI of a raster image (SVG is left out: it may carry scripts)."""
+    return (
+        isinstance(value, str)
+        and value.startswith("data:image/")
+        and not value.startswith("data:image/svg")
+        and ";base64," in value[:40]
+    )
 
 
 def _looks_like_html(text: str) -> bool:
@@ -256,6 +282,26 @@ def read_text(client: Client, run_id: str) -> str | None:
     except NotFound:
         return None
     return Path(path).read_text(encoding="utf-8")
+
+
+def read_images(client: Client, run_id: str) -> list[str]:
+    """The run's images (``preds["imgs"]``) as ``data:image/…`` URIs."""
+    try:
+        path = client.get_run_artifact(run_id, IMAGES)
+    except NotFound:
+        return []
+    images = json.loads(Path(path).read_text(encoding="utf-8"))
+    return [i for i in images if _is_image_uri(i)]
+
+
+def read_extra(client: Client, run_id: str) -> dict[str, Any]:
+    """The other keys of the run's ``preds`` (forks' additions), as JSON."""
+    try:
+        path = client.get_run_artifact(run_id, EXTRA)
+    except NotFound:
+        return {}
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    return data if isinstance(data, dict) else {}
 
 
 def safe_html(text: str) -> str:

@@ -193,6 +193,8 @@ def _result_context(service: PipelineService, run_id: str, page: int) -> dict[st
         raise NotFound(f"run {run_id} is not a pipeline run")
     summary = results.read_summary(service.client, run.id)
     table = graphs = text = None
+    images: list[str] = []
+    extra: dict[str, Any] = {}
     if summary is not None:
         if summary.columns:
             offset = (max(page, 1) - 1) * PAGE_SIZE
@@ -204,7 +206,17 @@ def _result_context(service: PipelineService, run_id: str, page: int) -> dict[st
         raw = results.read_text(service.client, run.id) if summary.text else None
         if raw is not None:
             text = results.safe_html(raw) if summary.text == "html" else raw
-    return _context(run=run, summary=summary, table=table, graphs=graphs or [], text=text)
+        images = results.read_images(service.client, run.id) if summary.imgs else []
+        extra = results.read_extra(service.client, run.id) if summary.extra else {}
+    return _context(
+        run=run,
+        summary=summary,
+        table=table,
+        graphs=graphs or [],
+        text=text,
+        images=images,
+        extra=extra,
+    )
 
 
 @router.get("/runs/{run_id}", response_class=HTMLResponse)

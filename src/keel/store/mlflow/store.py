@@ -603,6 +603,15 @@ class MlflowStore(MetadataStore):
         data = {"files": [[f.path, f.sha256, f.size] for f in files]}
         self.http.put_artifact(f"{folder}/{name}", json.dumps(data).encode())
 
+    def replace_artifacts(self, run_id: str, path: str, files: Sequence[ArtifactFile]) -> None:
+        """One record naming the replaced path: listing drops what earlier records put at
+        or under it (the record is one object, so readers see all of it or none)."""
+        path = path.strip("/")
+        folder = f"{FILES_ROOT}/run/{c.segment(run_id)}"
+        name = f"{time.time_ns():020d}-{uuid.uuid4().hex}.json"
+        data = {"files": [[f.path, f.sha256, f.size] for f in files], "replace": path}
+        self.http.put_artifact(f"{folder}/{name}", json.dumps(data).encode())
+
     def list_artifacts(
         self, owner_kind: str, owner_id: str, prefix: str = ""
     ) -> list[ArtifactFile]:
@@ -617,7 +626,13 @@ class MlflowStore(MetadataStore):
             data = self.http.get_artifact(f"{folder}/{name}")
             if data is None:
                 continue
-            for path, sha, size in json.loads(data)["files"]:
+            record = json.loads(data)
+            if record.get("replace"):
+                gone = record["replace"]
+                merged = {
+                    p: f for p, f in merged.items() if not (p == gone or p.startswith(gone + "/"))
+                }
+            for path, sha, size in record["files"]:
                 merged[path] = ArtifactFile(path, sha, int(size))
         prefix = prefix.strip("/")
         return sorted(

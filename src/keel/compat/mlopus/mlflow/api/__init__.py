@@ -1,0 +1,1 @@
+"""mlopus' ``mlflow.api``: the API class, the entity handles and their schemas."""

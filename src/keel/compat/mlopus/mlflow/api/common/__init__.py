@@ -1,0 +1,1 @@
+"""mlopus' ``mlflow.api.common``: entity schemas, exceptions and the file transfer settings."""

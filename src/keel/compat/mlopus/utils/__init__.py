@@ -1,0 +1,1 @@
+"""The parts of ``mlopus.utils`` that code using mlopus' MLflow API meets: ``paths.IllegalPath``."""
