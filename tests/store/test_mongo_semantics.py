@@ -232,9 +232,9 @@ _numbers = st.sampled_from([-3, -2, 2, 3, 7, -1.5, 0.25, 2.5])
 _dates = st.integers(-3, 3).map(lambda d: T0 + timedelta(hours=d, milliseconds=d * 7))
 _scalars = st.one_of(_texts, _numbers, st.booleans(), st.none(), _dates)
 _lists = st.lists(_scalars, max_size=3)
-_dicts = st.dictionaries(
-    st.sampled_from(["x", "y"]), st.one_of(_scalars, _lists), max_size=2
-).map(lambda d: dict(sorted(d.items())))
+_dicts = st.dictionaries(st.sampled_from(["x", "y"]), st.one_of(_scalars, _lists), max_size=2).map(
+    lambda d: dict(sorted(d.items()))
+)
 _values = st.one_of(_scalars, _lists, _dicts)
 _objs = st.lists(
     st.dictionaries(st.sampled_from(["x", "y"]), _scalars, max_size=2).map(
@@ -242,9 +242,7 @@ _objs = st.lists(
     ),
     max_size=3,
 )
-_documents = st.fixed_dictionaries(
-    {}, optional={"a": _values, "b": _values, "objs": _objs}
-)
+_documents = st.fixed_dictionaries({}, optional={"a": _values, "b": _values, "objs": _objs})
 
 _FIELDS = ["tags.a", "tags.b", "tags.a.x", "tags.b.y", "params.a", "tags.zz"]
 _PATTERNS = st.sampled_from(["^a", "b$", "é", "^$", "A"])
@@ -291,7 +289,9 @@ def _conditions(draw: st.DrawFn, depth: int = 0) -> dict[str, Any]:
     if choice <= 5:
         field = draw(st.sampled_from(_FIELDS))
         spec = draw(_operators(field))
-        if draw(st.booleans()) and choice == 5:
+        # mongomock skips $not when a dotted path meets a scalar (MongoDB: missing, so $not
+        # matches), so $not is asked of top-level fields only
+        if draw(st.booleans()) and choice == 5 and field.count(".") < 2:
             spec = {"$not": spec}
         return {field: spec}
     if choice == 6:
@@ -362,9 +362,7 @@ def test_postgres_matches_like_mongomock(
 # --- 3. push-down -----------------------------------------------------------------------------
 
 
-def test_queries_on_values_run_in_sql(
-    store_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_queries_on_values_run_in_sql(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     store = SqlStore(store_url)
     ids = _store_with(store, "push", DOCS)
     statements: list[str] = []

@@ -624,7 +624,7 @@ class Client:
         step = 0 if step is None else check_step("metrics", step)
         points = []
         valid = self._valid_keys
-        for key, value in metrics.items():
+        for key, value in _flat_metrics(metrics).items():
             if key not in valid:
                 check_key(key, "metric")
                 valid.add(key)
@@ -1312,6 +1312,18 @@ class Client:
 
 
 # --- helpers ------------------------------------------------------------------------------
+
+
+def _flat_metrics(metrics: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested metrics (``{"ns": {"acc": 0.9}}``, as mlopus logs them) as flat dotted keys
+    (``ns.acc``): metrics stay numbers with a history, queried as ``metrics.ns.acc``."""
+    out: dict[str, Any] = {}
+    for key, value in metrics.items():
+        if isinstance(value, Mapping):
+            out.update(_flat_metrics(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
 
 
 def _run_id(run: RunRef) -> str:

@@ -150,7 +150,7 @@ class MlopenModel(Adapter):
 
     def predict(self, ctx: ModelContext, fitted: Any, inputs: Any) -> dict[str, Any]:
         """``inputs`` is the pipeline input, or ``{"input": …, "params": {…}}``. A path object
-        (from the CLI's ``--file`` or Python) becomes a file object; JSON stays as it is."""
+        (from Python) becomes a file object; JSON stays as it is."""
         extra: dict[str, Any] = {}
         if isinstance(inputs, dict) and "input" in inputs and set(inputs) <= {"input", "params"}:
             extra = dict(inputs.get("params") or {})

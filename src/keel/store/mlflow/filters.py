@@ -36,7 +36,6 @@ from typing import Any
 from keel.entities import RUN_STATUSES
 from keel.store.matching import conjuncts, sort_item
 from keel.store.mlflow.codec import STATUS_TO_MLFLOW
-from keel.store.values import encode_text
 
 _SAFE_KEY = re.compile(r"^[A-Za-z0-9_\-. /:]{1,250}$")
 _RESERVED_TAGS = ("keel.", "mlflow.")
@@ -173,20 +172,12 @@ def _target(name: str) -> Target | None:
 
 
 def _key_value(ident: str, op: str, value: Any, flags: str) -> tuple[str | None, bool]:
-    if op == "$exists":
+    # MongoDB's meaning (keel.store.documents): "a" also matches a list holding "a", null
+    # also a list holding null, and params.a.b also reaches into a dict under key "a". An
+    # MLflow filter (no OR, text only) cannot say that: only $exists of a plain key is pushed.
+    if op == "$exists" and "." not in ident.partition(".")[2]:
         return (f"{ident} IS NOT NULL" if value else f"{ident} IS NULL"), True
-    if op == "$regex":
-        return _like(ident, value, flags), False
-    if op != "$eq":
-        return None, False
-    if value is None:
-        return f"{ident} IS NULL", True
-    if isinstance(value, bool):  # the text 'true' of a string too: a superset
-        return f"{ident} = '{'true' if value else 'false'}'", False
-    if isinstance(value, int | float):  # 3 matches '3' and '3.0': not expressible
-        return None, False
-    literal = _string(encode_text(value))
-    return (None, False) if literal is None else (f"{ident} = {literal}", True)
+    return None, False
 
 
 def _metric(ident: str, op: str, value: Any) -> tuple[str | None, bool]:
