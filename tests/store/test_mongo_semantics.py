@@ -307,7 +307,16 @@ def _conditions(draw: st.DrawFn, depth: int = 0) -> dict[str, Any]:
     return {operator: draw(st.lists(_conditions(depth + 1), min_size=1, max_size=2))}
 
 
+def _size(value: Any, size: int) -> bool:
+    """MongoDB's $size: only a list has a size (mongomock gives a string or a number size 1
+    and a dict its key count)."""
+    return isinstance(value, list) and len(value) == size
+
+
 def _mongo_matches(docs: list[dict[str, Any]], query: dict[str, Any]) -> list[int]:
+    import mongomock.filtering
+
+    mongomock.filtering._filterer_inst._operator_map["$size"] = _size
     collection = mongomock.MongoClient().db.runs
     collection.insert_many(
         [{"_id": i, "tags": dict(doc), "params": dict(doc)} for i, doc in enumerate(docs)]
