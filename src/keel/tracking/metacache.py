@@ -92,7 +92,7 @@ class MetadataCache:
         if data is None:
             return None
         data["aliases"] = tuple(data.get("aliases", ()))
-        return ModelVersion(**data)
+        return ModelVersion(**_with_dates(data))
 
     def versions(self, project: str, name: str) -> list[ModelVersion]:
         folder = self._models(project) / _relative(name, "model name")
@@ -121,11 +121,29 @@ def _write_json(path: Path, data: Any) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, sort_keys=True)
+            json.dump(data, fh, sort_keys=True, default=_json_default)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _json_default(value: Any) -> Any:
+    """A datetime in params or tags as the store's wire form keeps it (``{"$date": …}``)."""
+    from datetime import datetime
+
+    from keel.store.values import DATE_KEY, date_text
+
+    if isinstance(value, datetime):
+        return {DATE_KEY: date_text(value)}
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable: {value!r}")
+
+
+def _with_dates(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with the datetimes of its params and tags back as datetimes."""
+    from keel.store.values import decode_dates
+
+    return {k: decode_dates(v) if k in ("params", "tags") else v for k, v in data.items()}
 
 
 def _read_json(path: Path) -> Any:
@@ -140,4 +158,4 @@ def _read(path: Path, cls: type[T]) -> T | None:
     if data is None:
         return None
     names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    return cls(**{k: v for k, v in data.items() if k in names})
+    return cls(**{k: v for k, v in _with_dates(data).items() if k in names})

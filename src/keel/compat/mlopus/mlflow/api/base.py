@@ -139,7 +139,7 @@ class BaseMlflowApi(BaseModel):
             exp=exp,
             repo=self.client.settings.artifacts,
             params=dict(r.params),
-            metrics=dict(r.metrics),
+            metrics=_nested(r.metrics),
             tags=dict(r.tags),
             status=_STATUS.get(r.status),
             start_time=_time(r.start_time),
@@ -594,3 +594,24 @@ def _not_cached() -> Iterator[None]:
         raise
     except Offline as exc:
         raise NotCached(str(exc)) from exc
+
+
+def _nested(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """Metrics as mlopus returns them: keel keeps ``ns.acc`` flat (each a number with its
+    history); mlopus logs and reads ``{"ns": {"acc": …}}``. A key that is both a number and
+    a prefix of others (``a`` and ``a.b``) stays flat."""
+    nested: dict[str, Any] = {}
+    for key in sorted(flat):
+        parts = key.split(".")
+        node = nested
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                node = None  # type: ignore[assignment]
+                break
+            node = child
+        if node is None or (parts[-1] in node and isinstance(node[parts[-1]], dict)):
+            nested[key] = flat[key]
+        else:
+            node[parts[-1]] = flat[key]
+    return nested
