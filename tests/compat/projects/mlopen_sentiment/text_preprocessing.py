@@ -1,4 +1,5 @@
 """The sentiment pipeline's support file: text cleaning (no corpora to download)."""
+
 import re
 
 

@@ -1,4 +1,5 @@
 """The sentiment pipeline's support file: TF-IDF features."""
+
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 

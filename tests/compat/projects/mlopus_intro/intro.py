@@ -47,10 +47,9 @@ with exp.start_run(name="1_basics") as run:
     print(run.url)
 
     # Tags, params and metrics can be nested dicts
-    run \
-        .set_tags({"namespace": {"key": datetime.today()}}) \
-        .log_params({"namespace": {"key": True}})  \
-        .log_metrics({"namespace": {"key": 42}})
+    run.set_tags({"namespace": {"key": datetime.today()}}).log_params(
+        {"namespace": {"key": True}}
+    ).log_metrics({"namespace": {"key": 42}})
 
     run.log_artifact("data/report.csv", use_cache=False)
 
@@ -65,26 +64,26 @@ tree(path.parent)
 print(pd.read_csv(path))
 
 # ### 2. Artifact dumpers and loaders
-dumper = lambda path: path.mkdir() or [path.joinpath(f"{i}.txt").write_text("a"*i) for i in range(1, 4)]
+dumper = lambda path: (
+    path.mkdir() or [path.joinpath(f"{i}.txt").write_text("a" * i) for i in range(1, 4)]
+)
 loader = lambda path: {f: path.joinpath(f).read_text() for f in sorted(os.listdir(path))}
 
-with mlflow_api \
-    .get_or_create_exp("mlopus_introduction") \
-    .start_run("2_dumpers_and_loaders") as run:
-
+with mlflow_api.get_or_create_exp("mlopus_introduction").start_run("2_dumpers_and_loaders") as run:
     run.log_artifact(dumper, path_in_run="my_files")
 
 tree(run.get_artifact("my_files"))
-assert run.load_artifact(loader, path_in_run="my_files") == {"1.txt": "a", "2.txt": "aa", "3.txt": "aaa"}
+assert run.load_artifact(loader, path_in_run="my_files") == {
+    "1.txt": "a",
+    "2.txt": "aa",
+    "3.txt": "aaa",
+}
 
 # ### 3. Model Registry
-with mlflow_api \
-    .get_or_create_exp("mlopus_introduction") \
-    .start_run("3_model_registry") as run:
-
-    model_version = mlflow_api \
-        .get_or_create_model("mlopus_example") \
-        .log_version(run, dumper)  # `path_in_run` defaults to model name
+with mlflow_api.get_or_create_exp("mlopus_introduction").start_run("3_model_registry") as run:
+    model_version = mlflow_api.get_or_create_model("mlopus_example").log_version(
+        run, dumper
+    )  # `path_in_run` defaults to model name
 
     print(model_version.url)
     print(version_number := model_version.version)
@@ -100,15 +99,11 @@ print(model_version.load_artifact(loader))
 # ### 4. Model Caching and Offline Mode
 mlflow_api.clean_all_cache()
 
-mlflow_api \
-    .get_model("mlopus_example") \
-    .get_version(version_number) \
-    .cache()
+mlflow_api.get_model("mlopus_example").get_version(version_number).cache()
 
-offline_model_version = mlflow_api \
-    .in_offline_mode \
-    .get_model("mlopus_example") \
-    .get_version(version_number)
+offline_model_version = mlflow_api.in_offline_mode.get_model("mlopus_example").get_version(
+    version_number
+)
 
 pprint(offline_model_version)
 assert offline_model_version.load_artifact(loader) == model_version.load_artifact(loader)
@@ -121,7 +116,7 @@ mlflow_api = mlopus.mlflow.get_api(
         "tracking_uri": None,
         "cache_dir": None,
         "cache_local_artifacts": True,
-        "file_transfer": {"use_scheme": "mlflow_sandbox"}
+        "file_transfer": {"use_scheme": "mlflow_sandbox"},
     },
 )
 
@@ -155,9 +150,12 @@ mlflow_api.get_model("mlopus_example").get_version(version_number).cache()
 mlflow_api.get_run(run.id).cache_meta()
 mlflow_api.cache_run_artifact(run.id, "mlopus_example")
 offline = mlflow_api.in_offline_mode
-assert offline.get_model("mlopus_example").get_version(version_number).load_artifact(
-    loader=lambda path: path.joinpath("x").read_text()
-) == "1"
+assert (
+    offline.get_model("mlopus_example")
+    .get_version(version_number)
+    .load_artifact(loader=lambda path: path.joinpath("x").read_text())
+    == "1"
+)
 assert offline.load_run_artifact(run.id, loader, "mlopus_example/some_data") == {"x": "1", "y": "2"}
 
 print("introduction done")
