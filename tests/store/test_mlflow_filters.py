@@ -130,10 +130,11 @@ def test_pushed_and_remainder_is_the_query(query: dict[str, Any]) -> None:
 
 CASES: list[tuple[dict[str, Any], str, bool]] = [
     # query, MLflow filter, exact (nothing left for Python)
-    # params and tags mean what MongoDB means (a list holding "adam" matches too): only a
-    # plain key's $exists can be an MLflow filter
-    ({"params.opt": "adam"}, "", False),
-    ({"params.opt": "ad'am"}, "", False),
+    # params and tags mean what MongoDB means (a list holding "adam" matches too): a plain
+    # key's $exists is an MLflow filter; a string narrows by LIKE, and keel checks the rest
+    ({"params.opt": "adam"}, "params.`opt` LIKE '%adam%'", False),
+    ({"params.opt": "ad'am"}, 'params.`opt` LIKE "%ad\'am%"', False),
+    ({"params.opt": 'ad"am'}, "", False),  # JSON escapes the quote inside a list
     ({"params.layers": [1, 2]}, "", False),
     ({"params.lr": None}, "", False),
     ({"params.lr": {"$exists": False}}, "params.`lr` IS NULL", True),
@@ -143,9 +144,9 @@ CASES: list[tuple[dict[str, Any], str, bool]] = [
     ({"params.depth": 3}, "", False),
     ({"params.lr": {"$gt": 0.005}}, "", False),
     ({"params.opt": {"$ne": "adam"}}, "", False),
-    ({"params.opt": {"$regex": "^ad"}}, "", False),
-    ({"params.opt": {"$regex": "^ad", "$options": "i"}}, "", False),
-    ({"params.opt": re.compile("dam", re.I)}, "", False),
+    ({"params.opt": {"$regex": "^ad"}}, "params.`opt` LIKE '%ad%'", False),
+    ({"params.opt": {"$regex": "^ad", "$options": "i"}}, "params.`opt` ILIKE '%ad%'", False),
+    ({"params.opt": re.compile("dam", re.I)}, "params.`opt` ILIKE '%dam%'", False),
     ({"params.opt": {"$regex": "a?dam"}}, "", False),  # only a required prefix is used
     ({"params.opt": {"$regex": "x|adam"}}, "", False),
     ({"metrics.acc": {"$gte": 0.9, "$lt": 1}}, "metrics.`acc` >= 0.9 AND metrics.`acc` < 1", True),
@@ -153,7 +154,7 @@ CASES: list[tuple[dict[str, Any], str, bool]] = [
     ({"metrics.acc": {"$gt": math.inf}}, "", False),
     ({"metrics.acc": {"$exists": True}}, "", False),
     ({"metrics.acc": {"$ne": 0.5}}, "", False),
-    ({"tags.team": "a", "tags.keel.kind": "x"}, "", False),
+    ({"tags.team": "a", "tags.keel.kind": "x"}, "tags.`team` LIKE '%a%'", False),
     ({"name": "r1", "status": "finished"}, "attributes.run_name = 'r1' AND attributes.status = 'FINISHED'", True),
     ({"run.status": {"$ne": "running"}}, "attributes.status != 'RUNNING'", True),
     ({"status": "paused"}, "", False),
@@ -163,8 +164,8 @@ CASES: list[tuple[dict[str, Any], str, bool]] = [
     ({"kind": "train"}, "tags.`keel.kind` = 'train'", True),
     ({"kind": "tracking"}, "", False),
     ({"parent_id": None}, "tags.`mlflow.parentRunId` IS NULL", True),
-    ({"exp.name": "grid", "params.opt": "sgd"}, "", False),
-    ({"$and": [{"params.opt": "adam"}, {"$or": [{"name": "r0"}, {"name": "r2"}]}]}, "", False),
+    ({"exp.name": "grid", "params.opt": "sgd"}, "params.`opt` LIKE '%sgd%'", False),
+    ({"$and": [{"params.opt": "adam"}, {"$or": [{"name": "r0"}, {"name": "r2"}]}]}, "params.`opt` LIKE '%adam%'", False),
     ({"$not": {"params.opt": "adam"}}, "", False),
     ({"params.bad key!": 1}, "", False),
 ]  # fmt: skip

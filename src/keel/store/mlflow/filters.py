@@ -174,10 +174,25 @@ def _target(name: str) -> Target | None:
 def _key_value(ident: str, op: str, value: Any, flags: str) -> tuple[str | None, bool]:
     # MongoDB's meaning (keel.store.documents): "a" also matches a list holding "a", null
     # also a list holding null, and params.a.b also reaches into a dict under key "a". An
-    # MLflow filter (no OR, text only) cannot say that: only $exists of a plain key is pushed.
-    if op == "$exists" and "." not in ident.partition(".")[2]:
+    # MLflow filter (no OR, text only) cannot say that exactly: $exists of a plain key is
+    # pushed as it is; a string, or a regex's literal part, narrows by LIKE '%text%' (the
+    # stored text of a plain value or of a list or dict holding it contains it, as long as
+    # JSON writes the text unescaped), and keel checks the runs MLflow returns.
+    if "." in ident.partition(".")[2]:
+        return None, False
+    if op == "$exists":
         return (f"{ident} IS NOT NULL" if value else f"{ident} IS NULL"), True
+    if op == "$eq" and isinstance(value, str) and value and _json_plain(value):
+        literal = _string(f"%{value}%")
+        return (None, False) if literal is None else (f"{ident} LIKE {literal}", False)
+    if op == "$regex" and isinstance(value, str) and _json_plain(value):
+        return _like(ident, value.removeprefix("^"), flags), False
     return None, False
+
+
+def _json_plain(text: str) -> bool:
+    """Whether JSON writes ``text`` as it is (printable ASCII, no quote or backslash)."""
+    return all(" " <= ch <= "~" and ch not in '"\\' for ch in text)
 
 
 def _metric(ident: str, op: str, value: Any) -> tuple[str | None, bool]:
