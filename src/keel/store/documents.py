@@ -173,3 +173,13 @@ def elem_match_operand(value: Any, name: str) -> tuple[bool, Mapping[str, Any]]:
             "elements' fields ({'x': 1}), not both"
         )
     return bool(operators), value
+
+
+def subqueries(operator: str, value: Any) -> list[Mapping[str, Any]]:
+    """The queries under ``$and``/``$or``/``$nor``: a non-empty list of query dicts."""
+    if not isinstance(value, list | tuple) or not value:
+        raise InvalidInput(f"{operator} takes a non-empty list of queries")
+    for item in value:
+        if not isinstance(item, Mapping):
+            raise InvalidInput(f"{operator} takes a list of query dicts, got {item!r}")
+    return list(value)

@@ -44,6 +44,7 @@ from keel.store.documents import (
     operand_of,
     size_operand,
     splits,
+    subqueries,
 )
 from keel.store.regex import translate
 from keel.store.values import DATE_KEY, DATE_WIDTH, date_text, encode_text, encode_value
@@ -486,13 +487,7 @@ class _Compiler:
         return _all(parts)
 
     def logical(self, operator: str, value: Any) -> Predicate:
-        if not isinstance(value, list | tuple) or not value:
-            raise InvalidInput(f"{operator} takes a non-empty list of queries")
-        subs = []
-        for item in value:
-            if not isinstance(item, Mapping):
-                raise InvalidInput(f"{operator} takes a list of query dicts, got {item!r}")
-            subs.append(self.document(item))
+        subs = [self.document(item) for item in subqueries(operator, value)]
         if operator == "$and":
             return lambda r: _and(s(r) for s in subs)
         if operator == "$or":
@@ -960,13 +955,7 @@ class _ElementQuery:
             if not isinstance(key, str):
                 raise InvalidInput(f"query keys must be strings, got {key!r}")
             if key in ("$and", "$or", "$nor"):
-                if not isinstance(value, list | tuple) or not value:
-                    raise InvalidInput(f"{key} takes a non-empty list of queries")
-                subs = []
-                for item in value:
-                    if not isinstance(item, Mapping):
-                        raise InvalidInput(f"{key} takes a list of query dicts, got {item!r}")
-                    subs.append(self.document(item))
+                subs = [self.document(item) for item in subqueries(key, value)]
                 if key == "$and":
                     parts.append(lambda r, subs=subs: all(s(r) for s in subs))
                 elif key == "$or":

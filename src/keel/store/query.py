@@ -45,6 +45,7 @@ from keel.store.documents import (
     operand_of,
     size_operand,
     splits,
+    subqueries,
 )
 from keel.store.jsonsql import Node, RowNode
 from keel.store.matching import FIELD_OPERATORS as _FIELD_OPERATORS
@@ -175,13 +176,7 @@ class QueryBuilder:
         return and_(true(), *parts)
 
     def _logical(self, operator: str, value: Any) -> ColumnElement[bool]:
-        if not isinstance(value, list | tuple) or not value:
-            raise InvalidInput(f"{operator} takes a non-empty list of queries")
-        subs = []
-        for item in value:
-            if not isinstance(item, Mapping):
-                raise InvalidInput(f"{operator} takes a list of query dicts, got {item!r}")
-            subs.append(self._document(item))
+        subs = [self._document(item) for item in subqueries(operator, value)]
         if operator == "$and":
             return and_(*subs)
         if operator == "$or":
@@ -649,13 +644,7 @@ class _ElementQuery:
             if not isinstance(key, str):
                 raise InvalidInput(f"query keys must be strings, got {key!r}")
             if key in ("$and", "$or", "$nor"):
-                if not isinstance(value, list | tuple) or not value:
-                    raise InvalidInput(f"{key} takes a non-empty list of queries")
-                subs = []
-                for item in value:
-                    if not isinstance(item, Mapping):
-                        raise InvalidInput(f"{key} takes a list of query dicts, got {item!r}")
-                    subs.append(self.document(item))
+                subs = [self.document(item) for item in subqueries(key, value)]
                 joined = and_(*subs) if key == "$and" else or_(*subs)
                 parts.append(not_(joined) if key == "$nor" else joined)
             elif key.startswith("$"):
