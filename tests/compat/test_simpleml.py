@@ -234,16 +234,15 @@ def test_saving_twice_returns_the_saved_versions_unless_duplication_is_asked(
 
 
 @pytest.fixture
-def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, store_url: str) -> Iterator[Path]:
+    """Persistables saved in a keel store on SQLite and on PostgreSQL."""
     from keel.compat.simpleml import records
     from keel.compat.simpleml.utils import Database
 
     monkeypatch.chdir(tmp_path)
     for key in [k for k in os.environ if k.startswith("KEEL_")]:
         monkeypatch.delenv(key)
-    Database(
-        uri=f"sqlite:///{tmp_path / 'keel.db'}", artifacts=str(tmp_path / "artifacts")
-    ).initialize(upgrade=True)
+    Database(uri=store_url, artifacts=str(tmp_path / "artifacts")).initialize(upgrade=True)
     yield tmp_path
     records.session().client.close()
     records._session = None
@@ -391,14 +390,15 @@ def test_creators_retrieve_or_create(store: Path) -> None:
     metric = MetricCreator.retrieve_or_create(model=model, dataset=dataset, **metric_kwargs)
     assert metric.name == "roc_auc" and 0.5 < metric.values["agg"] <= 1.0
 
-    # option 2: nested references; everything exists, so nothing new is made
+    # option 2: nested references; everything exists, so nothing new is made. (The README
+    # passes model_kwargs= beside **metric_kwargs that already hold it: a TypeError in any
+    # Python, so each is passed once here.)
     pipeline_kwargs["dataset_kwargs"] = dataset_kwargs
     model_kwargs["pipeline_kwargs"] = pipeline_kwargs
     metric_kwargs["model_kwargs"] = model_kwargs
-    again = MetricCreator.retrieve_or_create(model_kwargs=model_kwargs, dataset_kwargs=dataset_kwargs,
-                                             **metric_kwargs)  # fmt: skip
+    again = MetricCreator.retrieve_or_create(dataset_kwargs=dataset_kwargs, **metric_kwargs)
     assert again.id == metric.id
-    found = ModelCreator.retrieve_or_create(pipeline_kwargs=pipeline_kwargs, **model_kwargs)
+    found = ModelCreator.retrieve_or_create(**model_kwargs)
     assert (found.id, found.version) == (model.id, 1)
 
 
@@ -420,9 +420,13 @@ def test_classification_metrics(store: Path) -> None:
 
 
 def test_unknown_lookups_and_unsaved_loads_are_one_line_errors(store: Path) -> None:
-    from keel.compat.simpleml.utils import PersistableLoader, SimpleMLError
+    from keel.compat.simpleml.utils import Database, PersistableLoader, SimpleMLError
 
     with pytest.raises(SimpleMLError, match="no saved model matches name=nope"):
         PersistableLoader.load_model(name="nope")
     with pytest.raises(SimpleMLError, match="cannot look models up by colour"):
         PersistableLoader.load_model(colour="red")
+    with pytest.raises(SimpleMLError, match="keel reads its store from KEEL_STORE"):
+        Database(configuration_section="simpleml-database")
+    with pytest.raises(SimpleMLError, match="use_ssh_tunnel is not supported"):
+        Database(use_ssh_tunnel=True)

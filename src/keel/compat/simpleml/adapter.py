@@ -39,7 +39,8 @@ class FittedSimpleml:
         for row in rows:
             if not isinstance(row, dict):
                 raise InvalidInput(
-                    f"a SimpleML model predicts from rows of named features, not {type(row).__name__}"
+                    f"a SimpleML model predicts from rows of named features, "
+                    f"not {type(row).__name__}"
                 )
         df = pd.DataFrame(rows)
         for column in self.columns:

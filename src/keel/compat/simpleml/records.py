@@ -157,14 +157,23 @@ def next_version(persistable: Persistable) -> int:
     return 1 if not runs else int(runs[0].tags["simpleml.version"]) + 1
 
 
-def artifact_folder(persistable: Persistable) -> Path:
+def artifact_folder(persistable: Persistable, required: bool = True) -> Path | None:
+    """The local copy of the persistable's saved files (None when it saved none and
+    ``required`` is False: a pattern such as database_table keeps nothing there)."""
+    from keel.errors import NotFound
+
     run_id = getattr(persistable, "_keel_run_id", None)
     if run_id is None:
         raise SimpleMLError(
             f"{persistable.registered_name} {persistable.name!r} has no saved files: save() "
             "it or load it with PersistableLoader first"
         )
-    return Path(session().client.get_run_artifact(run_id, FILES))
+    try:
+        return Path(session().client.get_run_artifact(run_id, FILES))
+    except NotFound:
+        if required:
+            raise
+        return None
 
 
 def sql_engine(what: str) -> Any:

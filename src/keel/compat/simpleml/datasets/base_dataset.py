@@ -45,7 +45,8 @@ class Dataset(Persistable):
         for key, value in (other_named_split_sections or {}).items():
             if not isinstance(value, (list, tuple)):
                 raise DatasetError(
-                    f"split sections map a name to a list of columns: {key}: {value!r} is not a list"
+                    f"split sections map a name to a list of columns: "
+                    f"{key}: {value!r} is not a list"
                 )
         self.config["split_section_map"] = {
             "y": list(label_columns or []),

@@ -35,10 +35,10 @@ class ClassificationMetric(Metric):
     def _get_split(self, column: str) -> Any:
         split = self.config.get("dataset_split")
         model = self.model
-        if model is not None and model.pipeline is not None:
-            if str(self.dataset.id) == str(model.pipeline.dataset_id):  # type: ignore[union-attr]
-                # the model's own dataset: the pipeline's splits (e.g. its random TEST rows)
-                return self._get_pipeline_split(column=column, split=split)
+        # the model's own dataset: the pipeline's splits (e.g. its random TEST rows)
+        pipeline = None if model is None else model.pipeline
+        if pipeline is not None and str(self.dataset.id) == str(pipeline.dataset_id):  # type: ignore[union-attr]
+            return self._get_pipeline_split(column=column, split=split)
         return self._get_dataset_split(column=column, split=split)
 
     def _need_dataset(self) -> None:

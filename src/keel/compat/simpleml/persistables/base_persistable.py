@@ -222,7 +222,7 @@ class Persistable(CustomHasherMixin, metaclass=PersistableRegistry):
         data = saved[save_pattern]
         if not isinstance(data, dict):
             data = {"legacy": data}
-        return load_cls.load(folder=records.artifact_folder(self), **data)
+        return load_cls.load(folder=records.artifact_folder(self, required=False), **data)
 
     def restore_artifact(self, artifact_name: str, obj: Any) -> None:
         registered = getattr(self, f"_ARTIFACT_{artifact_name}", None)

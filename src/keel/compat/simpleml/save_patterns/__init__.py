@@ -143,14 +143,15 @@ class DatabaseTableSavePattern:
 
         if not isinstance(obj, pd.DataFrame):
             raise SimpleMLError(
-                f"database_table saves pandas DataFrames, not {type(obj).__name__}: use disk_pickled"
+                f"database_table saves pandas DataFrames, not {type(obj).__name__}: "
+                "use disk_pickled"
             )
         table = filepath.lower().replace("-", "_")[:63]
         obj.to_sql(table, records.sql_engine("database_table"), index=False, if_exists="fail")
         return {"schema": None, "table": table}
 
     @classmethod
-    def load(cls, table: str, schema: str | None = None, **_: Any) -> Any:
+    def load(cls, table: str, schema: str | None = None, **_: Any) -> Any:  # no files
         import pandas as pd
 
         from keel.compat.simpleml import records

@@ -21,7 +21,8 @@ def register_save_pattern(
     if save_pattern is None:
         if not hasattr(cls, "SAVE_PATTERN"):
             raise SimpleMLError(
-                f"cannot register {cls!r}: pass save_pattern= or set the class attribute SAVE_PATTERN"
+                f"cannot register {cls!r}: pass save_pattern= or set the class attribute "
+                "SAVE_PATTERN"
             )
         save_pattern = cls.SAVE_PATTERN
     if save:

@@ -41,7 +41,8 @@ class BasePandasDataset(Dataset):
 
         if not isinstance(df, pd.DataFrame):
             raise DatasetError(
-                f"dataset {self.name!r}: pandas datasets hold a pandas.DataFrame, not {type(df).__name__}"
+                f"dataset {self.name!r}: pandas datasets hold a pandas.DataFrame, "
+                f"not {type(df).__name__}"
             )
 
     def get(self, column: str | None, split: str | None) -> Any:

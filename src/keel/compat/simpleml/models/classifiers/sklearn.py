@@ -70,4 +70,4 @@ def _define(name: str, estimator: tuple[str, str]) -> type:
 for _name, _estimator in ESTIMATORS.items():
     _define(_name, _estimator)
 
-__all__ = ["ESTIMATORS", "SklearnClassifier", *ESTIMATORS]  # noqa: PLE0604
+__all__ = ["ESTIMATORS", "SklearnClassifier", *ESTIMATORS]

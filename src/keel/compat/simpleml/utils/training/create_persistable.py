@@ -134,7 +134,8 @@ class PersistableCreator:
             return cls.kind, filters
         if "registered_name" not in kwargs:
             raise TrainingError(
-                f"{cls.__name__}: pass id, name and version, or registered_name (with its dependency)"
+                f"{cls.__name__}: pass id, name and version, or registered_name "
+                "(with its dependency)"
             )
         candidate = cls._build(strict=strict, **kwargs)
         return cls.kind, {
