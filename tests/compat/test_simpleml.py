@@ -7,6 +7,7 @@ saving twice, the creators)."""
 from __future__ import annotations
 
 import json
+import re
 import os
 import shutil
 import subprocess
@@ -187,6 +188,21 @@ def test_the_rest_api_shows_the_lineage(trained: tuple[Path, dict[str, Any]]) ->
         ).json()
         runs = httpx2.get(f"{api}/datasets/{ds['id']}/runs", headers=auth).json()
         assert mv.json()["run_id"] in json.dumps(runs)
+
+        # and the web UI shows the version like any other: its metric and lineage tags
+        with httpx2.Client(base_url=server.url) as ui:
+            login = ui.get("/login").text
+            csrf = re.search(r'name="csrf_token" value="([^"]+)"', login)
+            assert csrf is not None
+            answer = ui.post(
+                "/login",
+                data={"name": "admin", "password": "test-password", "csrf_token": csrf.group(1)},
+            )
+            assert answer.status_code in (200, 303), answer.text
+            page = ui.get("/models/titanic/v/1", params={"project": "default"})
+            assert page.status_code == 200, page.text
+            assert "classification_accuracy" in page.text
+            assert saved["dataset"][0] in page.text
 
 
 def test_keel_serve_predicts(trained: tuple[Path, dict[str, Any]]) -> None:
