@@ -7,8 +7,8 @@ saving twice, the creators)."""
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import shutil
 import subprocess
 import sys
