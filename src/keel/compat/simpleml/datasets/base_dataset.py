@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import logging
 import uuid
-import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from keel.compat.simpleml.datasets.dataset_splits import Split
 from keel.compat.simpleml.persistables.base_persistable import Persistable
+from keel.compat.simpleml.persistables.related import Related
 from keel.compat.simpleml.save_patterns.decorators import ExternalArtifactDecorators
 from keel.compat.simpleml.utils.errors import DatasetError
 
@@ -62,23 +62,7 @@ class Dataset(Persistable):
         self.pipeline_id = pipeline.id
         self.pipeline = pipeline
 
-    @property
-    def pipeline(self) -> Pipeline | None:
-        ref = getattr(self, "_pipeline", None)
-        if ref is not None and ref() is not None:
-            return ref()
-        if self.pipeline_id is None:
-            return None
-        from keel.compat.simpleml import records
-
-        pipeline = records.load_by_id("PIPELINE", self.pipeline_id)
-        self._pipeline_strong = pipeline
-        self._pipeline = weakref.ref(pipeline)
-        return pipeline  # type: ignore[return-value]
-
-    @pipeline.setter
-    def pipeline(self, pipeline: Pipeline) -> None:
-        self._pipeline = weakref.ref(pipeline)
+    pipeline = Related("PIPELINE", "pipeline_id")
 
     # --- the data ------------------------------------------------------------------------
 

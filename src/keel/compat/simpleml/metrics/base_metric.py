@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import logging
 import uuid
-import weakref
 from typing import TYPE_CHECKING, Any
 
 from keel.compat.simpleml.persistables.base_persistable import Persistable
+from keel.compat.simpleml.persistables.related import Related
 from keel.compat.simpleml.utils.errors import MetricError
 
 if TYPE_CHECKING:
@@ -38,32 +38,13 @@ class Metric(Persistable):
         self.model_id = model_id
         self.values: dict[str, Any] | None = None
 
-    def _related(self, attr: str, kind: str, id_attr: str) -> Any:
-        ref = getattr(self, attr, None)
-        if ref is not None and ref() is not None:
-            return ref()
-        if getattr(self, id_attr, None) is None:
-            return None
-        from keel.compat.simpleml import records
-
-        obj = records.load_by_id(kind, getattr(self, id_attr))
-        setattr(self, attr + "_strong", obj)
-        setattr(self, attr, weakref.ref(obj))
-        return obj
-
     def add_dataset(self, dataset: Dataset | None) -> None:
         if dataset is None:
             return
         self.dataset_id = dataset.id
         self.dataset = dataset
 
-    @property
-    def dataset(self) -> Dataset | None:
-        return self._related("_dataset", "DATASET", "dataset_id")
-
-    @dataset.setter
-    def dataset(self, dataset: Dataset) -> None:
-        self._dataset = weakref.ref(dataset)
+    dataset = Related("DATASET", "dataset_id")
 
     def add_model(self, model: Model | None) -> None:
         if model is None:
@@ -71,13 +52,7 @@ class Metric(Persistable):
         self.model_id = model.id
         self.model = model
 
-    @property
-    def model(self) -> Model | None:
-        return self._related("_model", "MODEL", "model_id")
-
-    @model.setter
-    def model(self, model: Model) -> None:
-        self._model = weakref.ref(model)
+    model = Related("MODEL", "model_id")
 
     def _hash(self) -> str:
         """The model, the dataset, the metric's class and its config."""

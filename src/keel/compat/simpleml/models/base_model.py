@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import logging
 import uuid
-import weakref
 from typing import Any
 
 from keel.compat.simpleml.persistables.base_persistable import Persistable
+from keel.compat.simpleml.persistables.related import Related
 from keel.compat.simpleml.pipelines.base_pipeline import Pipeline
 from keel.compat.simpleml.save_patterns.decorators import ExternalArtifactDecorators
 from keel.compat.simpleml.utils.errors import ModelError
@@ -73,23 +73,7 @@ class Model(Persistable):
         self.pipeline_id = pipeline.id
         self.pipeline = pipeline
 
-    @property
-    def pipeline(self) -> Pipeline | None:
-        ref = getattr(self, "_pipeline", None)
-        if ref is not None and ref() is not None:
-            return ref()
-        if self.pipeline_id is None:
-            return None
-        from keel.compat.simpleml import records
-
-        pipeline = records.load_by_id("PIPELINE", self.pipeline_id)
-        self._pipeline_strong = pipeline
-        self._pipeline = weakref.ref(pipeline)
-        return pipeline  # type: ignore[return-value]
-
-    @pipeline.setter
-    def pipeline(self, pipeline: Pipeline) -> None:
-        self._pipeline = weakref.ref(pipeline)
+    pipeline = Related("PIPELINE", "pipeline_id")
 
     def assert_pipeline(self, msg: str = "") -> None:
         if self.pipeline is None or not self.pipeline.fitted:

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import logging
 import uuid
-import weakref
 from typing import TYPE_CHECKING, Any
 
 from keel.compat.simpleml.constants import TRAIN_SPLIT
 from keel.compat.simpleml.datasets.dataset_splits import Split, SplitContainer
 from keel.compat.simpleml.persistables.base_persistable import Persistable
+from keel.compat.simpleml.persistables.related import Related
 from keel.compat.simpleml.pipelines.projected_splits import (
     IdentityProjectedDatasetSplit,
     ProjectedDatasetSplit,
@@ -82,23 +82,7 @@ class Pipeline(Persistable):
         self.dataset_id = dataset.id
         self.dataset = dataset
 
-    @property
-    def dataset(self) -> Dataset | None:
-        ref = getattr(self, "_dataset", None)
-        if ref is not None and ref() is not None:
-            return ref()
-        if self.dataset_id is None:
-            return None
-        from keel.compat.simpleml import records
-
-        dataset = records.load_by_id("DATASET", self.dataset_id)
-        self._dataset_strong = dataset
-        self._dataset = weakref.ref(dataset)
-        return dataset  # type: ignore[return-value]
-
-    @dataset.setter
-    def dataset(self, dataset: Dataset) -> None:
-        self._dataset = weakref.ref(dataset)
+    dataset = Related("DATASET", "dataset_id")
 
     def assert_dataset(self, msg: str = "") -> None:
         if self.dataset is None:
