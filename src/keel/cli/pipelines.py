@@ -89,20 +89,34 @@ def pipeline_train(
     """Train CONTROL.py on INPUT: a train run and the next version of its model."""
     from keel.server.pipelines.jobs import train_job
 
-    code_dir, module = _control(control)
-    source = _input(input_file)
     result = train_job(
-        pipeline=name or module,
-        code_dir=str(code_dir),
-        module=module,
-        input_name=source.name,
-        input_path=str(source),
-        params=_params(code_dir, module, "train", pairs),
-        submitted_by="cli",
+        **_job(state, control, input_file, pairs, "train", name),
         test_path=str(_input(test_file)) if test_file else None,
-        stores=_stores(state),
     )
     click.echo(f"trained {result['model']} version {result['version']} (run {result['run_id']})")
+
+
+def _job(
+    state: State,
+    control: str,
+    input_file: str,
+    pairs: tuple[str, ...],
+    phase: str,
+    name: str | None,
+) -> dict[str, Any]:
+    """The arguments a pipeline job of ``phase`` takes, as the server's jobs get them."""
+    code_dir, module = _control(control)
+    source = _input(input_file)
+    return {
+        "pipeline": name or module,
+        "code_dir": str(code_dir),
+        "module": module,
+        "input_name": source.name,
+        "input_path": str(source),
+        "params": _params(code_dir, module, phase, pairs),
+        "submitted_by": "cli",
+        "stores": _stores(state),
+    }
 
 
 @pipeline.command("run")
@@ -125,24 +139,13 @@ def pipeline_run(
     """Run CONTROL.py's run_pipeline on INPUT; its results are stored on a pipeline-run."""
     from keel.server.pipelines.jobs import run_job
 
-    code_dir, module = _control(control)
-    source = _input(input_file)
-    result = run_job(
-        pipeline=name or module,
-        code_dir=str(code_dir),
-        module=module,
-        input_name=source.name,
-        input_path=str(source),
-        params=_params(code_dir, module, "run", pairs),
-        submitted_by="cli",
-        version=version,
-        stores=_stores(state),
-    )
+    job = _job(state, control, input_file, pairs, "run", name)
+    result = run_job(**job, version=version)
     if as_json:
         click.echo(json.dumps(_results(state, result["run_id"]), indent=2, default=str))
         return
     click.echo(
-        f"ran {name or module}: {result['rows']} rows, {result['graphs']} graphs "
+        f"ran {job['pipeline']}: {result['rows']} rows, {result['graphs']} graphs "
         f"(run {result['run_id']})"
     )
 

@@ -1,18 +1,7 @@
 """ML Launchpad's model interfaces (``mllaunchpad.model_interface``) and keel's adapter over them.
 
-Example:
-    >>> import keel.models.launchpad as mllp             # doctest: +SKIP
-    >>> class IrisMaker(mllp.ModelMakerInterface):
-    ...     def create_trained_model(self, model_conf, data_sources, data_sinks, old_model=None):
-    ...         df = data_sources["petals"].get_dataframe()
-    ...         mllp.report("rows", len(df))
-    ...         return tree.DecisionTreeClassifier().fit(df[X], df["variety"])
-    ...     def test_trained_model(self, model_conf, data_sources, data_sinks, model):
-    ...         df = data_sources["petals_test"].get_dataframe()
-    ...         return {"accuracy": model.score(df[X], df["variety"])}
-    >>> class IrisModel(mllp.ModelInterface):
-    ...     def predict(self, model_conf, data_sources, data_sinks, model, args_dict):
-    ...         return {"variety": model.predict(pd.DataFrame([args_dict])[X])[0]}
+The classes users subclass (an example is in :mod:`keel.compat.launchpad`); keel finds them
+through ``__keel_adapter__`` and wraps the pair in :class:`LaunchpadModel`.
 """
 
 from __future__ import annotations

@@ -333,9 +333,7 @@ class BaseMlflowApi(BaseModel):
         repo: str | None = None,
         parent: Any = None,
     ) -> RunApi:
-        parent_id = None if parent is None else self._run_id(parent)
-        handle = self.client.create_run(self._exp_id(exp), name, tags or {}, repo, parent_id)
-        return self._run(handle)
+        return self._new_run(self.client.create_run, exp, name, tags, repo, parent)
 
     def start_run(
         self,
@@ -345,9 +343,19 @@ class BaseMlflowApi(BaseModel):
         repo: str | None = None,
         parent: Any = None,
     ) -> RunApi:
+        return self._new_run(self.client.start_run, exp, name, tags, repo, parent)
+
+    def _new_run(
+        self,
+        make: Any,
+        exp: Any,
+        name: str | None,
+        tags: Mapping[str, Any] | None,
+        repo: str | None,
+        parent: Any,
+    ) -> RunApi:
         parent_id = None if parent is None else self._run_id(parent)
-        handle = self.client.start_run(self._exp_id(exp), name, tags or {}, repo, parent_id)
-        return self._run(handle)
+        return self._run(make(self._exp_id(exp), name, tags or {}, repo, parent_id))
 
     def resume_run(self, run: Any) -> RunApi:
         return self._run(self.client.resume_run(self._run_id(run)))
