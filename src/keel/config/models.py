@@ -130,6 +130,9 @@ class JobsSection(Section):
     partition_mb: float = Field(default=64.0, gt=0)
     # keyword arguments of a plugin's executor
     options: dict[str, Any] = Field(default_factory=dict)
+    # environment variables a job process receives besides keel's own allow-list (the
+    # store's credentials, PATH, locale…); never the server's session key
+    env: list[str] = Field(default_factory=list)
 
 
 class ServerSection(Section):
@@ -151,6 +154,21 @@ class ServerSection(Section):
     # Uploaded pipelines, input files, uploads in flight (relative to keel.yml); replicas
     # must share it. Default: server/ beside an embedded store, else in the local cache.
     work_dir: str | None = None
+    # Request limits, checked before a body is read (413 over them): JSON and form bodies of
+    # logged-in callers; anything a caller without credentials may send (the login form,
+    # anonymous MLflow searches); how deep a JSON body or query may nest.
+    max_request_mb: float = Field(default=8.0, gt=0)
+    max_anonymous_request_kb: float = Field(default=64.0, gt=0)
+    max_json_depth: int = Field(default=32, ge=2, le=500)
+    # Slow clients: the time to send a request's headers, and the longest pause in a body.
+    header_timeout_s: float = Field(default=10.0, gt=0)
+    body_timeout_s: float = Field(default=30.0, gt=0)
+    # The longest a query may run (PostgreSQL statement_timeout, SQLite, $regex matching).
+    query_timeout_s: float = Field(default=10.0, gt=0)
+    # Failed logins: this many per user or client address are free, then each waits twice
+    # as long as the one before (429 with Retry-After), up to login_max_delay_s.
+    login_free_attempts: int = Field(default=5, ge=1)
+    login_max_delay_s: float = Field(default=900.0, gt=0)
 
 
 class KeelConfig(Section):

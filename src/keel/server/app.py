@@ -58,7 +58,6 @@ def status_of(exc: KeelError) -> int:
 def create_app(settings: ServerSettings) -> FastAPI:
     """The platform server for ``settings`` (nothing is opened until the first request)."""
     from keel.server.auth import Accounts
-    from keel.server.sessions import SessionCookies
     from keel.store.accounts import AccountStore
     from keel.tracking.client import Client
 
@@ -77,6 +76,18 @@ def create_app(settings: ServerSettings) -> FastAPI:
         storage_options=settings.storage_options or None,
     )
     app.state.accounts = Accounts(AccountStore(settings.store))
+    _add_middleware(app, settings)
+    _add_error_handlers(app)
+    _add_health(app)
+    _add_routers(app)
+    _add_docs(app)
+    return app
+
+
+def _add_middleware(app: FastAPI, settings: ServerSettings) -> None:
+    """The layers every request passes, outermost last (Starlette wraps in reverse order)."""
+    from keel.server.sessions import SessionCookies
+
     app.add_middleware(
         SessionCookies,  # marked Secure over https (or always, with server.secure_cookies)
         secure_always=settings.secure_cookies,
@@ -85,11 +96,6 @@ def create_app(settings: ServerSettings) -> FastAPI:
         same_site="lax",
         max_age=14 * 24 * 3600,
     )
-    _add_error_handlers(app)
-    _add_health(app)
-    _add_routers(app)
-    _add_docs(app)
-    return app
 
 
 def _keel_version() -> str:

@@ -35,6 +35,14 @@ class ServerSettings:
         executor: where pipeline jobs run: ``local``, ``dask`` or a registered name.
         jobs: keel.yml's ``jobs:`` section (the Dask scheduler …); None: its defaults.
         jobs_dir: where job records live (None: ``work_dir/jobs``).
+        max_request_mb: the largest JSON or form body of a logged-in caller.
+        max_anonymous_request_kb: the largest body of a caller without credentials.
+        max_json_depth: how deep a JSON body or query may nest.
+        header_timeout_s: how long a client may take to send a request's headers.
+        body_timeout_s: the longest pause while a client sends a body.
+        query_timeout_s: how long one query may run.
+        login_free_attempts: failed logins per user or address before they are slowed.
+        login_max_delay_s: the longest wait imposed after failed logins.
     """
 
     store: str
@@ -53,6 +61,14 @@ class ServerSettings:
     executor: str = "local"
     jobs: JobsSection | None = None
     jobs_dir: Path | None = None
+    max_request_mb: float = 8.0
+    max_anonymous_request_kb: float = 64.0
+    max_json_depth: int = 32
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 30.0
+    query_timeout_s: float = 10.0
+    login_free_attempts: int = 5
+    login_max_delay_s: float = 900.0
 
     @property
     def loopback_only(self) -> bool:
@@ -104,6 +120,14 @@ class ServerSettings:
             executor=jobs.executor,
             jobs=jobs,
             jobs_dir=jobs_dir_for(config, client),
+            max_request_mb=section.max_request_mb,
+            max_anonymous_request_kb=section.max_anonymous_request_kb,
+            max_json_depth=section.max_json_depth,
+            header_timeout_s=section.header_timeout_s,
+            body_timeout_s=section.body_timeout_s,
+            query_timeout_s=section.query_timeout_s,
+            login_free_attempts=section.login_free_attempts,
+            login_max_delay_s=section.login_max_delay_s,
             **({"secret_key": secret} if secret else {}),
         )
 
