@@ -158,6 +158,8 @@ class ServerSection(Section):
     # logged-in callers; anything a caller without credentials may send (the login form,
     # anonymous MLflow searches); how deep a JSON body or query may nest.
     max_request_mb: float = Field(default=8.0, gt=0)
+    # an artifact streamed to the store through the server (a blob, MLflow's artifact proxy)
+    max_artifact_mb: float = Field(default=10240.0, gt=0)
     max_anonymous_request_kb: float = Field(default=64.0, gt=0)
     max_json_depth: int = Field(default=32, ge=2, le=500)
     # Slow clients: the time to send a request's headers, and the longest pause in a body.

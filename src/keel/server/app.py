@@ -96,6 +96,9 @@ def _add_middleware(app: FastAPI, settings: ServerSettings) -> None:
         same_site="lax",
         max_age=14 * 24 * 3600,
     )
+    from keel.server.headers import secure_every_answer
+
+    secure_every_answer(app)  # security headers, around everything (500 pages too)
 
 
 def _keel_version() -> str:
@@ -136,14 +139,14 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def keel_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, KeelError)
         if isinstance(exc, StoreUnavailable):
-            return await _refusal(
+            return await refusal(
                 request, 503, store_message(exc), headers={"Retry-After": RETRY_AFTER_S}
             )
-        return await _refusal(request, status_of(exc), _one_line(exc))
+        return await refusal(request, status_of(exc), _one_line(exc))
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
-        return await _refusal(
+        return await refusal(
             request, exc.status_code, str(exc.detail), getattr(exc, "headers", None)
         )
 
@@ -157,11 +160,11 @@ def _add_error_handlers(app: FastAPI) -> None:
             for err in exc.errors()
         ]
         message = "; ".join(f"{d['field']}: {d['problem']}" for d in details)
-        return await _refusal(request, 422, f"invalid request: {message}", details=details)
+        return await refusal(request, 422, f"invalid request: {message}", details=details)
 
     async def unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return await _refusal(
+        return await refusal(
             request, 500, f"internal error ({type(exc).__name__}); see the server log"
         )
 
@@ -172,7 +175,7 @@ def _add_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, unexpected)
 
 
-async def _refusal(
+async def refusal(
     request: Request,
     status: int,
     message: str,
@@ -229,7 +232,7 @@ def _add_routers(app: FastAPI) -> None:
     mount_ui(app)
 
 
-#: what every refusal of the platform API looks like (see ``_refusal``)
+#: what every refusal of the platform API looks like (see ``refusal``)
 ERROR_SCHEMA: dict[str, Any] = {
     "title": "Error",
     "type": "object",

@@ -36,6 +36,7 @@ class ServerSettings:
         jobs: keel.yml's ``jobs:`` section (the Dask scheduler …); None: its defaults.
         jobs_dir: where job records live (None: ``work_dir/jobs``).
         max_request_mb: the largest JSON or form body of a logged-in caller.
+        max_artifact_mb: the largest artifact streamed to the store through the server.
         max_anonymous_request_kb: the largest body of a caller without credentials.
         max_json_depth: how deep a JSON body or query may nest.
         header_timeout_s: how long a client may take to send a request's headers.
@@ -62,6 +63,7 @@ class ServerSettings:
     jobs: JobsSection | None = None
     jobs_dir: Path | None = None
     max_request_mb: float = 8.0
+    max_artifact_mb: float = 10240.0
     max_anonymous_request_kb: float = 64.0
     max_json_depth: int = 32
     header_timeout_s: float = 10.0
@@ -121,6 +123,7 @@ class ServerSettings:
             jobs=jobs,
             jobs_dir=jobs_dir_for(config, client),
             max_request_mb=section.max_request_mb,
+            max_artifact_mb=section.max_artifact_mb,
             max_anonymous_request_kb=section.max_anonymous_request_kb,
             max_json_depth=section.max_json_depth,
             header_timeout_s=section.header_timeout_s,

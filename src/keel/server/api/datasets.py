@@ -17,8 +17,9 @@ from keel.entities import ArtifactFile, Dataset
 from keel.server.api.codec import KeelJSON, no_content, reply, returns, schema_of
 from keel.server.api.common import PROJECT_HELP, Body, Find, ProjectQuery, find_params, metadata
 from keel.server.deps import require
+from keel.server.guard import GuardedRoute
 
-router = APIRouter(tags=["datasets"], default_response_class=KeelJSON)
+router = APIRouter(route_class=GuardedRoute, tags=["datasets"], default_response_class=KeelJSON)
 
 
 class DatasetBody(Body):

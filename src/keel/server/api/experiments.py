@@ -11,8 +11,9 @@ from keel.entities import Experiment, Project
 from keel.server.api.codec import KeelJSON, reply, returns
 from keel.server.api.common import PROJECT_HELP, Body, Find, TagsBody, find_params, metadata
 from keel.server.deps import require
+from keel.server.guard import GuardedRoute
 
-router = APIRouter(tags=["experiments"], default_response_class=KeelJSON)
+router = APIRouter(route_class=GuardedRoute, tags=["experiments"], default_response_class=KeelJSON)
 
 
 class ExperimentBody(Body):

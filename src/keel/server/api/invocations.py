@@ -11,8 +11,9 @@ from keel.entities import ArtifactFile, InvocationIndex
 from keel.server.api.codec import KeelJSON, no_content, reply, returns
 from keel.server.api.common import Body, metadata
 from keel.server.deps import require
+from keel.server.guard import GuardedRoute
 
-router = APIRouter(tags=["invocations"], default_response_class=KeelJSON)
+router = APIRouter(route_class=GuardedRoute, tags=["invocations"], default_response_class=KeelJSON)
 
 
 class InvocationBatch(Body):

@@ -18,8 +18,9 @@ from keel.jobs import JOB_STATUSES, Job
 from keel.server.auth import Principal
 from keel.server.deps import require
 from keel.server.executor import find_jobs, server_executor
+from keel.server.guard import GuardedRoute
 
-router = APIRouter(prefix="/jobs", tags=["jobs"])
+router = APIRouter(route_class=GuardedRoute, prefix="/jobs", tags=["jobs"])
 
 LOG_TAIL_BYTES = 1024 * 1024
 

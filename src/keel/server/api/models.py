@@ -27,8 +27,9 @@ from keel.server.api.common import (
     metadata,
 )
 from keel.server.deps import require
+from keel.server.guard import GuardedRoute
 
-router = APIRouter(tags=["models"], default_response_class=KeelJSON)
+router = APIRouter(route_class=GuardedRoute, tags=["models"], default_response_class=KeelJSON)
 
 
 class ModelBody(Body):

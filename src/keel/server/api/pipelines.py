@@ -19,10 +19,11 @@ from keel.jobs import Job
 from keel.server.api import jobs as jobs_api
 from keel.server.auth import Principal
 from keel.server.deps import require
+from keel.server.guard import GuardedRoute
 from keel.server.pipelines.service import pipeline_service, upload_guard
 from keel.server.pipelines.store import MAX_SUPPORT_FILES, InputFile, Pipeline, UploadTooLarge
 
-router = APIRouter(prefix="/pipelines", tags=["pipelines"])
+router = APIRouter(route_class=GuardedRoute, prefix="/pipelines", tags=["pipelines"])
 
 LOG_TAIL_BYTES = 1024 * 1024
 

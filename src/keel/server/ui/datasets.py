@@ -13,10 +13,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from keel.errors import NotFound
+from keel.server.guard import GuardedRoute
 from keel.server.ui import render
 from keel.server.ui.common import VIEWER, blob_response, ui_client
 
-router = APIRouter(include_in_schema=False, dependencies=[VIEWER])
+router = APIRouter(route_class=GuardedRoute, include_in_schema=False, dependencies=[VIEWER])
 
 
 @router.get("/datasets", response_class=HTMLResponse)

@@ -19,10 +19,11 @@ from keel.jobs import JOB_STATUSES
 from keel.server.auth import Principal
 from keel.server.deps import require
 from keel.server.executor import find_jobs, server_executor
+from keel.server.guard import GuardedRoute
 from keel.server.ui import render
 from keel.server.ui.pipelines import at, look, took
 
-router = APIRouter(prefix="/jobs", include_in_schema=False)
+router = APIRouter(route_class=GuardedRoute, prefix="/jobs", include_in_schema=False)
 
 LOG_TAIL_BYTES = 64 * 1024
 PAGE_SIZE = 100

@@ -22,11 +22,12 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from keel.errors import KeelError, NotFound
+from keel.server.guard import GuardedRoute
 from keel.server.ui import render
 from keel.server.ui.common import EDITOR, PAGE_SIZES, VIEWER, page_of, ui_client, wants_fragment
 from keel.server.ui.formatting import path_part
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(route_class=GuardedRoute, include_in_schema=False)
 
 
 @router.get("/models", response_class=HTMLResponse, dependencies=[VIEWER])

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from keel.errors import InvalidInput
+from keel.server.guard import GuardedRoute
 from keel.server.ui import render
 from keel.server.ui.common import (
     PAGE_SIZES,
@@ -26,7 +27,7 @@ from keel.server.ui.common import (
 )
 from keel.server.ui.filters import parse_filter
 
-router = APIRouter(include_in_schema=False, dependencies=[VIEWER])
+router = APIRouter(route_class=GuardedRoute, include_in_schema=False, dependencies=[VIEWER])
 
 RECENT = 15
 DEFAULT_COLUMNS = 5  # params and metrics each, when the visitor chose none

@@ -19,6 +19,7 @@ from keel.errors import InvalidInput, KeelError, NotFound
 from keel.jobs import Job
 from keel.server.auth import Principal
 from keel.server.deps import require
+from keel.server.guard import GuardedRoute
 from keel.server.pipelines.service import (
     PipelineService,
     http_status,
@@ -28,7 +29,7 @@ from keel.server.pipelines.service import (
 from keel.server.pipelines.store import MAX_SUPPORT_FILES
 from keel.server.ui import render
 
-router = APIRouter(prefix="/pipelines", include_in_schema=False)
+router = APIRouter(route_class=GuardedRoute, prefix="/pipelines", include_in_schema=False)
 
 PARAM_PREFIX = "param:"
 PAGE_SIZE = 50

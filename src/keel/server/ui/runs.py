@@ -21,12 +21,13 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from keel.errors import InvalidInput, KeelError, NotFound
+from keel.server.guard import GuardedRoute
 from keel.server.ui import render
 from keel.server.ui.charts import Line, metric_figure, points_in
 from keel.server.ui.common import VIEWER, blob_response, ui_client
 from keel.server.ui.series import metric_series
 
-router = APIRouter(include_in_schema=False, dependencies=[VIEWER])
+router = APIRouter(route_class=GuardedRoute, include_in_schema=False, dependencies=[VIEWER])
 
 MAX_CHARTS = 24  # charts on one page; more metrics are listed, not drawn
 MAX_COMPARED = 10
