@@ -72,6 +72,52 @@ def test_the_last_admin_stays(accounts: Accounts) -> None:
     assert [u.name for u in accounts.store.list_users()] == ["ann"]
 
 
+def test_the_last_admin_keeps_the_role(accounts: Accounts) -> None:
+    accounts.add_user("root", "correct horse", "admin")
+    with pytest.raises(Conflict, match="last admin"):
+        accounts.set_role("root", "editor")
+    accounts.add_user("ann", "correct horse", "admin")
+    assert accounts.set_role("root", "editor").role == "editor"
+    with pytest.raises(NotFound, match="no user named 'nobody'"):
+        accounts.set_role("nobody", "viewer")
+
+
+def test_session_keys_are_random_and_replaced_when_sessions_end(accounts: Accounts) -> None:
+    accounts.add_user("ann", "correct horse", "editor")
+    accounts.add_user("bob", "correct horse", "editor")
+    key = accounts.session_key("ann")
+    assert len(key) >= 40 and key != accounts.session_key("bob")
+    assert accounts.check_session("ann", key) == Principal("ann", "editor")
+    assert accounts.check_session("bob", key) is None  # another user's key
+    assert (
+        accounts.check_session("ann", None) is None
+        and accounts.check_session("nobody", key) is None
+    )
+    seen = {key}
+    for end in (
+        lambda: accounts.end_sessions("ann"),
+        lambda: accounts.set_password("ann", "battery staple"),
+        lambda: accounts.set_role("ann", "viewer"),
+    ):
+        end()
+        assert accounts.check_session("ann", key) is None
+        key = accounts.session_key("ann")
+        assert key not in seen
+        seen.add(key)
+
+
+def test_a_rehash_at_login_keeps_the_sessions(accounts: Accounts) -> None:
+    """argon2's parameters grew: the hash is renewed at the next login, and that login must
+    not log the user out of their other browsers."""
+    from argon2 import PasswordHasher
+
+    accounts.store.add_user("ann", PasswordHasher(time_cost=1).hash("correct horse"), "viewer")
+    key, old_hash = accounts.session_key("ann"), accounts.store.password_hash("ann")
+    assert accounts.check_password("ann", "correct horse") == Principal("ann", "viewer")
+    assert accounts.store.password_hash("ann") != old_hash  # renewed
+    assert accounts.check_session("ann", key) == Principal("ann", "viewer")
+
+
 def test_users_and_tokens_cli(tmp_path: Path) -> None:
     store = ["--store", str(tmp_path / "store")]
     added = keel(

@@ -11,7 +11,7 @@ import click
 
 from keel.cli import PrefixGroup, State, _print_json, _table, _when, cli, pass_state
 from keel.entities import ROLES
-from keel.errors import ConfigError, InvalidInput
+from keel.errors import ConfigError
 
 SERVER_EXAMPLES = """\b
 Examples:
@@ -67,6 +67,7 @@ def server(
     import uvicorn
 
     from keel.server.app import create_app
+    from keel.server.protocol import protocol_class
 
     settings = _settings(state, store, artifacts, host=host, port=port)
     accounts = _accounts(state, settings.store)
@@ -96,6 +97,8 @@ def server(
         log_level=log_level,
         proxy_headers=True,
         workers=1,  # one process per replica; never WEB_CONCURRENCY (uvicorn would exit)
+        # httptools, with deadlines for slow clients (server.header_timeout_s, body_timeout_s)
+        http=protocol_class(settings.header_timeout_s, settings.body_timeout_s),
     )
 
 
@@ -119,7 +122,7 @@ def _read_password(password_stdin: bool) -> str:
 @click.option("--password-stdin", is_flag=True, help="Read the password from stdin.")
 @pass_state
 def users_add(state: State, name: str, role: str, password_stdin: bool) -> None:
-    """Add a user (asks for the password, hashed with argon2id)."""
+    """Add a user (asks for the password, hashed with argon2id; a common one is refused)."""
     user = _accounts(state).add_user(name, _read_password(password_stdin), role)
     click.echo(f"added {user.name} ({user.role})")
 
@@ -143,10 +146,10 @@ def users_list(state: State, as_json: bool) -> None:
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @pass_state
 def users_remove(state: State, name: str, yes: bool) -> None:
-    """Remove a user and revoke their tokens (the last admin stays)."""
+    """Remove a user and revoke their tokens and sessions (the last admin stays)."""
     if not yes:
         click.confirm(f"remove {name} and their tokens?", abort=True)
-    _accounts(state).store.remove_user(name)
+    _accounts(state).remove_user(name)
     click.echo(f"removed {name}")
 
 
@@ -155,11 +158,9 @@ def users_remove(state: State, name: str, yes: bool) -> None:
 @click.option("--password-stdin", is_flag=True, help="Read the password from stdin.")
 @pass_state
 def users_passwd(state: State, name: str, password_stdin: bool) -> None:
-    """Set a user's password."""
-    from keel.server.auth import hash_password
-
-    _accounts(state).store.set_password_hash(name, hash_password(_read_password(password_stdin)))
-    click.echo(f"password of {name} changed")
+    """Set a user's password (not a common one); their browser sessions end."""
+    _accounts(state).set_password(name, _read_password(password_stdin))
+    click.echo(f"password of {name} changed; their browser sessions have ended")
 
 
 @users.command("set-role")
@@ -167,12 +168,8 @@ def users_passwd(state: State, name: str, password_stdin: bool) -> None:
 @click.argument("role", type=click.Choice(ROLES))
 @pass_state
 def users_set_role(state: State, name: str, role: str) -> None:
-    """Change a user's role."""
-    accounts = _accounts(state)
-    demoting = role != "admin" and accounts.store.get_user(name).role == "admin"
-    if demoting and accounts.store.count_admins() == 1:
-        raise InvalidInput(f"{name} is the last admin: make another admin first")
-    user = accounts.store.set_role(name, role)
+    """Change a user's role (the last admin stays one); their browser sessions end."""
+    user = _accounts(state).set_role(name, role)
     click.echo(f"{user.name} is now {user.role}")
 
 

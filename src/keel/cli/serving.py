@@ -77,6 +77,7 @@ def serve(
     record before exiting. A model call running past --timeout is answered 504 and
     does not hold up the other requests.
     """
+    from keel.server.protocol import SlowClientTimeouts
     from keel.serving.server import ServeOptions, resolve_version
     from keel.serving.server import serve as run
 
@@ -93,6 +94,7 @@ def serve(
             log_level=log_level,
             access_log=access_log,
             timeout_s=timeout,
+            http=SlowClientTimeouts,  # slow clients end (10 s for a head, 30 s body pauses)
         ),
     )
 

@@ -4,6 +4,11 @@ Every route declares what it needs with ``Depends(require("editor"))`` (or ``vie
 ``admin``). A caller is recognised by a bearer token (REST) or the signed session cookie
 (the UI); without either, they are an anonymous viewer when the server allows anonymous
 reads, and refused (401) otherwise. A caller without the role gets 403.
+
+The session cookie holds the user's name and their session key; it counts only while that
+key is still the user's in the store (:meth:`keel.server.auth.Accounts.check_session`, the
+one read per request that also gives the role), so a logout, a new password, a new role or
+the user's removal ends it on every replica. A cookie that no longer counts is emptied.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ if TYPE_CHECKING:
     from keel.tracking.client import Client
 
 SESSION_USER = "user"
+SESSION_KEY = "key"
 SESSION_CSRF = "csrf"
 CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "csrf_token"
@@ -57,22 +63,33 @@ def current_principal(request: Request) -> Principal:
             raise HTTPException(401, "this API token is unknown or revoked")
         request.state.via_token = True
     elif "session" in request.scope:
-        name = request.session.get(SESSION_USER)
-        if name:
-            from keel.errors import NotFound
-
-            try:  # the role is read again so that a changed or removed user takes effect
-                user = accounts.store.get_user(name)
-            except NotFound:
-                request.session.clear()
-            else:
-                found = Principal(user.name, user.role)
+        found = session_principal(request)
     if found is None:
         if not get_settings(request).anonymous_read:
             raise HTTPException(401, "log in, or send an API token (keel tokens create)")
         found = ANONYMOUS
     request.state.principal = found
     return found
+
+
+def session_principal(request: Request) -> Principal | None:
+    """The user of the session cookie while its key is theirs (the role read afresh), else
+    None, with the cookie emptied: that session was ended, or its user removed."""
+    name = request.session.get(SESSION_USER)
+    if not name or not isinstance(name, str):
+        return None
+    found = get_accounts(request).check_session(name, request.session.get(SESSION_KEY))
+    if found is None:
+        request.session.clear()
+    return found
+
+
+def start_session(request: Request, name: str, key: str) -> None:
+    """A fresh session for ``name``: nothing from before the login (an old CSRF token
+    included) carries over."""
+    request.session.clear()
+    request.session[SESSION_USER] = name
+    request.session[SESSION_KEY] = key
 
 
 def csrf_token(request: Request) -> str:

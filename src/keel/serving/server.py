@@ -15,6 +15,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from keel.errors import InvalidInput
 
@@ -29,6 +30,14 @@ class ServeOptions:
     graceful_timeout: float = 30.0
     # overrides api.timeout_s (0: no limit); None: as keel.yml says
     timeout_s: float | None = None
+    # uvicorn's HTTP protocol, a class or a name (keel serve: keel.server.protocol's, with
+    # deadlines for slow clients); None: httptools if installed, else h11
+    http: Any = None
+
+
+#: headers on every answer: a browser never sniffs an answer into a script or page, nor
+#: shows one in a frame (the API is JSON; its /docs page is not meant to be embedded)
+RESPONSE_HEADERS = [("X-Content-Type-Options", "nosniff"), ("X-Frame-Options", "DENY")]
 
 
 def resolve_version(ref: str | None, config: str | os.PathLike[str] | None) -> tuple[str, str]:
@@ -67,7 +76,8 @@ def serve(
         "port": options.port,
         "log_level": options.log_level,
         "access_log": options.access_log,
-        "http": _best("httptools", "h11"),
+        "http": options.http or _best("httptools", "h11"),
+        "headers": RESPONSE_HEADERS,
         "loop": _best("uvloop", "asyncio"),
         "timeout_graceful_shutdown": options.graceful_timeout,
     }

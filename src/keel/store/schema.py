@@ -243,6 +243,9 @@ users = Table(
     Column("password_hash", String(256), nullable=False),
     Column("role", String(16), nullable=False),
     Column("created_at", BigInteger, nullable=False),
+    # random, replaced on logout, password and role change: a session cookie carries it and
+    # counts only while it matches (an empty one matches no cookie)
+    Column("session_key", String(64), nullable=False, server_default=""),
 )
 
 api_tokens = Table(
@@ -258,4 +261,16 @@ api_tokens = Table(
     Column("last_used_at", BigInteger, nullable=True),
     Column("revoked_at", BigInteger, nullable=True),
     UniqueConstraint("user_id", "name"),
+)
+
+# failed logins per user name and per client address (each as the sha256 of its kind and
+# value: names people mistype, passwords among them, are never kept in clear); see
+# keel.server.throttle for the policy
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("last_failure_at", BigInteger, nullable=False),
+    Index("ix_login_failures_last_failure_at", "last_failure_at"),
 )

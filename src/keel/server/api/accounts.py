@@ -1,7 +1,9 @@
-"""Routes of accounts: users and their roles (admin only), API tokens (admin for anyone's,
-any logged-in user for their own), and who the caller is.
+"""Routes of accounts: users, their roles and passwords (admin only), API tokens (admin for
+anyone's, any logged-in user for their own), and who the caller is.
 
 A token's secret is in the answer that creates it and nowhere else: only its hash is kept.
+A new password or role, and removing a user, end that user's browser sessions everywhere
+(:class:`keel.server.auth.Accounts`); a common password is refused.
 """
 
 from __future__ import annotations
@@ -11,15 +13,18 @@ from fastapi.responses import Response
 from pydantic import Field
 
 from keel.entities import ROLES, ApiToken, User
-from keel.errors import Conflict
 from keel.server.api.codec import KeelJSON, no_content, reply, returns, schema_of
 from keel.server.api.common import Body
 from keel.server.auth import ANONYMOUS, Principal
 from keel.server.deps import current_principal, get_accounts, require
+from keel.server.guard import GuardedRoute
 
-router = APIRouter(tags=["accounts"], default_response_class=KeelJSON)
+router = APIRouter(route_class=GuardedRoute, tags=["accounts"], default_response_class=KeelJSON)
 
 ROLE_HELP = "one of " + ", ".join(ROLES) + " (each may do what the one before may)"
+PASSWORD_HELP = (
+    "at least 8 characters, not the user name, not one of the 20,000 most common passwords"
+)
 NEW_TOKEN_SCHEMA = {
     "type": "object",
     "properties": {
@@ -41,8 +46,14 @@ class NewUser(Body):
     """A user to add."""
 
     name: str = Field(description="1 to 64 characters, no spaces, '/', ':' or '@'")
-    password: str = Field(description="at least 8 characters")
+    password: str = Field(description=PASSWORD_HELP)
     role: str = Field("viewer", description=ROLE_HELP)
+
+
+class PasswordBody(Body):
+    """The new password."""
+
+    password: str = Field(description=PASSWORD_HELP)
 
 
 class RoleBody(Body):
@@ -157,11 +168,21 @@ def add_user(body: NewUser, request: Request) -> KeelJSON:
     summary="Change a user's role",
 )
 def set_role(name: str, body: RoleBody, request: Request) -> KeelJSON:
-    store = get_accounts(request).store
-    user = store.get_user(name)
-    if user.role == "admin" and body.role != "admin" and store.count_admins() == 1:
-        raise Conflict(f"{name!r} is the last admin: make another admin before changing them")
-    return reply(store.set_role(name, body.role))
+    """The user's browser sessions end (they log in again); the last admin stays one."""
+    return reply(get_accounts(request).set_role(name, body.role))
+
+
+@router.put(
+    "/users/{name}/password",
+    dependencies=[Depends(require("admin"))],
+    status_code=204,
+    response_class=Response,
+    summary="Set a user's password",
+)
+def set_password(name: str, body: PasswordBody, request: Request) -> Response:
+    """The user's browser sessions end (they log in again with the new password)."""
+    get_accounts(request).set_password(name, body.password)
+    return no_content()
 
 
 @router.delete(
@@ -172,7 +193,7 @@ def set_role(name: str, body: RoleBody, request: Request) -> KeelJSON:
     summary="Remove a user and their tokens",
 )
 def remove_user(name: str, request: Request) -> Response:
-    get_accounts(request).store.remove_user(name)
+    get_accounts(request).remove_user(name)
     return no_content()
 
 

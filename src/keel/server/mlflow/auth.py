@@ -10,6 +10,10 @@ password costs ~50 ms of CPU by design and a token a database read, so a header 
 accepted is remembered (by its sha256, never in clear) for :data:`REMEMBER_S` seconds. A
 revoked token, a changed password or a changed role takes effect within that time for MLflow
 clients. A refused header is never remembered.
+
+Passwords sent as Basic are checked at the pace of :mod:`keel.server.throttle`, as at the UI's
+``/login`` and with the same counts: too many failures and the next attempt is answered 429
+(MLflow's ``REQUEST_LIMIT_EXCEEDED``) with ``Retry-After``, its password unchecked.
 """
 
 from __future__ import annotations
@@ -21,7 +25,6 @@ import time
 from typing import TYPE_CHECKING
 
 from fastapi import HTTPException, Request
-from fastapi.concurrency import run_in_threadpool
 
 from keel.server.deps import get_accounts
 
@@ -66,11 +69,16 @@ async def login(request: Request) -> None:
 async def _check_password(request: Request, credentials: str) -> Principal:
     try:
         user, sep, password = base64.b64decode(credentials.strip()).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
+    except (binascii.Error, UnicodeDecodeError, ValueError):  # ValueError: a non-ASCII header
         user, sep, password = "", "", ""
     if not sep or not user:
         raise HTTPException(401, "malformed Basic credentials: send user:password")
-    found = await run_in_threadpool(get_accounts(request).check_password, user, password)
+    from keel.server.throttle import TooManyLogins, check_login
+
+    try:
+        found = await check_login(request, user, password)
+    except TooManyLogins as exc:
+        raise HTTPException(429, exc.message, headers=exc.headers) from None
     if found is None:
         raise HTTPException(401, "unknown user or wrong password")
     return found

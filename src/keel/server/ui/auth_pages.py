@@ -1,10 +1,15 @@
 """Logging in and out of the web UI: ``GET/POST /login`` and ``POST /logout``.
 
-A successful login stores the user's name in the signed session cookie
-(:data:`keel.server.deps.SESSION_USER`); :func:`keel.server.deps.current_principal` reads
-the role again on every request, so a changed role takes effect at once. Both forms carry
-the session's CSRF token, so another site can neither log a visitor out nor into an
+A successful login stores the user's name and session key in the signed session cookie
+(:func:`keel.server.deps.start_session`); :func:`keel.server.deps.current_principal` reads
+the role and the key again on every request, so a changed role takes effect at once and an
+ended session stops at once. Logging out replaces the user's session key: it ends every
+session of theirs, in every browser, on every replica (a "log out everywhere"). Both forms
+carry the session's CSRF token, so another site can neither log a visitor out nor into an
 account of its choosing.
+
+Failed logins are slowed (:mod:`keel.server.throttle`): an attempt made too soon after
+too many failures is answered 429 with ``Retry-After`` and the form, its password unchecked.
 """
 
 from __future__ import annotations
@@ -12,10 +17,16 @@ from __future__ import annotations
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from keel.server.deps import SESSION_USER, get_accounts, verify_csrf
+from keel.server.deps import (
+    get_accounts,
+    session_principal,
+    start_session,
+    verify_csrf,
+)
+from keel.server.guard import GuardedRoute
 from keel.server.ui import render
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(route_class=GuardedRoute, include_in_schema=False)
 
 
 def safe_next(target: str | None) -> str:
@@ -42,8 +53,21 @@ async def login(
     await verify_csrf(request)
     from starlette.concurrency import run_in_threadpool
 
-    # argon2 takes tens of milliseconds: off the event loop
-    principal = await run_in_threadpool(get_accounts(request).check_password, name, password)
+    from keel.server.throttle import TooManyLogins, check_login
+
+    try:
+        principal = await check_login(request, name, password)
+    except TooManyLogins as exc:
+        page = render(
+            request,
+            "login.html",
+            status=429,
+            next=safe_next(next),
+            user_name=name,
+            message=exc.message,
+        )
+        page.headers.update(exc.headers)
+        return page
     if principal is None:
         return render(
             request,
@@ -53,14 +77,20 @@ async def login(
             user_name=name,
             message="Wrong user name or password.",
         )
-    # A fresh session: nothing from before the login (an old CSRF token included) carries over.
-    request.session.clear()
-    request.session[SESSION_USER] = principal.name
+    key = await run_in_threadpool(get_accounts(request).session_key, principal.name)
+    start_session(request, principal.name, key)
     return RedirectResponse(safe_next(next), status_code=303)
 
 
 @router.post("/logout")
 async def logout(request: Request) -> Response:
+    """Log out of every browser: the user's session key is replaced, so every copy of every
+    session cookie of theirs stops counting, on every replica."""
     await verify_csrf(request)
+    from starlette.concurrency import run_in_threadpool
+
+    principal = await run_in_threadpool(session_principal, request)
+    if principal is not None:  # a session already ended ends nothing more
+        await run_in_threadpool(get_accounts(request).end_sessions, principal.name)
     request.session.clear()
     return RedirectResponse("/login", status_code=303)

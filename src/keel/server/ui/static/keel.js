@@ -1,4 +1,6 @@
-/* keel's UI glue: draws the charts the server sends and shows refusals of htmx requests.
+/* keel's UI glue: draws the charts the server sends, shows refusals of htmx requests, and
+ * wires the pages' small behaviours (the pages carry no inline scripts or event handlers:
+ * the server's Content-Security-Policy forbids them).
  *
  * A chart arrives as <div data-chart><script type="application/json">FIGURE</script></div>
  * (already downsampled on the server); htmx.onLoad runs for the first page and for every
@@ -39,6 +41,19 @@
   });
   document.addEventListener("htmx:sendError", function () {
     flash("the server cannot be reached");
+  });
+
+  // <select data-submit-on-change>: choosing sends the form (the jobs list's status filter).
+  // <input type=checkbox data-toggle-class="C" data-toggle-target="ID">: class C on element
+  // ID follows the box (compare's "show only differences").
+  document.addEventListener("change", function (event) {
+    var el = event.target;
+    if (el.matches("[data-submit-on-change]") && el.form) {
+      el.form.submit();
+    } else if (el.matches("[data-toggle-class][data-toggle-target]")) {
+      var target = document.getElementById(el.getAttribute("data-toggle-target"));
+      if (target) { target.classList.toggle(el.getAttribute("data-toggle-class"), el.checked); }
+    }
   });
 
   // htmx sends its first htmx:load (for the body) at DOMContentLoaded, after every deferred
