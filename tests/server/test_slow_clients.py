@@ -169,6 +169,20 @@ def test_headers_trickled_a_byte_at_a_time_still_end(server: Server) -> None:
     assert time.monotonic() - start < ENDS_WITHIN_S, "a trickled request head was never cut"
 
 
+def test_a_huge_request_head_is_answered_431_and_closed(server: Server) -> None:
+    """httptools buffers a header however long it is: the protocol stops it at 64 KB."""
+    with server.connect() as sock:
+        with contextlib.suppress(OSError):  # the server closes while we still send
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ")
+            for _ in range(100):  # 10 MB, sent fast: the head clock alone would allow it
+                sock.sendall(b"a" * 100_000)
+        received, took = _read_until_closed(sock, ENDS_WITHIN_S)
+    assert received.startswith(b"HTTP/1.1 431 "), received[:200]
+    assert took < TIMEOUT_S  # refused for its size, not its slowness
+    status, _ = _get(server.host, server.port, "/healthz", timeout=5)
+    assert status == 200  # large but normal heads still pass: the server is fine
+
+
 def test_a_connection_that_sends_nothing_is_closed(server: Server) -> None:
     with server.connect() as sock:
         received, _ = _read_until_closed(sock, ENDS_WITHIN_S)

@@ -760,7 +760,15 @@ def docker_serve(ctx: click.Context, host: str, port: int) -> None:
     )
     loaded = LoadedModel(model_code, None, manifest, model_ctx)
     service = ModelService(loaded, ApiSpec(name=name))
-    uvicorn.run(build_app(service), host=host, port=port, log_level="info")
+    from keel.server.protocol import SlowClientTimeouts
+
+    uvicorn.run(
+        build_app(service),
+        host=host,
+        port=port,
+        log_level="info",
+        http=SlowClientTimeouts,  # slow clients end (10 s for a head, 30 s body pauses)
+    )
     click.echo("Done.")
 
 

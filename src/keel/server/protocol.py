@@ -40,6 +40,10 @@ if TYPE_CHECKING:
 HEADER_TIMEOUT_S = 10.0
 BODY_TIMEOUT_S = 30.0
 
+#: the most a request head (request line and headers) may take; Node allows 16 KB, nginx
+#: 32 KB: past it the connection is answered 431 and closed (httptools itself has no bound)
+MAX_HEAD_BYTES = 64 * 1024
+
 # where the parser is in the current request: between requests, in its head, in its body
 _IDLE, _HEAD, _BODY = "idle", "head", "body"
 
@@ -66,6 +70,7 @@ class SlowClientTimeouts(HttpToolsProtocol):
         self._head_due: float | None = None
         self._body_due: float | None = None
         self._watch: asyncio.TimerHandle | None = None
+        self._head_bytes = 0  # bytes received since the current request head began
 
     # --- the connection ---------------------------------------------------------------------
 
@@ -81,6 +86,14 @@ class SlowClientTimeouts(HttpToolsProtocol):
         self._stop_clocks()  # the websocket protocol takes the connection over
         super().handle_websocket_upgrade()
 
+    def data_received(self, data: bytes) -> None:
+        if self._part != _BODY:
+            self._head_bytes += len(data)
+        super().data_received(data)
+        # still in the head after all of it: a chunk that ended the head is not held against it
+        if self._part == _HEAD and self._head_bytes > MAX_HEAD_BYTES:
+            self._head_too_large()
+
     # --- the parser's callbacks -------------------------------------------------------------
 
     def on_message_begin(self) -> None:
@@ -91,6 +104,7 @@ class SlowClientTimeouts(HttpToolsProtocol):
         # the body clock starts here; a request without a body completes in the same
         # parse (on_message_complete stops it), so no header needs looking at
         self._head_due = None
+        self._head_bytes = 0
         self._part = _BODY
         super().on_headers_complete()
         self._body_due = self.loop.time() + self.body_timeout_s
@@ -164,6 +178,16 @@ class SlowClientTimeouts(HttpToolsProtocol):
             self._send_408(message)
         self.transport.close()  # an idle connection just closes, like uvicorn's keep-alive
 
+    def _head_too_large(self) -> None:
+        self._stop_clocks()
+        message = (
+            f"the request's headers are larger than {MAX_HEAD_BYTES // 1024} KB, the most "
+            "this server reads: send fewer or shorter headers"
+        )
+        self._log(message)
+        self._send_error(b"431 Request Header Fields Too Large", message)
+        self.transport.close()
+
     def _body_too_slow(self) -> None:
         self._stop_clocks()
         message = (
@@ -181,8 +205,11 @@ class SlowClientTimeouts(HttpToolsProtocol):
         self.transport.close()
 
     def _send_408(self, message: str) -> None:
+        self._send_error(b"408 Request Timeout", message)
+
+    def _send_error(self, status: bytes, message: str) -> None:
         body = message.encode("utf-8")
-        head = [b"HTTP/1.1 408 Request Timeout\r\n"]
+        head = [b"HTTP/1.1 " + status + b"\r\n"]
         defaults = self.server_state.default_headers  # date, server
         head += [name + b": " + value + b"\r\n" for name, value in defaults]
         head += [
