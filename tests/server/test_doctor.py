@@ -80,6 +80,7 @@ def test_a_local_store_in_use_passes_with_a_warning_for_its_missing_admin(tmp_pa
         "artifact store": OK,
         "cache folder": OK,
         "server work folder": OK,
+        "partial uploads": OK,
         "jobs folder": OK,
         "session secret": OK,  # one local server needs none
         "dask scheduler": SKIPPED,

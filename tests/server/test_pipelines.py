@@ -486,7 +486,7 @@ def test_oversize_uploads_are_refused_with_413_and_nothing_is_kept(
         far_over = b"x" * (3 * 1024 * 1024)  # refused by its Content-Length, unread
         answer = upload_input(small.editor, "bigger.csv", far_over)
         assert answer.status_code == 413
-        assert "upload too large: 3 MB sent, the limit is 51.2 KB" in answer.text
+        assert "3 MB sent, the limit is 51.2 KB of files (server.max_upload_mb)" in answer.text
         code = b"def train(a): pass\ndef run_pipeline(a, b, c): pass\n"
         answer = upload_pipeline(
             small.editor,

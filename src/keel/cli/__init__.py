@@ -697,15 +697,22 @@ def db_upgrade(state: State) -> None:
     type=click.FloatRange(min=0),
     default=3600,
     show_default=True,
-    help="Keep unreferenced blobs younger than this many seconds (uploads in flight).",
+    help="Keep unreferenced blobs and partial uploads younger than this many seconds "
+    "(uploads in flight).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 @pass_state
 def gc(state: State, dry_run: bool, grace: float, as_json: bool) -> None:
-    """Purge deleted runs and artifact files no record refers to."""
+    """Purge deleted runs and artifact files no record refers to, and partial uploads (the
+    artifact store's, and the server work folder's that no upload holds)."""
+    from keel.server.doctor import sweep_partial_uploads
     from keel.tracking.gc import collect_garbage
 
     report = collect_garbage(state.client, dry_run=dry_run, grace_seconds=grace)
+    sweep = sweep_partial_uploads(
+        state.config, store=state.store, grace_seconds=grace, dry_run=dry_run
+    )
+    report.removed_partials += len(sweep.removed)  # a dry run: those it would remove
     if as_json:
         return _print_json(report)
     verb = "would remove" if dry_run else "removed"

@@ -43,7 +43,8 @@ REPAIR_NEEDS = ("config", "metadata store", "schema", "artifact store")
 @click.option(
     "--repair",
     is_flag=True,
-    help="Also find and clear what killed writers left: partial uploads and unreferenced "
+    help="Also find and clear what killed writers left: partial uploads (the artifact "
+    "store's, and the server work folder's that no upload holds) and unreferenced "
     "blobs older than --grace, and runs left running by a process of this host that is "
     "gone (marked killed); and check that every model version's files are complete.",
 )
@@ -99,6 +100,7 @@ def doctor(
         from keel.tracking.repair import repair as run_repair
 
         report = run_repair(_client(state, artifacts), grace_seconds=grace, dry_run=dry_run)
+        _repair_uploads(state, artifacts, report, grace, dry_run)
     if as_json:
         found = diagnosis.to_json()
         if repair:
@@ -114,6 +116,22 @@ def doctor(
             )
     if not diagnosis.ok or (report is not None and not report.ok):
         sys.exit(1)
+
+
+def _repair_uploads(
+    state: State, artifacts: str | None, report: Any, grace: float, dry_run: bool
+) -> None:
+    """The server's partial uploads (its work folder's uploads/) join the report's."""
+    from keel.server.doctor import sweep_partial_uploads
+
+    sweep = sweep_partial_uploads(
+        state.config, store=state.store, artifacts=artifacts, grace_seconds=grace, dry_run=dry_run
+    )
+    report.partial_uploads = sorted(
+        [*report.partial_uploads, *(str(p.path) for p in sweep.left_over)]
+    )
+    if not dry_run:
+        report.removed_partials += len(sweep.removed)
 
 
 def _client(state: State, artifacts: str | None) -> Any:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from keel.errors import InvalidInput, KeelError
+from keel.jobs.environment import JobEnvironment
 
 if TYPE_CHECKING:
     from keel.config.models import JobsSection
@@ -61,7 +62,9 @@ class JobSpec:
             limit). An allocation beyond it fails (Python raises ``MemoryError``) and the
             job fails saying it exceeded the limit. POSIX only (``RLIMIT_AS``).
         env: extra environment variables. Their values are handed to the process only,
-            never written to the job's files (they may hold credentials).
+            never written to the job's files (they may hold credentials). The job gets
+            these, not the environment of the process that submits it: only its
+            allow-list (see :mod:`keel.jobs.environment`) and keel.yml's ``jobs.env``.
         labels: free-form strings to find jobs by (``{"pipeline": "iris"}``).
     """
 
@@ -144,6 +147,9 @@ class Executor(ABC):
 
     #: the name the executor is registered under
     name: ClassVar[str] = ""
+    #: what a job's process may inherit from the process that starts it: an executor that
+    #: starts processes builds their environment with ``self.environment.build(spec.env)``
+    environment: JobEnvironment = JobEnvironment()
 
     @classmethod
     def from_settings(cls, settings: JobsSection, jobs_dir: Path) -> Executor:

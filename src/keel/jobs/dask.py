@@ -21,9 +21,11 @@ artifacts, or an embedded store on a shared folder).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -50,6 +52,9 @@ class DaskExecutor(LocalExecutor):
         connect_timeout_s: how long to wait for the scheduler.
         partition_mb: the size of the pieces :func:`keel.jobs.batch_predict` splits a CSV
             source into.
+        env: names of environment variables (or prefixes ending in ``*``) sent with each
+            job (keel.yml's ``jobs.env``): on the worker, a job gets the worker's own
+            environment, the job's store settings and these.
 
     Example:
         >>> ex = DaskExecutor(".keel/jobs", scheduler="tcp://127.0.0.1:8786")  # doctest: +SKIP
@@ -66,8 +71,9 @@ class DaskExecutor(LocalExecutor):
         scheduler: str | None = None,
         connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
         partition_mb: float = 64.0,
+        env: Sequence[str] = (),
     ) -> None:
-        super().__init__(jobs_dir, max_parallel=1)
+        super().__init__(jobs_dir, max_parallel=1, env=env)
         self.scheduler = scheduler or os.environ.get(ENV_SCHEDULER) or None
         self.connect_timeout_s = float(connect_timeout_s)
         self.partition_mb = float(partition_mb)
@@ -83,6 +89,7 @@ class DaskExecutor(LocalExecutor):
             scheduler=os.environ.get(ENV_SCHEDULER) or settings.scheduler,
             connect_timeout_s=settings.connect_timeout_s,
             partition_mb=settings.partition_mb,
+            env=settings.env,
         )
 
     # --- submit ----------------------------------------------------------------------
@@ -104,6 +111,10 @@ class DaskExecutor(LocalExecutor):
 
     def submit(self, spec: JobSpec) -> Job:
         self.check_reachable()  # fail here, not minutes later in the job's record
+        # The watcher sends the worker the variables the spec names: jobs.env's go along.
+        named = self.environment.named()
+        if named:
+            spec = dataclasses.replace(spec, env={**named, **spec.env})
         return super().submit(spec)
 
     def _command(self, folder: Path) -> list[str]:

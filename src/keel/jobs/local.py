@@ -2,9 +2,10 @@
 
 :meth:`LocalExecutor.submit` writes the job's folder (see :mod:`keel.jobs.files`) and starts
 ``python -m keel.jobs.worker supervise`` in a new session, its stdout and stderr going to the
-job's log. The supervisor does the rest (slot, time limit, cancellation, outcome), so every
-web worker, and every server replica sharing the folder, reads the same state from
-``job.json`` and cancels by leaving a ``cancel`` file.
+job's log, with the environment :mod:`keel.jobs.environment` allows (never all of this
+process's: a server's holds its session key). The supervisor does the rest (slot, time
+limit, cancellation, outcome), so every web worker, and every server replica sharing the
+folder, reads the same state from ``job.json`` and cancels by leaving a ``cancel`` file.
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from keel.errors import NotFound
 from keel.jobs.base import Executor, Job, JobSpec, check_job_id
+from keel.jobs.environment import JobEnvironment
 from keel.jobs.files import (
     CANCEL_FILE,
     JOB_FILE,
@@ -46,20 +49,28 @@ class LocalExecutor(Executor):
             jobs creates nothing).
         max_parallel: how many jobs run at once; the others wait as ``queued``
             (default: the number of CPUs).
+        env: names of environment variables (or prefixes ending in ``*``) a job gets
+            besides the allow-list of :mod:`keel.jobs.environment` (keel.yml's ``jobs.env``).
     """
 
     name = "local"
 
-    def __init__(self, jobs_dir: str | os.PathLike[str], max_parallel: int | None = None) -> None:
+    def __init__(
+        self,
+        jobs_dir: str | os.PathLike[str],
+        max_parallel: int | None = None,
+        env: Sequence[str] = (),
+    ) -> None:
         self.jobs_dir = Path(jobs_dir)
         self.max_parallel = max(1, max_parallel or os.cpu_count() or 1)
+        self.environment = JobEnvironment(names=tuple(env))
 
     def __repr__(self) -> str:
         return f"LocalExecutor({str(self.jobs_dir)!r}, max_parallel={self.max_parallel})"
 
     @classmethod
     def from_settings(cls, settings: JobsSection, jobs_dir: Path) -> LocalExecutor:
-        return cls(jobs_dir, max_parallel=settings.max_parallel)
+        return cls(jobs_dir, max_parallel=settings.max_parallel, env=settings.env)
 
     # --- submit ----------------------------------------------------------------------
 
@@ -79,7 +90,8 @@ class LocalExecutor(Executor):
         )
         write_json(folder / SPEC_FILE, spec.to_json())
         write_json(folder / JOB_FILE, job.to_json())
-        env = {**os.environ, **spec.env}
+        # Not this process's environment (a server's holds its session key): the allow-list.
+        env = self.environment.build(spec.env)
         with log_path.open("ab") as log:
             try:
                 proc = subprocess.Popen(

@@ -24,9 +24,13 @@ JOBS_FOLDER = "jobs"
 
 
 def jobs_section(config: Config | None) -> JobsSection:
-    """The ``jobs:`` section (its defaults when keel.yml has none)."""
+    """The ``jobs:`` section (its defaults when keel.yml has none); a
+    :class:`~keel.errors.ConfigError` when its ``jobs.env`` names the session key."""
     from keel.config.models import JobsSection
+    from keel.jobs.environment import check_jobs_env
 
+    if config is not None:
+        check_jobs_env(config)
     section = config.settings.jobs if config is not None else None
     return section if section is not None else JobsSection()
 
@@ -77,4 +81,9 @@ def executor_for(
             raise ConfigError(f"{where}: jobs.executor: {exc}") from None
         raise
     folder = Path(jobs_dir) if jobs_dir is not None else jobs_dir_for(config, settings)
-    return kind.from_settings(section, folder)
+    executor = kind.from_settings(section, folder)
+    if config is not None:  # the session key keel.yml names stays out of jobs too
+        executor.environment = executor.environment.withholding(
+            [config.settings.server.secret_key_var]
+        )
+    return executor

@@ -86,7 +86,8 @@ def submit_command(
 
 def job_env(config: Config | None, settings: ClientSettings) -> dict[str, str]:
     """The environment a job needs to find the store (absolute paths) and to read keel.yml
-    (the variables it references, when they are set here)."""
+    (the variables it references, when they are set here; never the session key)."""
+    from keel.jobs.environment import SECRET_KEY_VAR
     from keel.tracking.settings import embedded_folder
 
     env = {
@@ -106,7 +107,9 @@ def job_env(config: Config | None, settings: ClientSettings) -> dict[str, str]:
     if os.environ.get("KEEL_CACHE_DIR") or embedded_folder(settings.store) is not None:
         env["KEEL_CACHE_DIR"] = str(settings.cache_dir)
     if config is not None:
-        for name in sorted(referenced_variables(config.snapshot())):
+        # server.secret_key_var is read by `keel server`, never by a job: it stays here
+        withheld = {SECRET_KEY_VAR, config.settings.server.secret_key_var}
+        for name in sorted(referenced_variables(config.snapshot()) - withheld):
             if name in os.environ and name not in env:
                 env[name] = os.environ[name]
     return env

@@ -13,8 +13,10 @@ store, read back and deleted, and a file made and removed in the cache and work 
 The checks, in order: the config parses; the metadata store answers (and how fast); its
 schema revision against this keel's; at least one admin user; the artifact store is
 reachable and writable; the cache, the server's work folder and the jobs folder are
-writable (and, with replicas, set to a shared place); the secret that signs sessions is set
-where replicas must share it; the Dask scheduler answers when jobs run on Dask.
+writable (and, with replicas, set to a shared place); no partial upload is left in the work
+folder's ``uploads/`` (files no upload holds, see :mod:`keel.server.uploads`); the secret
+that signs sessions is set where replicas must share it; the Dask scheduler answers when
+jobs run on Dask.
 
 Example:
     >>> from keel.server.doctor import diagnose  # doctest: +SKIP
@@ -39,9 +41,21 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from keel.config import Config
     from keel.server.settings import ServerSettings
+    from keel.server.uploads import PartialUpload
     from keel.tracking.settings import ClientSettings
 
-__all__ = ["ERROR", "OK", "SKIPPED", "STATUSES", "WARNING", "Check", "Diagnosis", "diagnose"]
+__all__ = [
+    "ERROR",
+    "OK",
+    "SKIPPED",
+    "STATUSES",
+    "WARNING",
+    "Check",
+    "Diagnosis",
+    "UploadsSweep",
+    "diagnose",
+    "sweep_partial_uploads",
+]
 
 OK, WARNING, ERROR, SKIPPED = "ok", "warning", "error", "skipped"
 STATUSES = (OK, WARNING, ERROR, SKIPPED)
@@ -161,6 +175,7 @@ class _Doctor:
             ("artifact store", self.check_artifacts),
             ("cache folder", self.check_cache),
             ("server work folder", self.check_work_dir),
+            ("partial uploads", self.check_partial_uploads),
             ("jobs folder", self.check_jobs_dir),
             ("session secret", self.check_secret),
             ("dask scheduler", self.check_dask),
@@ -421,6 +436,34 @@ class _Doctor:
             "server work folder", self.server.work_dir, "server.work_dir", bool(configured)
         )
 
+    def check_partial_uploads(self) -> Check:
+        """Files of the uploads folder no upload holds: left by a server killed mid-upload."""
+        from keel.server.uploads import find_partial_uploads, uploads_dir
+        from keel.tracking.settings import is_server_url
+
+        assert self.client is not None and self.server is not None
+        name = "partial uploads"
+        if is_server_url(self.client.store):
+            return Check(name, SKIPPED, "the store is a server: `keel gc` clears its leftovers")
+        if self.server.work_dir is None:
+            return Check(name, SKIPPED, "no server work folder")
+        folder = uploads_dir(self.server.work_dir)
+        found = find_partial_uploads(folder)
+        left = [p for p in found if p.left_over]
+        live = len(found) - len(left)
+        in_flight = f"; {live} upload{'s' * (live != 1)} in flight" if live else ""
+        if not left:
+            return Check(name, OK, f"{folder}: none left over{in_flight}")
+        size = sum(p.size for p in left)
+        return Check(
+            name,
+            WARNING,
+            f"{folder}: {len(left)} file{'s' * (len(left) != 1)} ({_bytes(size)}) no upload "
+            f"holds, left by a server stopped mid-upload{in_flight}",
+            "run `keel doctor --repair` (or `keel gc`): it removes those older than --grace "
+            "(default 3600 s)",
+        )
+
     def check_jobs_dir(self) -> Check:
         assert self.config is not None and self.server is not None
         folder = getattr(self.server, "jobs_dir", None)
@@ -567,6 +610,62 @@ def _writable_folder(name: str, folder: Path, setting: str) -> Check:
     if free < LOW_DISK_BYTES:
         return Check(name, WARNING, detail, "free some space or move it to a larger disk")
     return Check(name, OK, detail)
+
+
+def _bytes(size: int) -> str:
+    """``512 bytes``, ``3.0 MiB``."""
+    if size < 1024:
+        return f"{size} byte{'s' * (size != 1)}"
+    value, unit = size / 1024, "KiB"
+    for bigger in ("MiB", "GiB"):
+        if value < 1024:
+            break
+        value, unit = value / 1024, bigger
+    return f"{value:.1f} {unit}"
+
+
+@dataclass(frozen=True)
+class UploadsSweep:
+    """What :func:`sweep_partial_uploads` found in a server's uploads folder.
+
+    Attributes:
+        folder: the folder (None: nothing to sweep here, the store is a keel server).
+        left_over: the files no upload holds, of any age.
+        removed: those of them older than the grace period: removed, or in a dry run, the
+            ones that would be.
+        dry_run: nothing was removed.
+    """
+
+    folder: Path | None
+    left_over: tuple[PartialUpload, ...] = ()
+    removed: tuple[PartialUpload, ...] = ()
+    dry_run: bool = False
+
+
+def sweep_partial_uploads(
+    config_path: str | os.PathLike[str] | None = None,
+    *,
+    store: str | None = None,
+    artifacts: str | None = None,
+    grace_seconds: float = 3600,
+    dry_run: bool = False,
+) -> UploadsSweep:
+    """Find, and unless ``dry_run`` remove, what uploads killed midway left in the uploads
+    folder of the server keel.yml (and ``store``) describe (``keel doctor --repair`` and
+    ``keel gc`` call this). A file an upload holds is never removed; a leftover only once
+    older than ``grace_seconds``. Against a store that is a keel server nothing is swept
+    here: ``keel gc`` asks that server (``POST /api/v1/gc/remove-partials``)."""
+    from keel.server.settings import ServerSettings
+    from keel.server.uploads import find_partial_uploads, remove_partial_uploads, uploads_dir
+    from keel.tracking.settings import is_server_url
+
+    server = ServerSettings.resolve(config_path, store=store, artifacts=artifacts)
+    if is_server_url(server.store) or server.work_dir is None:
+        return UploadsSweep(None, dry_run=dry_run)
+    folder = uploads_dir(server.work_dir)
+    left = tuple(p for p in find_partial_uploads(folder) if p.left_over)
+    removed = tuple(remove_partial_uploads(folder, grace_seconds, dry_run=dry_run))
+    return UploadsSweep(folder, left, removed, dry_run)
 
 
 def _reason(exc: BaseException) -> str:

@@ -44,21 +44,41 @@ _MB = 1024 * 1024
 _Endpoint = TypeVar("_Endpoint", bound="Callable[..., Any]")
 
 
-class BodyTooLarge(HTTPException):
-    """413: a body over its limit (raised before reading, or while counting a chunked one)."""
+#: what a multipart form adds around its files (field names, boundaries, a requirements
+#: file): the files themselves are held to ``max_upload_mb`` as they are copied
+FORM_OVERHEAD_BYTES = _MB
 
-    def __init__(self, limit: int, setting: str) -> None:
-        super().__init__(
+
+@dataclass(frozen=True)
+class BodyLimit:
+    """How many bytes a request's body may have, and the setting that says so."""
+
+    size: int
+    setting: str
+    form: bool = False  # a multipart form: ``size`` holds FORM_OVERHEAD_BYTES for its fields
+
+    def refusal(self, sent: int | None = None) -> HTTPException:
+        """413: a body over this limit (by its length, or counted as it came)."""
+        amount = f"{size_text(sent)} sent" if sent is not None else "more sent"
+        if self.form:
+            files = size_text(self.size - FORM_OVERHEAD_BYTES)
+            limit = f"{files} of files (server.{self.setting}) and 1 MB of form fields"
+        else:
+            limit = f"{size_text(self.size)} (server.{self.setting})"
+        return HTTPException(
             413,
-            f"the request body is larger than {_size(limit)}, the most this server accepts "
-            f"here (server.{setting}): send less, or ask the server's admin to raise it",
+            f"the request body is too large: {amount}, the limit is {limit}: send less, or "
+            "ask the server's admin to raise it",
         )
 
 
-def _size(count: int) -> str:
-    if count >= _MB:
-        return f"{count / _MB:g} MB"
-    return f"{count / 1024:g} KB"
+def size_text(n: float) -> str:
+    """A byte count for people: ``50 MB``, ``51.2 KB``, ``300 bytes``."""
+    if n >= _MB:
+        return f"{round(n / _MB, 1):g} MB"
+    if n >= 1024:
+        return f"{round(n / 1024, 1):g} KB"
+    return f"{int(n)} bytes"
 
 
 def _has_body(scope: Scope) -> bool:
@@ -123,7 +143,7 @@ def artifact_upload(endpoint: _Endpoint) -> _Endpoint:
 
 async def body_limit(
     request: Request, role: str | None, *, is_mlflow: bool, artifact: bool = False
-) -> tuple[int, str]:
+) -> BodyLimit:
     """The body limit of this request's caller, after refusing (401/403) one without ``role``.
 
     Raises:
@@ -131,7 +151,7 @@ async def body_limit(
     """
     limits = _limits(request)
     if role is None:  # an open route (the login form): anyone may send to it
-        return limits.anonymous, "max_anonymous_request_kb"
+        return BodyLimit(limits.anonymous, "max_anonymous_request_kb")
     principal = await _identify(request, is_mlflow=is_mlflow)
     from keel.server.auth import ANONYMOUS
 
@@ -141,13 +161,15 @@ async def body_limit(
             403, f"{who} may not do this: it needs the {role} role ({principal.role} now)"
         )
     if principal is ANONYMOUS:
-        return limits.anonymous, "max_anonymous_request_kb"
+        return BodyLimit(limits.anonymous, "max_anonymous_request_kb")
     if artifact:
-        return limits.artifact, "max_artifact_mb"
+        return BodyLimit(limits.artifact, "max_artifact_mb")
     content_type = request.headers.get("content-type", "").lower()
     if not content_type or content_type.startswith(_PARSED_TYPES):
-        return limits.parsed, "max_request_mb"
-    return limits.upload, "max_upload_mb"
+        return BodyLimit(limits.parsed, "max_request_mb")
+    if content_type.startswith("multipart/form-data"):
+        return BodyLimit(limits.upload + FORM_OVERHEAD_BYTES, "max_upload_mb", form=True)
+    return BodyLimit(limits.upload, "max_upload_mb")
 
 
 def _limits(request: Request) -> BodyLimits:
@@ -170,7 +192,7 @@ async def _identify(request: Request, *, is_mlflow: bool) -> Any:
     return await run_in_threadpool(current_principal, request)
 
 
-def _counting(receive: Receive, limit: int, setting: str) -> Callable[[], Any]:
+def _counting(receive: Receive, limit: BodyLimit) -> Callable[[], Any]:
     """``receive`` that refuses (413) a body once more than ``limit`` bytes have come."""
     seen = 0
 
@@ -179,8 +201,8 @@ def _counting(receive: Receive, limit: int, setting: str) -> Callable[[], Any]:
         message = await receive()
         if message["type"] == "http.request":
             seen += len(message.get("body", b""))
-            if seen > limit:
-                raise BodyTooLarge(limit, setting)
+            if seen > limit.size:
+                raise limit.refusal()
         return message
 
     return counted
@@ -202,13 +224,13 @@ class GuardedRoute(APIRoute):
         async def guarded_handler(request: Request) -> Response:
             receive = request.receive
             if _has_body(request.scope):
-                limit, setting = await body_limit(
+                limit = await body_limit(
                     request, role, is_mlflow=self.mlflow_credentials, artifact=artifact
                 )
                 declared = _content_length(request.scope)
-                if declared is not None and declared > limit:
-                    raise BodyTooLarge(limit, setting)
-                receive = _counting(receive, limit, setting)
+                if declared is not None and declared > limit.size:
+                    raise limit.refusal(declared)
+                receive = _counting(receive, limit)
             return await handler(_BoundedJSONRequest(request.scope, receive))
 
         return guarded_handler

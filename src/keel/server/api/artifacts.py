@@ -2,19 +2,16 @@
 the blobs themselves (streamed both ways, checked against their sha256), and the
 housekeeping ``keel gc`` needs (admin only).
 
-An upload is streamed to a temporary file while it is hashed, so a blob of any size costs
-the server a fixed amount of memory, and a body that does not hash to the sha256 in its URL
-is refused before anything is stored.
+An upload is streamed to a file of the server's uploads folder while it is hashed (see
+:mod:`keel.server.uploads`), so a blob of any size costs the server a fixed amount of memory,
+and a body that does not hash to the sha256 in its URL is refused before anything is stored.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -26,9 +23,11 @@ from keel.entities import ArtifactFile
 from keel.errors import InvalidInput, NotFound
 from keel.server.api.codec import KeelJSON, no_content, reply, returns
 from keel.server.api.common import Body, artifacts, metadata
-from keel.server.deps import get_settings, require
+from keel.server.deps import require
+from keel.server.guard import GuardedRoute, artifact_upload
+from keel.server.uploads import remove_partial_uploads, request_uploads_dir, staged_upload
 
-router = APIRouter(tags=["artifacts"], default_response_class=KeelJSON)
+router = APIRouter(route_class=GuardedRoute, tags=["artifacts"], default_response_class=KeelJSON)
 
 OwnerKind = Literal["run", "dataset", "model_version"]
 CHUNK = 1 << 20
@@ -125,50 +124,45 @@ def list_blobs(request: Request) -> KeelJSON:
     openapi_extra={"requestBody": {"required": True, **BINARY}},
     summary="Upload a blob (streamed)",
 )
+@artifact_upload  # streamed to the store: server.max_artifact_mb
 async def upload_blob(sha256: str, request: Request) -> KeelJSON:
     """Store the request body as the blob ``sha256``; 422 if the bytes hash to another."""
     check_sha256(sha256)
     store = artifacts(request)
-    work_dir = get_settings(request).work_dir
-    folder = work_dir / "uploads" if work_dir is not None else None
-    if folder is not None:
-        folder.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix="blob-", suffix=".part", dir=folder)
-    tmp = Path(name)
-    try:
-        actual = await _receive(request, fd)
+    # a file of the uploads folder, locked while this runs: a crash leaves it unlocked,
+    # where keel doctor --repair and keel gc find it
+    with staged_upload(request_uploads_dir(request), "blob-") as staged:
+        actual = await _receive(request, staged.handle)
         if actual != sha256:
             return KeelJSON(
                 {"message": f"the uploaded bytes hash to {actual}, not {sha256}: upload again"},
                 status_code=422,
             )
-        info: BlobInfo = await run_in_threadpool(store.put_file, tmp, sha256)
-    finally:
-        tmp.unlink(missing_ok=True)
+        info: BlobInfo = await run_in_threadpool(store.put_file, staged.path, sha256)
     return _blob_reply(info, 201 if info.uploaded else 200)
 
 
-async def _receive(request: Request, fd: int) -> str:
-    """Write the request body to ``fd`` while hashing it; return its sha256.
+async def _receive(request: Request, out: BinaryIO) -> str:
+    """Write the request body to ``out`` while hashing it; return its sha256.
 
     The body arrives in small pieces; they are gathered into 1 MiB writes done in a worker
     thread, so a slow disk never stalls the event loop.
     """
     digest = hashlib.sha256()
     pending = bytearray()
-    with os.fdopen(fd, "wb") as out:
 
-        def flush(data: bytes) -> None:
-            digest.update(data)
-            out.write(data)
+    def flush(data: bytes) -> None:
+        digest.update(data)
+        out.write(data)
 
-        async for piece in request.stream():
-            pending += piece
-            if len(pending) >= CHUNK:
-                await run_in_threadpool(flush, bytes(pending))
-                pending.clear()
-        if pending:
+    async for piece in request.stream():
+        pending += piece
+        if len(pending) >= CHUNK:
             await run_in_threadpool(flush, bytes(pending))
+            pending.clear()
+    if pending:
+        await run_in_threadpool(flush, bytes(pending))
+    out.flush()  # the store reads the file by its name next
     return digest.hexdigest()
 
 
@@ -307,4 +301,8 @@ def purge_deleted_runs(request: Request) -> KeelJSON:
     summary="Remove leftovers of interrupted uploads",
 )
 def remove_partials(body: PartialsBody, request: Request) -> KeelJSON:
-    return reply({"removed": artifacts(request).remove_partials(body.older_than_seconds)})
+    """The artifact store's temporary files, and the files of this server's uploads folder
+    no upload holds (left by a replica killed mid-upload), older than ``older_than_seconds``."""
+    removed = artifacts(request).remove_partials(body.older_than_seconds)
+    removed += len(remove_partial_uploads(request_uploads_dir(request), body.older_than_seconds))
+    return reply({"removed": removed})

@@ -20,7 +20,7 @@ from keel.server.api import jobs as jobs_api
 from keel.server.auth import Principal
 from keel.server.deps import require
 from keel.server.guard import GuardedRoute
-from keel.server.pipelines.service import pipeline_service, upload_guard
+from keel.server.pipelines.service import pipeline_service
 from keel.server.pipelines.store import MAX_SUPPORT_FILES, InputFile, Pipeline, UploadTooLarge
 
 router = APIRouter(route_class=GuardedRoute, prefix="/pipelines", tags=["pipelines"])
@@ -124,7 +124,6 @@ async def list_pipelines(
     "",
     status_code=201,
     response_model=PipelineOut,
-    dependencies=[Depends(upload_guard)],
     openapi_extra=_multipart(
         required=["control"],
         control=_FILE,
@@ -166,7 +165,6 @@ async def list_inputs(
     "/inputs",
     status_code=201,
     response_model=InputOut,
-    dependencies=[Depends(upload_guard)],
     openapi_extra=_multipart(required=["file"], file=_FILE, replace={"type": "boolean"}),
 )
 async def upload_input(request: Request, _: Principal = Depends(require("editor"))) -> InputOut:

@@ -3,18 +3,17 @@
 Runs (and logged models) have ``mlflow-artifacts:/…`` artifact URIs (see :mod:`.records`), so
 the client uploads with ``PUT /api/2.0/mlflow-artifacts/artifacts/<path>``, lists with
 ``GET …/artifacts?path=<folder>`` and downloads with ``GET …/artifacts/<path>``. An upload is
-streamed to a temporary file while it is hashed, stored once in keel's content-addressed
-artifact store and recorded as the run's file (path → sha256), exactly as keel's own client
-records it; a download streams the blob back. ``/api/3.0/mlflow/server-info`` tells the
-client that multipart and presigned transfers are off, so every byte goes through here.
+streamed to a file of the server's uploads folder (:mod:`keel.server.uploads`) while it is
+hashed, stored once in keel's content-addressed artifact store and recorded as the run's file
+(path → sha256), exactly as keel's own client records it; a download streams the blob back.
+``/api/3.0/mlflow/server-info`` tells the client that multipart and presigned transfers are
+off, so every byte goes through here.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import Any
 
 from fastapi import Depends, Request
@@ -23,7 +22,8 @@ from fastapi.responses import FileResponse, Response, StreamingResponse
 
 from keel.entities import ArtifactFile
 from keel.errors import InvalidInput
-from keel.server.deps import get_client, get_settings, require
+from keel.server.deps import get_client, require
+from keel.server.guard import artifact_upload
 from keel.server.mlflow.protocol import (
     RESOURCE_DOES_NOT_EXIST,
     Call,
@@ -38,6 +38,7 @@ from keel.server.mlflow.records import (
     parse_artifact_path,
     run_artifact_uri,
 )
+from keel.server.uploads import request_uploads_dir, staged_upload
 from keel.tracking.client import check_artifact_path
 
 router = new_router()  # under /api/2.0
@@ -156,6 +157,7 @@ def download_artifact(artifact_path: str, request: Request) -> Response:
     include_in_schema=False,
     name="mlflow.upload_artifact",
 )
+@artifact_upload  # streamed to the store: server.max_artifact_mb
 async def upload_artifact(artifact_path: str, request: Request) -> Response:
     """Store the body as a run's file (hashed while it streams to a temporary file)."""
     call = Call(request)
@@ -163,31 +165,26 @@ async def upload_artifact(artifact_path: str, request: Request) -> Response:
     if not path:
         raise MlflowError(f"Invalid artifact path {artifact_path!r}: name a file in the run")
     await run_in_threadpool(get_run, call, run_id)
-    work_dir = get_settings(request).work_dir
-    folder = work_dir / "uploads" if work_dir is not None else None
-    if folder is not None:
-        folder.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix="mlflow-", suffix=".part", dir=folder)
-    tmp = Path(name)
-    try:
+    # a file of the uploads folder, locked while this runs: a crash leaves it unlocked,
+    # where keel doctor --repair and keel gc find it
+    with staged_upload(request_uploads_dir(request), "mlflow-") as staged:
         digest = hashlib.sha256()
         size = 0
-        with os.fdopen(fd, "wb") as out:
-            pending = bytearray()
-            async for piece in request.stream():
-                pending += piece
-                if len(pending) >= CHUNK:
-                    digest.update(pending)
-                    size += len(pending)
-                    await run_in_threadpool(out.write, bytes(pending))
-                    pending.clear()
-            digest.update(pending)
-            size += len(pending)
-            out.write(pending)
+        out = staged.handle
+        pending = bytearray()
+        async for piece in request.stream():
+            pending += piece
+            if len(pending) >= CHUNK:
+                digest.update(pending)
+                size += len(pending)
+                await run_in_threadpool(out.write, bytes(pending))
+                pending.clear()
+        digest.update(pending)
+        size += len(pending)
+        out.write(pending)
+        out.flush()  # the store reads the file by its name next
         sha256 = digest.hexdigest()
-        await run_in_threadpool(get_client(request).artifact_store.put_file, tmp, sha256)
-    finally:
-        tmp.unlink(missing_ok=True)
+        await run_in_threadpool(get_client(request).artifact_store.put_file, staged.path, sha256)
     await run_in_threadpool(
         call.store.record_artifacts, "run", run_id, [ArtifactFile(path, sha256, size)]
     )

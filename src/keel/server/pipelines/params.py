@@ -1,10 +1,12 @@
 """A pipeline's declared parameters: read from its ``get_params()``, turned into form fields,
 and the values people send checked against them.
 
-``get_params`` is user code, so it runs in a subprocess with a time limit and the pipeline
-jobs' memory limit (``python -P -m keel.server.pipelines.params CODE_DIR MODULE OUT MB``),
-called as ``get_params(False)`` for the training form and ``get_params(True)`` for the run
-form (mlopen's ``run`` argument). What it returns may take either form seen in mlopen pipelines:
+``get_params`` is user code, so it runs in a subprocess
+(``python -P -m keel.server.pipelines.params CODE_DIR MODULE OUT MB``) with a time limit,
+the pipeline jobs' memory limit and their environment (never the server's: see
+:mod:`keel.jobs.environment`), called as ``get_params(False)`` for the training form and
+``get_params(True)`` for the run form (mlopen's ``run`` argument). What it returns may take
+either form seen in mlopen pipelines:
 
 * mlopen's mapping: ``{"k": ("integer", {"default": 5}), "data": "file",
   "kind": ("choice", {"choices": ["a", "b"]})}``;
@@ -22,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -34,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from keel.errors import InvalidInput
 
 if TYPE_CHECKING:
+    from keel.jobs.environment import JobEnvironment
     from keel.server.pipelines.store import Pipeline
 
 CACHE_FILE = "params.json"
@@ -108,17 +110,21 @@ class PipelineParams:
 
 
 def read_params(
-    pipeline: Pipeline, timeout_s: float = TIMEOUT_S, memory_mb: int | None = None
+    pipeline: Pipeline,
+    timeout_s: float = TIMEOUT_S,
+    memory_mb: int | None = None,
+    environment: JobEnvironment | None = None,
 ) -> PipelineParams:
     """The pipeline's parameters (from the cache, else from ``get_params`` in a subprocess
-    with a time limit and, given ``memory_mb``, a memory limit)."""
+    with a time limit and, given ``memory_mb``, a memory limit). The subprocess gets the
+    environment a job of the server's executor gets (``environment``), never the server's."""
     cache = pipeline.folder / CACHE_FILE
     try:
         cached = json.loads(cache.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         cached = None
     if not (isinstance(cached, dict) and cached.get("upload_id") == pipeline.upload_id):
-        answer = _call_get_params(pipeline, timeout_s, memory_mb)
+        answer = _call_get_params(pipeline, timeout_s, memory_mb, environment)
         cached = {"upload_id": pipeline.upload_id, **answer}
         from keel.jobs.files import write_json
 
@@ -139,8 +145,13 @@ def params_from(answer: Mapping[str, Any]) -> PipelineParams:
 
 
 def _call_get_params(
-    pipeline: Pipeline, timeout_s: float, memory_mb: int | None = None
+    pipeline: Pipeline,
+    timeout_s: float,
+    memory_mb: int | None = None,
+    environment: JobEnvironment | None = None,
 ) -> dict[str, Any]:
+    from keel.jobs.environment import JobEnvironment
+
     with tempfile.TemporaryDirectory(prefix="keel-params-") as tmp:
         out = Path(tmp) / "params.json"
         command = [
@@ -153,7 +164,7 @@ def _call_get_params(
             str(out),
             str(memory_mb or 0),
         ]
-        env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+        env = (environment or JobEnvironment()).build({"PYTHONDONTWRITEBYTECODE": "1"})
         try:
             done = subprocess.run(
                 command,

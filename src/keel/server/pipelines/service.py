@@ -14,16 +14,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fastapi import HTTPException, Request
+from fastapi import Request
 
 from keel.errors import InvalidInput
+from keel.server.guard import FORM_OVERHEAD_BYTES
 from keel.server.pipelines.params import TIMEOUT_S, PipelineParams, coerce, read_params
 from keel.server.pipelines.store import (
     IncomingFile,
     Pipeline,
     PipelineStore,
     UploadTooLarge,
-    size_text,
 )
 
 if TYPE_CHECKING:
@@ -36,7 +36,6 @@ if TYPE_CHECKING:
     from keel.tracking.handles import ModelVersionApi
 
 #: room for the form's text fields and multipart framing on top of the files
-FORM_OVERHEAD_BYTES = 1024 * 1024
 _lock = threading.Lock()
 
 
@@ -54,6 +53,7 @@ class PipelineService:
             pipeline,
             timeout_s=min(TIMEOUT_S, self.settings.job_timeout_s),
             memory_mb=self.settings.job_memory_mb,
+            environment=self.jobs.executor.environment,
         )
 
     def versions(self, name: str, limit: int = 20) -> list[ModelVersionApi]:
@@ -192,17 +192,6 @@ def _make(state: Any) -> PipelineService:
 
 def max_upload_bytes(settings: ServerSettings) -> int:
     return int(settings.max_upload_mb * 1024 * 1024)
-
-
-async def upload_guard(request: Request) -> None:
-    """Refuse (413) an upload whose declared size cannot fit, before its body is read."""
-    declared = request.headers.get("content-length")
-    limit = max_upload_bytes(request.app.state.settings)
-    if declared and declared.isdigit() and int(declared) > limit + FORM_OVERHEAD_BYTES:
-        raise HTTPException(
-            413,
-            f"upload too large: {size_text(int(declared))} sent, the limit is {size_text(limit)}",
-        )
 
 
 def http_status(exc: Exception) -> int:

@@ -34,6 +34,7 @@ from typing import Any, BinaryIO
 
 from keel.errors import Conflict, InvalidInput, NotFound
 from keel.paths import check_path_segment
+from keel.server.guard import size_text
 
 PIPELINES = "pipelines"
 INPUTS = "inputs"
@@ -261,15 +262,6 @@ class _Budget:
                 out.write(chunk)
         self.used += written
         return written
-
-
-def size_text(n: float) -> str:
-    """A byte count for people: ``50 MB``, ``51.2 KB``, ``300 bytes``."""
-    if n >= 1024 * 1024:
-        return f"{round(n / (1024 * 1024), 1):g} MB"
-    if n >= 1024:
-        return f"{round(n / 1024, 1):g} KB"
-    return f"{int(n)} bytes"
 
 
 # --------------------------------------------------------------------------- the store
