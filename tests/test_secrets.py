@@ -245,7 +245,7 @@ def keel_server(project: Path, env: dict[str, str], log: Path) -> Iterator[str]:
     """``keel server`` as a real process; its stdout and stderr go to ``log``."""
     port = _free_port()
     # the project's keel.yml, and the variable the pipeline job reads: jobs get only those
-    # jobs.env names (here, not in keel.yml itself: a jobs: section makes `keel train` a job)
+    # jobs.env names (in a copy of keel.yml, so the CLI tests share the project's own)
     server_yml = project / "keel-server.yml"
     config = (project / "keel.yml").read_text(encoding="utf-8").rstrip("\n")
     server_yml.write_text(config + "\njobs:\n  env: [PLANTED_URL_PW]\n", encoding="utf-8")

@@ -28,6 +28,9 @@ def test_the_section_is_checked(tmp_path: Path) -> None:
     assert jobs is not None and jobs.executor == "dask" and jobs.timeout_s == 60
     assert jobs.scheduler == "tcp://10.0.0.5:8786" and jobs.partition_mb == 8
     assert is_configured(config) and not is_configured(parse_config("", env={}))
+    # naming what the server's pipeline jobs receive does not make `keel train` a job
+    only_env = parse_config("jobs:\n  env: [TEAM_TOKEN]\n", env={}, base_dir=tmp_path)
+    assert not is_configured(only_env)
     with pytest.raises(ConfigError, match=r"line 2: jobs\.schedulr: unknown key schedulr "):
         parse_config("jobs:\n  schedulr: x\n", env={}, base_dir=tmp_path)
     with pytest.raises(ConfigError, match=r"jobs\.timeout_s: .*greater than 0"):

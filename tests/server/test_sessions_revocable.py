@@ -249,3 +249,16 @@ def test_the_migration_gives_every_user_a_session_key_and_keeps_tokens(store_url
     assert accounts.check_session("ann", "") is None
     assert accounts.store.failed_logins("nothing") is None
     dispose_engines()
+
+
+def test_keel_yml_may_name_another_variable_for_the_session_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``secret_key_var: NAME`` is read like every ``*_var`` key: the key comes from NAME
+    (it used to be refused as an unknown key ``secret_key``)."""
+    from keel.server.settings import ServerSettings
+
+    (tmp_path / "keel.yml").write_text("store: .keel\nserver:\n  secret_key_var: TEAM_KEY\n")
+    monkeypatch.setenv("TEAM_KEY", "k" * 40)
+    monkeypatch.chdir(tmp_path)
+    assert ServerSettings.resolve().secret_key == "k" * 40

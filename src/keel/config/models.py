@@ -151,6 +151,9 @@ class ServerSection(Section):
     secure_cookies: bool = False
     # Signs session cookies; every replica behind a load balancer needs the same one.
     secret_key_var: str = "KEEL_SECRET_KEY"
+    # the key itself, when keel.yml names another variable: ``secret_key_var: MY_KEY`` is
+    # read as a secret reference (like every ``*_var`` key) and arrives here as its value
+    secret_key: str | None = Field(default=None, repr=False)
     # Uploaded pipelines, input files, uploads in flight (relative to keel.yml); replicas
     # must share it. Default: server/ beside an embedded store, else in the local cache.
     work_dir: str | None = None

@@ -36,8 +36,11 @@ def jobs_section(config: Config | None) -> JobsSection:
 
 
 def is_configured(config: Config | None) -> bool:
-    """Whether keel.yml has a ``jobs:`` section (commands then run as jobs)."""
-    return config is not None and config.settings.jobs is not None
+    """Whether keel.yml has a ``jobs:`` section (commands then run as jobs). One that only
+    lists ``env`` (what a server's pipeline jobs may receive) does not count."""
+    if config is None or config.settings.jobs is None:
+        return False
+    return bool(config.settings.jobs.model_fields_set - {"env"})
 
 
 def default_jobs_dir(settings: ClientSettings) -> Path:

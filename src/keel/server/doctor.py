@@ -489,8 +489,11 @@ class _Doctor:
 
     def check_secret(self) -> Check:
         assert self.config is not None
-        var = self.config.settings.server.secret_key_var
+        section = self.config.settings.server
+        var = section.secret_key_var
         value = os.environ.get(var) or ""
+        if section.secret_key:  # keel.yml's secret_key_var named another variable
+            var, value = "the variable server.secret_key_var names", section.secret_key
         fix = f"set {var} to the same long random value on every replica: {NEW_SECRET}"
         if value:
             if len(value) < MIN_SECRET_CHARS:

@@ -102,7 +102,7 @@ class ServerSettings:
         client = resolve_settings(store, artifacts, None, None, config_path)
         jobs = jobs_section(config)  # where pipeline jobs run, their records beside keel jobs'
 
-        secret = os.environ.get(section.secret_key_var) or None
+        secret = section.secret_key or os.environ.get(section.secret_key_var) or None
         folder = embedded_folder(client.store)
         return cls(
             # made absolute once, here: pipeline jobs run in their code's folder and must
