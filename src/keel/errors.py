@@ -27,6 +27,17 @@ class InvalidInput(KeelError, ValueError):
     """A value given by the caller is malformed: a name, a key, a query, a path."""
 
 
+class QueryTooComplex(InvalidInput):
+    """A query beyond what keel runs: nested too deep, too many conditions or values, or more
+    than the database can compile. The message names the limit; simplifying the query is the
+    fix (the store is fine)."""
+
+
+class QueryTimeout(InvalidInput):
+    """A query ran past its time budget (the server's ``server.query_timeout_s``) and was
+    stopped; narrowing the query is the fix (the store is fine)."""
+
+
 class IllegalPath(InvalidInput):
     """A local path the call must not use: an export into the cache, inside it or above it
     (mlopus' ``IllegalPath``)."""

@@ -75,6 +75,8 @@ def create_app(settings: ServerSettings) -> FastAPI:
         project=settings.project,
         storage_options=settings.storage_options or None,
     )
+    # every read of a request stops at server.query_timeout_s (a 4xx saying so)
+    app.state.client.store.query_timeout_s = settings.query_timeout_s
     app.state.accounts = Accounts(AccountStore(settings.store))
     _add_middleware(app, settings)
     _add_error_handlers(app)

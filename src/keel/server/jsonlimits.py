@@ -7,11 +7,13 @@ structure just under the recursion limit is walked recursively again by every co
 anything, and refuses a document deeper than ``max_depth`` with
 :class:`~keel.errors.InvalidInput` naming ``server.max_json_depth``.
 
-How the depth is measured, in C-speed passes over the bytes (about 10 ms for an 8 MB
-body): escaped backslashes (``\\\\``) and then escaped quotes (``\\"``) are removed, so
-every quote left opens or closes a string; a bracket counts only when an even number of
-quotes precedes it (outside strings); the depth is the highest running sum of ``[``/``{``
-(+1) and ``]``/``}`` (-1). A document holding no more opening brackets than ``max_depth``
+How the depth is measured, in C-speed passes over the bytes (``bytes.replace``,
+``bytes.translate``, numpy): escaped backslashes (``\\\\``) and then escaped quotes (``\\"``)
+are removed, so every quote left opens or closes a string; everything but quotes and
+brackets is dropped; a bracket counts only when an even number of quotes precedes it
+(outside strings); the depth is the highest running sum of ``[``/``{`` (+1) and ``]``/``}``
+(-1). Measured on 8-10 MB bodies on a busy 2-core machine: 20-80 ms, where ``json.loads``
+itself takes 20-450 ms. A document holding no more opening brackets than ``max_depth``
 cannot nest deeper, and skips all of this. On malformed JSON the measure may be off, but
 only past the point where ``json`` itself stops with an error: the document is refused
 either way.
@@ -73,11 +75,15 @@ def loads_bounded(text: str | bytes, max_depth: int) -> Any:
 def json_depth(text: str | bytes, at_least: int = 0) -> int:
     """How deep ``text`` nests (outside strings), or some depth up to ``at_least`` when its
     brackets are too few to nest deeper than that (the common case, answered at once)."""
-    data = _utf8(text)
-    openers = sum(data.count(b) for b in _OPENERS)
+    # in any encoding json reads, each bracket holds its ASCII byte: the count is no less
+    # than the number of brackets
+    if isinstance(text, str):
+        openers = text.count("[") + text.count("{")
+    else:
+        openers = sum(text.count(b) for b in _OPENERS)
     if openers <= at_least:
         return openers
-    return _scan_depth(data)
+    return _scan_depth(_utf8(text))
 
 
 def _utf8(text: str | bytes) -> bytes:

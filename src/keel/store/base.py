@@ -43,9 +43,17 @@ class MetricArrays:
 
 
 class MetadataStore(ABC):
-    """Records of projects, experiments, runs, models, versions and datasets."""
+    """Records of projects, experiments, runs, models, versions and datasets.
+
+    Attributes:
+        url: where the records live.
+        query_timeout_s: the longest a read may run before it is stopped with
+            :class:`~keel.errors.QueryTimeout` (None: no limit). Stores that run queries
+            themselves honour it (the SQL store); the others ignore it.
+    """
 
     url: str
+    query_timeout_s: float | None = None
 
     @abstractmethod
     def get_or_create_project(self, name: str) -> Project: ...

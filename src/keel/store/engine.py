@@ -11,18 +11,43 @@ A database that cannot be reached (stopped, restarting, unreachable network) rai
 database without credentials. Nothing has to be reset when it returns: the pool tests each
 connection before handing it out (``pool_pre_ping``) and SQLAlchemy drops the whole pool on
 the first disconnect error, so the next call connects afresh.
+
+A database that refuses a statement as too big or too deep (SQLite's "parser stack
+overflow", "Expression tree is too large", "at most 64 tables in a join", "too many SQL
+variables"; PostgreSQL's SQLSTATE class 54, "program limit exceeded", such as "stack depth
+limit exceeded") is answering, not out of reach: that is the caller's
+:class:`~keel.errors.QueryTooComplex`.
+
+A read may run with a time budget (:func:`read_connection`'s ``timeout_s``; the server's
+``server.query_timeout_s``). PostgreSQL stops it itself (``statement_timeout``, set on the
+connection only when the budget changes, so a read costs no extra round trip). SQLite runs
+a progress handler every :data:`SQLITE_PROGRESS_STEPS` virtual machine steps that stops the
+statement once the budget is spent. Its ``REGEXP`` (keel's ``$regex``) runs in the
+``regex`` engine with the budget left as its timeout and without the GIL, so a pattern that
+backtracks for ever neither outlives the budget nor stalls the process's other threads.
+Either way the caller gets :class:`~keel.errors.QueryTimeout`.
 """
 
 from __future__ import annotations
 
+import enum
 import os
 import re
 import threading
+import time
 from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from keel.errors import ConfigError, InvalidInput, StoreUnavailable
+from keel.errors import (
+    ConfigError,
+    InvalidInput,
+    QueryTimeout,
+    QueryTooComplex,
+    StoreUnavailable,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -36,6 +61,10 @@ SQLITE_BUSY_TIMEOUT_MS = 60_000
 # Without a limit, connecting to a host that drops packets waits for the OS (minutes) and
 # every request with it; PGCONNECT_TIMEOUT or ?connect_timeout= in the URL win over this.
 PG_CONNECT_TIMEOUT_S = 10
+#: SQLite virtual machine steps between two looks at the clock (a few hundred µs of work)
+SQLITE_PROGRESS_STEPS = 20_000
+#: the setting that holds the budget of a server's queries (named in refusals)
+QUERY_TIMEOUT_SETTING = "server.query_timeout_s"
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _engines: dict[str, Engine] = {}
 _engines_lock = threading.Lock()
@@ -113,9 +142,14 @@ def _create_engine(url: str) -> Engine:
         )
 
         @event.listens_for(engine, "connect")
-        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        def _on_connect(dbapi_connection: Any, record: Any) -> None:
             # Let SQLAlchemy's "begin" event, not the driver, open transactions.
             dbapi_connection.isolation_level = None
+            clock = _Clock()
+            record.info[_CLOCK] = clock
+            # replaces SQLAlchemy's REGEXP (Python's re, which holds the GIL however long a
+            # pattern backtracks); registered after it, so this one is called
+            dbapi_connection.create_function("regexp", 2, clock.regexp, deterministic=True)
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
@@ -140,43 +174,303 @@ def _create_engine(url: str) -> Engine:
     connect_args: dict[str, Any] = {}
     if "connect_timeout" not in make_url(url).query and not os.environ.get("PGCONNECT_TIMEOUT"):
         connect_args["connect_timeout"] = PG_CONNECT_TIMEOUT_S
-    return create_engine(
+    engine = create_engine(
         url, pool_pre_ping=True, pool_size=5, max_overflow=10, connect_args=connect_args
     )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect_pg(dbapi_connection: Any, _record: Any) -> None:
+        # keel's queries are index lookups over at most a few 100,000 rows, which JIT never
+        # speeds up; but a query with many conditions looks costly enough to PostgreSQL to
+        # be compiled first: 20 conditions on params took 4.8 s to compile, 1 ms to run
+        try:
+            with dbapi_connection.cursor() as cursor:
+                cursor.execute("SET jit = off")
+            dbapi_connection.commit()
+        except Exception:  # a server without the setting (before PostgreSQL 11)
+            dbapi_connection.rollback()
+
+    return engine
 
 
 @contextmanager
 def write_transaction(engine: Engine) -> Iterator[Connection]:
     """A connection inside a write transaction, committed on success."""
     from sqlalchemy.exc import DataError as DBAPIDataError
-    from sqlalchemy.exc import InterfaceError, OperationalError
+    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
     try:
         with engine.connect().execution_options(keel_write=True) as conn, conn.begin():
             yield conn
     except (OperationalError, InterfaceError) as exc:  # the database is out of reach
-        raise unavailable(engine, exc) from exc
+        raise (
+            _refused(engine, exc) or _write_stopped(engine, exc) or unavailable(engine, exc)
+        ) from exc
     except (OverflowError, DBAPIDataError) as exc:
-        if not out_of_range(exc):
-            raise
-        raise InvalidInput(OUT_OF_RANGE) from exc
+        if out_of_range(exc):
+            raise InvalidInput(OUT_OF_RANGE) from exc
+        _raise_if_refused(engine, exc)
+        raise
+    except DBAPIError as exc:
+        _raise_if_refused(engine, exc)
+        raise
+
+
+class _Unchanged(enum.Enum):
+    UNCHANGED = "unchanged"
+
+
+#: ``read_connection(timeout_s=UNCHANGED)``: whatever budget the pooled connection has
+UNCHANGED = _Unchanged.UNCHANGED
 
 
 @contextmanager
-def read_connection(engine: Engine) -> Iterator[Connection]:
-    """A connection inside a read transaction."""
-    from sqlalchemy.exc import DataError as DBAPIDataError
-    from sqlalchemy.exc import InterfaceError, OperationalError
+def read_connection(
+    engine: Engine, timeout_s: float | _Unchanged | None = UNCHANGED
+) -> Iterator[Connection]:
+    """A connection inside a read transaction.
 
+    Args:
+        engine: the store's engine.
+        timeout_s: stop any statement of the transaction that runs longer than this
+            (:class:`~keel.errors.QueryTimeout`); None: no limit (a PostgreSQL role's own
+            ``statement_timeout`` stays in force); :data:`UNCHANGED` (small reads such as an
+            account's): on SQLite no limit, on PostgreSQL whatever the pooled connection
+            last had, which saves a round trip where stores with and without a budget
+            share the engine (a server).
+    """
+    from sqlalchemy.exc import DataError as DBAPIDataError
+    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+    budget = _Budget(timeout_s)
     try:
-        with engine.connect() as conn, conn.begin():
-            yield conn
+        with engine.connect() as conn:
+            budget.arm(conn)
+            try:
+                with conn.begin():
+                    budget.apply(conn)
+                    yield conn
+                budget.applied(conn)
+            finally:
+                budget.disarm()
     except (OperationalError, InterfaceError) as exc:  # the database is out of reach
-        raise unavailable(engine, exc) from exc
+        raise budget.refused(exc) or _refused(engine, exc) or unavailable(engine, exc) from exc
     except (OverflowError, DBAPIDataError) as exc:
-        if not out_of_range(exc):
+        if out_of_range(exc):
+            raise InvalidInput(OUT_OF_RANGE) from exc
+        _raise_if_refused(engine, exc, budget)
+        raise
+    except DBAPIError as exc:
+        _raise_if_refused(engine, exc, budget)
+        raise
+    except RecursionError:  # SQLAlchemy compiles nested expressions recursively
+        raise QueryTooComplex(_TOO_DEEP) from None
+
+
+# --- refusals that are the caller's: too complex, too slow --------------------------------
+
+_TOO_DEEP = (
+    "the query nests too deep for the database: simplify it (fewer nested $and, $or, $nor, "
+    "$not and $elemMatch, fewer conditions)"
+)
+#: what SQLite says when a statement is beyond its compile-time limits
+_SQLITE_TOO_COMPLEX = (
+    "parser stack overflow",
+    "expression tree is too large",
+    "tables in a join",
+    "too many from clause terms",
+    "too many sql variables",
+    "too many terms in compound select",
+    "too many columns",
+    "too many arguments on function",
+    "string or blob too big",
+    "pattern too complex",
+    "statement too long",
+)
+#: SQLSTATE class 54 (program_limit_exceeded): 54000, 54001 statement_too_complex (also
+#: "stack depth limit exceeded"), 54011 too_many_columns, 54023 too_many_arguments
+_PG_TOO_COMPLEX_CLASS = "54"
+#: psycopg's own refusal of a statement with more bound values than the protocol carries
+_PG_TOO_MANY_PARAMETERS = "number of parameters must be between"
+#: PostgreSQL's parser out of stack: a syntax_error saying "memory exhausted"
+_PG_SYNTAX_ERROR = "42601"
+#: SQLSTATE query_canceled: statement_timeout (or a cancel request) stopped the statement
+_PG_QUERY_CANCELED = "57014"
+
+
+def _raise_if_refused(engine: Engine, exc: BaseException, budget: _Budget | None = None) -> None:
+    """Raise the caller's error when the database refused the statement as too slow or too
+    complex (otherwise return: the failure is another one)."""
+    refusal = (budget.refused(exc) if budget is not None else None) or _refused(engine, exc)
+    if refusal is not None:
+        raise refusal from exc
+
+
+def _refused(engine: Engine, exc: BaseException) -> QueryTooComplex | None:
+    """The caller's :class:`~keel.errors.QueryTooComplex` when the database refused the
+    statement as beyond its limits (None: another failure)."""
+    orig = getattr(exc, "orig", exc)
+    reason = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+    lowered = reason.lower()
+    sqlstate = getattr(orig, "sqlstate", None) or ""
+    if engine.dialect.name == "sqlite":
+        beyond = any(marker in lowered for marker in _SQLITE_TOO_COMPLEX)
+    else:
+        beyond = (
+            sqlstate.startswith(_PG_TOO_COMPLEX_CLASS)
+            or _PG_TOO_MANY_PARAMETERS in lowered
+            or (sqlstate == _PG_SYNTAX_ERROR and "memory exhausted" in lowered)
+        )
+    if not beyond:
+        return None
+    return QueryTooComplex(
+        f"the query is too complex for the database ({engine.dialect.name}: {reason}): "
+        "simplify it (fewer nested $and, $or, $nor, $not and $elemMatch, fewer conditions "
+        "or values)"
+    )
+
+
+def _write_stopped(engine: Engine, exc: BaseException) -> StoreUnavailable | None:
+    """A write PostgreSQL stopped at the connection's ``statement_timeout`` (a server's
+    budget outlives its reads on a pooled connection): it waited on a lock, most likely; the
+    database answers, so this is no :class:`DatabaseUnreachable`."""
+    if getattr(getattr(exc, "orig", exc), "sqlstate", None) != _PG_QUERY_CANCELED:
+        return None
+    url = mask_url(engine.url.render_as_string(hide_password=True))
+    return StoreUnavailable(
+        f"the metadata store at {url} stopped a write that ran past its statement_timeout "
+        "(waiting for another transaction's lock, most likely): retry"
+    )
+
+
+def timeout_message(timeout_s: float) -> str:
+    """The line a query stopped by its budget answers."""
+    return (
+        f"the query ran past {timeout_s:g} s ({QUERY_TIMEOUT_SETTING}) and was stopped: narrow "
+        "it (fewer records, a simpler $regex, fewer conditions on params and tags)"
+    )
+
+
+_CLOCK = "keel_clock"
+_PG_TIMEOUT = "keel_statement_timeout_ms"
+
+
+@dataclass
+class _Clock:
+    """A SQLite connection's deadline (None: none), read by its progress handler and its
+    REGEXP function; ``expired`` says that either stopped the statement."""
+
+    deadline: float | None = None
+    expired: bool = False
+
+    def progress(self) -> int:
+        """Nonzero stops the statement (sqlite3: "interrupted")."""
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            self.expired = True
+            return 1
+        return 0
+
+    def regexp(self, pattern: str, text: str | None) -> bool | None:
+        """SQLite's ``text REGEXP pattern``: ``regex``'s search, without the GIL, within
+        the budget left."""
+        if text is None:
+            return None
+        compiled = _compiled(pattern)
+        if self.deadline is None:
+            return compiled.search(text, concurrent=True) is not None
+        left = self.deadline - time.monotonic()
+        try:
+            if left <= 0:
+                raise TimeoutError("regex timed out")
+            return compiled.search(text, concurrent=True, timeout=left) is not None
+        except TimeoutError:  # sqlite3 turns it into "user-defined function raised …"
+            self.expired = True
             raise
-        raise InvalidInput(OUT_OF_RANGE) from exc
+
+
+@lru_cache(maxsize=512)
+def _compiled(pattern: str) -> Any:
+    import regex
+
+    return regex.compile(pattern)
+
+
+class _Budget:
+    """The time budget of one read transaction, on whichever database it runs."""
+
+    def __init__(self, timeout_s: float | _Unchanged | None) -> None:
+        self.unchanged = timeout_s is UNCHANGED
+        self.seconds = None if isinstance(timeout_s, _Unchanged) else timeout_s
+        self.clock: _Clock | None = None
+        self.dbapi: Any = None
+        self.changed = False  # PostgreSQL: this transaction set statement_timeout
+        self.wanted_ms: int | None = None
+
+    def arm(self, conn: Connection) -> None:
+        """SQLite: start the clock (the budget counts from here) and the progress handler."""
+        if conn.dialect.name != "sqlite":
+            return
+        clock = conn.connection.info.get(_CLOCK)
+        if clock is None:  # a connection made before this keel set up its engine
+            return
+        self.clock = clock
+        clock.expired = False
+        if self.seconds is None:
+            clock.deadline = None
+            return
+        clock.deadline = time.monotonic() + self.seconds
+        self.dbapi = conn.connection.dbapi_connection
+        self.dbapi.set_progress_handler(clock.progress, SQLITE_PROGRESS_STEPS)
+
+    def disarm(self) -> None:
+        if self.dbapi is not None:
+            self.dbapi.set_progress_handler(None, SQLITE_PROGRESS_STEPS)
+            self.dbapi = None
+        if self.clock is not None:
+            self.clock.deadline = None
+
+    def apply(self, conn: Connection) -> None:
+        """PostgreSQL: set ``statement_timeout`` inside the transaction when the connection
+        has another (committed with the transaction, kept for the next one)."""
+        if conn.dialect.name != "postgresql" or self.unchanged:
+            return
+        from sqlalchemy import text
+
+        wanted = None if self.seconds is None else max(1, round(self.seconds * 1000))
+        if conn.connection.info.get(_PG_TIMEOUT) == wanted:
+            return
+        if wanted is None:
+            conn.execute(text("RESET statement_timeout"))  # the role's or database's own
+        else:
+            conn.execute(
+                text("SELECT set_config('statement_timeout', :ms, false)"), {"ms": str(wanted)}
+            )
+        self.changed, self.wanted_ms = True, wanted
+
+    def applied(self, conn: Connection) -> None:
+        """The transaction committed: remember the connection's timeout (a rollback undoes
+        a SET, so it is remembered only now)."""
+        if not self.changed:
+            return
+        if self.wanted_ms is None:
+            conn.connection.info.pop(_PG_TIMEOUT, None)
+        else:
+            conn.connection.info[_PG_TIMEOUT] = self.wanted_ms
+
+    def refused(self, exc: BaseException) -> QueryTimeout | None:
+        """The caller's :class:`~keel.errors.QueryTimeout` when the budget stopped the
+        statement (None: another failure)."""
+        if self.clock is not None and self.clock.expired and self.seconds is not None:
+            return QueryTimeout(timeout_message(self.seconds))
+        orig = getattr(exc, "orig", exc)
+        if getattr(orig, "sqlstate", None) == _PG_QUERY_CANCELED:
+            if self.seconds is not None:
+                return QueryTimeout(timeout_message(self.seconds))
+            return QueryTimeout(
+                "the database cancelled the query (its statement_timeout, or an "
+                "administrator): narrow it"
+            )
+        return None
 
 
 #: SQLSTATE numeric_value_out_of_range (PostgreSQL: "bigint out of range")

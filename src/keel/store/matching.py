@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from keel.errors import InvalidInput
+from keel.errors import InvalidInput, QueryTooComplex
 from keel.store.documents import (
     Operand,
     all_operand,
@@ -46,6 +46,7 @@ from keel.store.documents import (
     splits,
     subqueries,
 )
+from keel.store.limits import check_query
 from keel.store.regex import translate
 from keel.store.values import DATE_KEY, DATE_WIDTH, date_text, encode_text, encode_value
 
@@ -451,7 +452,14 @@ def compile_query(query: Mapping[str, Any] | None, schema: Schema) -> Predicate:
     """
     if query is not None and not isinstance(query, Mapping):
         raise InvalidInput(f"a query must be a dict, got {type(query).__name__}")
-    return _Compiler(schema).document(query or {})
+    check_query(query)
+    try:
+        return _Compiler(schema).document(query or {})
+    except RecursionError:  # the limits keep queries far from this; never a crash
+        raise QueryTooComplex(
+            "the query nests too deep to build: simplify it (fewer nested $and, $or, $nor, "
+            "$not and $elemMatch)"
+        ) from None
 
 
 class _Compiler:

@@ -110,10 +110,13 @@ class SqlStore(MetadataStore):
 
     Args:
         url: a SQLAlchemy URL, ``postgresql://…`` or a folder path for an embedded store.
+        query_timeout_s: stop a read that runs longer (:class:`~keel.errors.QueryTimeout`);
+            None: no limit. The server sets it from ``server.query_timeout_s``.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, query_timeout_s: float | None = None) -> None:
         self.url = url
+        self.query_timeout_s = query_timeout_s
         self._engine = None
 
     def __repr__(self) -> str:
@@ -129,7 +132,7 @@ class SqlStore(MetadataStore):
         return write_transaction(self.engine)
 
     def _read(self) -> Any:
-        return read_connection(self.engine)
+        return read_connection(self.engine, self.query_timeout_s)
 
     # --- projects -----------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from fastapi import Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from keel.errors import InvalidInput
-from keel.server.deps import get_client
+from keel.server.deps import get_client, get_settings
 
 if TYPE_CHECKING:
     from keel.artifacts import ArtifactStore
@@ -64,6 +64,7 @@ class Find:
 
 
 def find_params(
+    request: Request,
     project: str | None = Query(None, description=PROJECT_HELP + " (all projects if omitted)"),
     query: str | None = Query(None, description=QUERY_HELP),
     sort: str | None = Query(None, description=SORT_HELP),
@@ -71,13 +72,20 @@ def find_params(
     offset: int = Query(0, description="skip this many records first (paging)"),
 ) -> Find:
     """A find's query string, with its JSON parts parsed (the store judges their content)."""
-    return Find(project, _json(query, "query"), _json(sort, "sort"), limit, offset)
+    depth = get_settings(request).max_json_depth
+    return Find(project, _json(query, "query", depth), _json(sort, "sort", depth), limit, offset)
 
 
-def _json(text: str | None, what: str) -> Any:
+def _json(text: str | None, what: str, max_depth: int) -> Any:
+    """A JSON query parameter, nesting at most ``max_depth`` deep (a deeper one is refused
+    before it is parsed: Python's parser recurses once per level)."""
+    from keel.server.jsonlimits import loads_bounded
+
     if text is None or not text.strip():
         return None
     try:
-        return json.loads(text)
+        return loads_bounded(text, max_depth)
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"the {what} parameter is not valid JSON: {exc}") from None
+    except InvalidInput as exc:  # too deep
+        raise InvalidInput(f"the {what} parameter: {exc}") from None

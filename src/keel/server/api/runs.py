@@ -13,8 +13,9 @@ from keel.entities import RUN_KINDS, RUN_STATUSES, Metric, Run
 from keel.server.api.codec import KeelJSON, no_content, reply, returns
 from keel.server.api.common import Body, Find, find_params, metadata
 from keel.server.deps import require
+from keel.server.guard import GuardedRoute
 
-router = APIRouter(tags=["runs"], default_response_class=KeelJSON)
+router = APIRouter(route_class=GuardedRoute, tags=["runs"], default_response_class=KeelJSON)
 
 NUMBER_HELP = "a number, or 'NaN', 'Infinity' or '-Infinity'"
 

@@ -47,6 +47,7 @@ from keel.server.mlflow.protocol import (
     MlflowError,
     float_json,
 )
+from keel.store.limits import MAX_QUERY_VALUES
 from keel.store.values import encode_text
 
 if TYPE_CHECKING:
@@ -350,10 +351,12 @@ def parse_source(source: str) -> tuple[str, str] | None:
 def source_runs(call: Call, versions: Iterable[ModelVersion]) -> dict[str, Run]:
     """The source runs of versions, by id, in one query (deleted ones included)."""
     ids = sorted({v.run_id for v in versions if v.run_id})
-    if not ids:
-        return {}
-    found = call.store.find_runs(None, {"id": {"$in": ids}}, include_deleted=True)
-    return {r.id: r for r in found}
+    found: dict[str, Run] = {}
+    for start in range(0, len(ids), MAX_QUERY_VALUES):  # a page holds up to 200,000
+        chunk = ids[start : start + MAX_QUERY_VALUES]
+        for run in call.store.find_runs(None, {"id": {"$in": chunk}}, include_deleted=True):
+            found[run.id] = run
+    return found
 
 
 def version_location(

@@ -325,7 +325,7 @@ def restore_run(call: Call) -> None:
     call.store.update_run(run_id, lifecycle="active")
 
 
-@operation(router, "POST", f"{API}/runs/log-metric", "editor", small_write=True)
+@operation(router, "POST", f"{API}/runs/log-metric", "editor")
 def log_metric(call: Call) -> None:
     args = call.args
     key = args.text("key", required=True)
@@ -340,7 +340,7 @@ def log_metric(call: Call) -> None:
     _log(call, args.run_id(), [(point, args.text("model_id"))], {}, {})
 
 
-@operation(router, "POST", f"{API}/runs/log-parameter", "editor", small_write=True)
+@operation(router, "POST", f"{API}/runs/log-parameter", "editor")
 def log_param(call: Call) -> None:
     """Log a param; a different value for a logged key is refused (params are write-once)."""
     args = call.args
@@ -349,7 +349,7 @@ def log_param(call: Call) -> None:
     _log(call, args.run_id(), [], {key: value}, {})
 
 
-@operation(router, "POST", f"{API}/runs/set-tag", "editor", small_write=True)
+@operation(router, "POST", f"{API}/runs/set-tag", "editor")
 def set_tag(call: Call) -> None:
     """Set a tag; ``mlflow.runName`` also renames the run."""
     args = call.args
@@ -371,7 +371,7 @@ def delete_tag(call: Call) -> None:
     call.store.delete_run_tag(run_id, key)
 
 
-@operation(router, "POST", f"{API}/runs/log-batch", "editor", small_write=True)
+@operation(router, "POST", f"{API}/runs/log-batch", "editor")
 def log_batch(call: Call) -> None:
     """Params, metrics and tags of one run, within MLflow's limits, all or nothing."""
     args = call.args

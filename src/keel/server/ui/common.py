@@ -59,6 +59,7 @@ def ui_client(request: Request) -> Client:
             clients[project] = Client(
                 store=settings.store, artifacts=settings.artifacts, project=project
             )
+            clients[project].store.query_timeout_s = base.store.query_timeout_s
         return clients[project]
 
 

@@ -16,6 +16,8 @@ the box and the Python API share one query engine. Grammar (keywords in any case
 
 A bare word is text (``params.model = rf``). A bad filter raises :class:`FilterError`,
 whose message names the character where reading stopped and what was expected there.
+Parentheses and ``not`` nest at most :data:`keel.store.limits.MAX_QUERY_DEPTH` deep (the
+query's own limit), so no filter that fits the box makes the reader recurse too deep.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from keel.errors import InvalidInput
+from keel.errors import InvalidInput, QueryTooComplex
+from keel.store.limits import MAX_QUERY_DEPTH
 
 __all__ = ["FilterError", "parse_filter"]
 
@@ -110,6 +113,7 @@ class _Parser:
         self._text = text
         self._tokens = _tokens(text)
         self._i = 0
+        self._depth = 0  # parentheses and ``not`` open around the current token
 
     # --- token helpers ---------------------------------------------------------------------
 
@@ -162,14 +166,28 @@ class _Parser:
         return parts[0] if len(parts) == 1 else {"$and": parts}
 
     def _unary(self) -> dict[str, Any]:
+        if self._here.keyword == "not" or (self._here.kind, self._here.text) == ("punct", "("):
+            self._depth += 1
+            if self._depth > MAX_QUERY_DEPTH:
+                raise QueryTooComplex(
+                    f"bad filter at character {self._here.at + 1}: parentheses and 'not' nest "
+                    f"more than {MAX_QUERY_DEPTH} deep; keel allows at most {MAX_QUERY_DEPTH}: "
+                    "simplify it"
+                )
+            try:
+                return self._nested()
+            finally:
+                self._depth -= 1
+        return self._comparison()
+
+    def _nested(self) -> dict[str, Any]:
         if self._accept_keyword("not"):
             return {"$nor": [self._unary()]}
-        if self._accept_punct("("):
-            inner = self._or()
-            if not self._accept_punct(")"):
-                raise self._fail("')'")
-            return inner
-        return self._comparison()
+        self._advance()  # "("
+        inner = self._or()
+        if not self._accept_punct(")"):
+            raise self._fail("')'")
+        return inner
 
     def _comparison(self) -> dict[str, Any]:
         token = self._here
