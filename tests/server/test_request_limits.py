@@ -176,6 +176,8 @@ def test_an_anonymous_refusal_speaks_each_apis_language(server: Server) -> None:
     assert mlflow.status == 401
     assert mlflow.json()["error_code"] == "UNAUTHENTICATED"
     assert mlflow.bytes_read == api.bytes_read == 0
+    # the unread body is not received to the end to find the next request: the connection ends
+    assert api.headers["connection"] == mlflow.headers["connection"] == "close"
 
 
 def test_a_wrong_mlflow_password_is_refused_before_the_body(server: Server) -> None:

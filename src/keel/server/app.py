@@ -191,7 +191,9 @@ async def refusal(
         return JSONResponse(body, status_code=status, headers=headers)
     from keel.server.ui import error_page
 
-    return await error_page(request, status, message)
+    page = await error_page(request, status, message)
+    page.headers.update(headers or {})  # Retry-After, Connection: close …
+    return page
 
 
 def _one_line(exc: BaseException) -> str:

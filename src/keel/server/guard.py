@@ -202,7 +202,7 @@ def _counting(receive: Receive, limit: BodyLimit) -> Callable[[], Any]:
         if message["type"] == "http.request":
             seen += len(message.get("body", b""))
             if seen > limit.size:
-                raise limit.refusal()
+                raise _closing(limit.refusal())
         return message
 
     return counted
@@ -224,16 +224,26 @@ class GuardedRoute(APIRoute):
         async def guarded_handler(request: Request) -> Response:
             receive = request.receive
             if _has_body(request.scope):
-                limit = await body_limit(
-                    request, role, is_mlflow=self.mlflow_credentials, artifact=artifact
-                )
-                declared = _content_length(request.scope)
-                if declared is not None and declared > limit.size:
-                    raise limit.refusal(declared)
+                try:
+                    limit = await body_limit(
+                        request, role, is_mlflow=self.mlflow_credentials, artifact=artifact
+                    )
+                    declared = _content_length(request.scope)
+                    if declared is not None and declared > limit.size:
+                        raise limit.refusal(declared)
+                except HTTPException as exc:
+                    raise _closing(exc) from None
                 receive = _counting(receive, limit)
             return await handler(_BoundedJSONRequest(request.scope, receive))
 
         return guarded_handler
+
+
+def _closing(refusal: HTTPException) -> HTTPException:
+    """``refusal``, ending the connection after it: the body left unread would otherwise be
+    received and parsed, to the last byte, to find where the next request starts."""
+    headers = {**(refusal.headers or {}), "Connection": "close"}
+    return HTTPException(refusal.status_code, refusal.detail, headers=headers)
 
 
 class _BoundedJSONRequest(Request):
