@@ -130,7 +130,11 @@ def require(role: str) -> Callable[[Request], Awaitable[Principal]]:
     """
 
     async def check(request: Request) -> Principal:
-        principal = current_principal(request)
+        principal = getattr(request.state, "principal", None)
+        if principal is None:  # reads the store (token, session's user): off the event loop
+            from starlette.concurrency import run_in_threadpool
+
+            principal = await run_in_threadpool(current_principal, request)
         if not principal.may(role):
             who = "anonymous callers" if principal is ANONYMOUS else f"{principal.name!r}"
             raise HTTPException(

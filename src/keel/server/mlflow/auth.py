@@ -25,6 +25,7 @@ import time
 from typing import TYPE_CHECKING
 
 from fastapi import HTTPException, Request
+from starlette.concurrency import run_in_threadpool
 
 from keel.server.deps import get_accounts
 
@@ -53,7 +54,7 @@ async def login(request: Request) -> None:
         found = (
             await _check_password(request, credentials)
             if scheme == "basic"
-            else get_accounts(request).check_token(credentials.strip())
+            else await run_in_threadpool(get_accounts(request).check_token, credentials.strip())
         )
         if found is None:
             return  # an unknown token: the role check answers 401 with keel's words
