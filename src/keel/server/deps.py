@@ -121,6 +121,14 @@ async def verify_csrf(request: Request) -> None:
         raise HTTPException(403, "the form is out of date (CSRF check failed): reload the page")
 
 
+def role_refusal(principal: Principal, role: str) -> HTTPException:
+    """403: ``principal`` lacks ``role`` (the words every route's role check answers with)."""
+    who = "anonymous callers" if principal is ANONYMOUS else f"{principal.name!r}"
+    return HTTPException(
+        403, f"{who} may not do this: it needs the {role} role ({principal.role} now)"
+    )
+
+
 def require(role: str) -> Callable[[Request], Awaitable[Principal]]:
     """A dependency that lets the request through only for ``role`` or a higher one.
 
@@ -136,10 +144,7 @@ def require(role: str) -> Callable[[Request], Awaitable[Principal]]:
 
             principal = await run_in_threadpool(current_principal, request)
         if not principal.may(role):
-            who = "anonymous callers" if principal is ANONYMOUS else f"{principal.name!r}"
-            raise HTTPException(
-                403, f"{who} may not do this: it needs the {role} role ({principal.role} now)"
-            )
+            raise role_refusal(principal, role)
         if principal is not ANONYMOUS:
             await verify_csrf(request)
         return principal

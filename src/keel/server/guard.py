@@ -156,10 +156,9 @@ async def body_limit(
     from keel.server.auth import ANONYMOUS
 
     if not principal.may(role):  # as require() would answer, but before the body
-        who = "anonymous callers" if principal is ANONYMOUS else f"{principal.name!r}"
-        raise HTTPException(
-            403, f"{who} may not do this: it needs the {role} role ({principal.role} now)"
-        )
+        from keel.server.deps import role_refusal
+
+        raise role_refusal(principal, role)
     if principal is ANONYMOUS:
         return BodyLimit(limits.anonymous, "max_anonymous_request_kb")
     if artifact:
