@@ -1,7 +1,10 @@
-"""keel's demo: track a small grid search, register the best model, and query it back.
+"""keel's demo: track a small grid search, register the best model, train and register the
+iris example, and query them back.
 
-Run with ``make demo``. It uses an embedded store in ./.keel (delete the folder to start
-over) and only numpy, so it needs nothing beyond keel's own dependencies.
+Run with ``make demo`` (then ``keel server`` serves the store). It fills an embedded store in
+``.keel`` at the repository root (delete the folder to start over). Run again, it finds what
+it made and makes nothing twice. The grid search needs only numpy; the iris example needs
+scikit-learn (keel's ``sklearn`` extra, which ``make demo`` installs).
 """
 
 from __future__ import annotations
@@ -17,6 +20,12 @@ import keel
 
 HERE = Path(__file__).parent
 DATA = HERE / "demo" / "data.csv"
+STORE = HERE.parent / ".keel"
+IRIS_CONFIG = HERE / "iris" / "keel.yml"
+
+
+def say(message: str) -> None:
+    print(f"demo: {message}", flush=True)
 
 
 def train(
@@ -32,8 +41,19 @@ def train(
     return w
 
 
-def main() -> None:
-    client = keel.Client(project="demo")
+def grid_search(client: keel.Client) -> None:
+    """Three learning rates as child runs of one grid search; the best registered as
+    ``linear`` version 1.0.0, alias production."""
+    done = client.find_runs(
+        {"name": "grid-search", "status": "finished", "exp.name": "linear-regression"}, limit=1
+    )
+    if done:
+        say(f"the grid search is already in the store (run {done[0].id}): not run again")
+        return
+    say(
+        "tracking a grid search of 3 learning rates (project 'demo', experiment "
+        "'linear-regression')"
+    )
     table = np.loadtxt(DATA, delimiter=",", skiprows=1)
     x, y = table[:, :2], table[:, 2]
     split = int(len(y) * 0.8)
@@ -63,15 +83,42 @@ def main() -> None:
     weights = client.get_run_artifact(best_run, "model")
     version = client.log_model_version("linear", best_run, weights, label="1.0.0")
     version.set_alias("production")
-    found = client.find_runs(
-        {"params.lr": {"$exists": True}}, sort=[("metrics.test_mse", 1)], limit=3
+    say(
+        f"best run: {best_run.name} (test mse {best[0]:.3f}); registered linear "
+        f"v{version.version} as production"
     )
-    print(
-        f"best run: {found[0].name} (test mse {found[0].metrics['test_mse']:.3f}); "
-        f"registered linear v{version.version} as production\n"
-    )
-    client.close()
-    keel_cli = [sys.executable, "-m", "keel.cli", "--project", "demo"]
+
+
+def iris(store: Path) -> None:
+    """The iris example (examples/iris) trained and registered once, in project 'examples'."""
+    from keel.lifecycle.training import train as train_model
+
+    client = keel.Client(store=str(store), project="examples")
+    try:
+        found = client.find_models({"name": "iris"}, limit=1)
+        if found and found[0].latest_version:
+            say(f"iris version {found[0].latest_version} is already registered: not trained again")
+            return
+        say("training the iris example (examples/iris, project 'examples') and registering it")
+        result = train_model(IRIS_CONFIG, client=client)
+        metrics = ", ".join(
+            f"{k} {v:.3f}" for k, v in sorted(result.metrics.items()) if isinstance(v, float)
+        )
+        say(f"registered iris version {result.version.version} ({metrics})")
+    finally:
+        client.close()
+
+
+def main() -> None:
+    say(f"store: {STORE}")
+    client = keel.Client(store=str(STORE), project="demo")
+    try:
+        grid_search(client)
+    finally:
+        client.close()
+    iris(STORE)
+    say("what is in the store now (the same commands work from the repository root):")
+    keel_cli = [sys.executable, "-m", "keel.cli", "--store", str(STORE), "--project", "demo"]
     subprocess.run(
         [*keel_cli, "runs", "list", "--sort", "metrics.test_mse", "--limit", "5"], check=True
     )

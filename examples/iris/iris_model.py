@@ -25,8 +25,14 @@ class IrisModel(keel.Model):
 
     def predict(self, ctx, fitted, inputs):
         rows = inputs if isinstance(inputs, list) else [inputs]
-        probabilities = fitted.predict_proba(pd.DataFrame(rows)[FEATURES].astype(float))
-        results = [
+        results = self.predict_batch(ctx, fitted, pd.DataFrame(rows))
+        return results if isinstance(inputs, list) else results[0]
+
+    def predict_batch(self, ctx, fitted, batch):
+        # one answer per row, the same as predict gives: species and probabilities
+        frame = batch if isinstance(batch, pd.DataFrame) else pd.DataFrame(batch)
+        probabilities = fitted.predict_proba(frame[FEATURES].astype(float))
+        return [
             {
                 "species": str(fitted.classes_[p.argmax()]),
                 "probabilities": {
@@ -35,11 +41,6 @@ class IrisModel(keel.Model):
             }
             for p in probabilities
         ]
-        return results if isinstance(inputs, list) else results[0]
-
-    def predict_batch(self, ctx, fitted, batch):
-        frame = batch if isinstance(batch, pd.DataFrame) else pd.DataFrame(batch)
-        return list(fitted.predict(frame[FEATURES].astype(float)))
 
     def generate_dataset(self, ctx):
         df = ctx.sources["iris_raw"].get_dataframe().dropna()

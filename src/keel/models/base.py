@@ -262,7 +262,9 @@ def batch_frame(batch: Any, results: Any) -> pd.DataFrame:
     frame = batch if isinstance(batch, pd.DataFrame) else pd.DataFrame(records(batch))
     frame = frame.reset_index(drop=True)
     if results and all(isinstance(r, Mapping) for r in results):
-        predicted = pd.DataFrame(results)  # its columns beside the inputs (and over them)
+        # its columns beside the inputs (and over them); a nested answer such as
+        # {"probabilities": {"setosa": 0.9}} becomes a column probabilities.setosa
+        predicted = pd.json_normalize(results)
         return pd.concat(
             [frame.drop(columns=predicted.columns, errors="ignore"), predicted], axis=1
         )
