@@ -1,8 +1,9 @@
 """The OpenAPI document of a served model, and ``/docs`` served with no internet.
 
 The request schemas are the JSON schemas of the same pydantic models that validate the
-requests, so the document cannot drift from what the API accepts. ``/docs`` is Swagger UI
-from the ``swagger-ui-bundle`` package's files, served by the app itself.
+requests, so the document cannot drift from what the API accepts. ``/docs`` is Swagger UI 5
+(which reads OpenAPI 3.1) from keel's own copy, served by the app itself
+(:mod:`keel.serving.assets`).
 """
 
 from __future__ import annotations
@@ -303,13 +304,12 @@ def openapi_document(service: ModelService) -> dict[str, Any]:
 
 
 def add_docs(app: FastAPI, document: dict[str, Any]) -> None:
-    """``/openapi.json`` and ``/docs`` (Swagger UI from local files)."""
-    from fastapi.openapi.docs import get_swagger_ui_html
+    """``/openapi.json`` and ``/docs`` (Swagger UI 5 from keel's own files, compressed and
+    cached: see :mod:`keel.serving.assets`)."""
     from starlette.responses import HTMLResponse
-    from starlette.routing import Mount, Route
-    from starlette.staticfiles import StaticFiles
-    from swagger_ui_bundle import swagger_ui_path
+    from starlette.routing import Route
 
+    from keel.serving.assets import swagger_files, swagger_page
     from keel.serving.http import dumps
 
     encoded = dumps(document)
@@ -320,18 +320,12 @@ def add_docs(app: FastAPI, document: dict[str, Any]) -> None:
         return Response(encoded, media_type="application/json")
 
     async def docs(request: Any) -> HTMLResponse:
-        return get_swagger_ui_html(
-            openapi_url="/openapi.json",
-            title=document["info"]["title"],
-            swagger_js_url="/_static/swagger/swagger-ui-bundle.js",
-            swagger_css_url="/_static/swagger/swagger-ui.css",
-            swagger_favicon_url="/_static/swagger/favicon-32x32.png",
-        )
+        return swagger_page(document["info"]["title"])
 
     app.router.routes.extend(
         [
             Route("/openapi.json", openapi_json, methods=["GET"]),
             Route("/docs", docs, methods=["GET"]),
-            Mount("/_static/swagger", StaticFiles(directory=str(swagger_ui_path))),
+            swagger_files().route(),
         ]
     )
