@@ -1,42 +1,110 @@
 # keel developer tasks. `make test` is what CI runs (.ci/run): it builds the virtualenv,
 # makes sure the PostgreSQL server binaries and Chromium exist, lints, then runs the whole
 # test suite.
+#
+# Every install comes from a lock in requirements/ (written by `make lock`, kept in git), so
+# nothing is resolved on the user's machine and every install gets the versions CI tested:
+#   requirements/runtime.lock  keel's runtime dependencies + scikit-learn: what `make demo` needs
+#   requirements/dev.lock      every extra (test tools, dask, MLflow for bench): `make test`, `make bench`
+# uv installs them (pip installs uv first, one wheel); without uv, pip installs the same lock.
 
 PY ?= python3
+# Set on the command line for a throwaway venv built the README's way: make install-runtime VENV=/tmp/v
 VENV := .venv
 BIN := $(VENV)/bin
+RUNTIME_LOCK := requirements/runtime.lock
+DEV_LOCK := requirements/dev.lock
+UV_VERSION := 0.13.9
+# Every extra pyproject.toml declares (dev, bench, sklearn, dask, ...): what `make install` adds.
+ALL_EXTRAS = $(shell $(PY) -c "import tomllib; print(','.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']))")
+# One version per package for Linux (and any other platform) on Python 3.11 and later: the
+# lowest supported Python decides, so the same pins install on 3.11 and 3.12+.
+LOCK_FLAGS := --universal --python-version 3.11 --fork-strategy fewest \
+  --annotation-style line --custom-compile-command 'make lock'
 # Empty folders are not tracked by git: lint only the ones that exist in this checkout.
 LINT_PATHS := $(wildcard src tests bench examples)
+comma := ,
 
-.PHONY: install test lint postgres-bins browser-bins demo bench clean distclean
+.PHONY: install install-runtime lock test lint postgres-bins browser-bins demo bench clean distclean
 
 install: $(VENV)/.installed
 
-# Reinstalls whenever pyproject.toml changes. A Debian python3 without python3-venv cannot
-# create a venv (no ensurepip): as root, install python3-venv and retry.
-$(VENV)/.installed: pyproject.toml
-	@if [ ! -x $(BIN)/pip ]; then \
-	  rm -rf $(VENV); \
-	  $(PY) -m venv $(VENV) || { \
-	    if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	      echo "make: '$(PY) -m venv' failed; installing python3-venv"; \
-	      rm -rf $(VENV); \
-	      DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-	      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null && \
-	      $(PY) -m venv $(VENV); \
-	    else \
-	      echo "make: '$(PY) -m venv' failed (on Debian/Ubuntu: apt-get install python3-venv)" >&2; \
-	      exit 1; \
-	    fi; \
-	  }; \
-	fi
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
-	touch $@
+install-runtime: $(VENV)/.installed-runtime
 
-$(VENV)/.installed-bench: $(VENV)/.installed
-	$(BIN)/pip install -q -e '.[dev,bench]'
-	touch $@
+# A Debian python3 without python3-venv cannot create a venv (no ensurepip): as root, install
+# python3-venv and retry.
+define ensure-venv
+@if [ ! -x $(BIN)/pip ]; then \
+  echo "make: creating the virtualenv $(VENV) ($(PY) -m venv)"; \
+  rm -rf $(VENV); \
+  $(PY) -m venv $(VENV) || { \
+    if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+      echo "make: '$(PY) -m venv' failed; installing python3-venv"; \
+      rm -rf $(VENV); \
+      DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null && \
+      $(PY) -m venv $(VENV); \
+    else \
+      echo "make: '$(PY) -m venv' failed (on Debian/Ubuntu: apt-get install python3-venv)" >&2; \
+      exit 1; \
+    fi; \
+  }; \
+fi
+endef
+
+# uv installs a lock in seconds where pip takes minutes; if it cannot be had, pip does the
+# same install from the same lock, only slower.
+define ensure-uv
+@if [ ! -x $(BIN)/uv ]; then \
+  echo "make: installing the installer uv $(UV_VERSION) into $(VENV) (pip, one wheel)"; \
+  $(BIN)/python -m pip install -q --disable-pip-version-check 'uv==$(UV_VERSION)' || \
+    echo "make: could not install uv; pip will install from the same lock instead (slower)" >&2; \
+fi
+endef
+
+# $(call install-lock,LOCK,EXTRAS,WHAT): the lock's pins plus keel itself (editable, with
+# EXTRAS), in one resolution that takes every version from the lock.
+define install-lock
+@if [ -x $(BIN)/uv ]; then \
+  echo "make: installing $(3) from $(1) (uv)"; \
+  $(BIN)/uv pip install --python $(BIN)/python -r $(1) -e '.[$(2)]'; \
+else \
+  echo "make: installing $(3) from $(1) (pip: uv is missing)"; \
+  $(BIN)/python -m pip install --disable-pip-version-check -r $(1) -e '.[$(2)]'; \
+fi || { \
+  echo "make: installing from $(1) failed; if pyproject.toml's dependencies changed, run 'make lock'" >&2; \
+  exit 1; \
+}
+endef
+
+# What `make demo` needs. Reinstalls whenever pyproject.toml or the lock changes.
+$(VENV)/.installed-runtime: pyproject.toml $(RUNTIME_LOCK)
+	$(ensure-venv)
+	$(ensure-uv)
+	$(call install-lock,$(RUNTIME_LOCK),sklearn,keel and its runtime dependencies with scikit-learn)
+	@touch $@
+
+# Everything the tests and the benchmarks need, added into the same venv. dev.lock holds
+# runtime.lock's versions, so this install also counts as the runtime one.
+$(VENV)/.installed: pyproject.toml $(DEV_LOCK)
+	$(ensure-venv)
+	$(ensure-uv)
+	$(call install-lock,$(DEV_LOCK),$(ALL_EXTRAS),keel with every extra (test tools$(comma) dask$(comma) MLflow))
+	@touch $@ $(VENV)/.installed-runtime
+
+# Resolves pyproject.toml once, here, into the locks every install uses (run it after changing
+# dependencies; `make lock LOCK_ARGS=--upgrade` moves every pin to the newest release).
+# runtime.lock is resolved inside dev.lock, so the demo gets the versions the tests ran with.
+lock:
+	$(ensure-venv)
+	$(ensure-uv)
+	@test -x $(BIN)/uv || { echo "make lock: needs uv (pip install uv into $(VENV))" >&2; exit 1; }
+	@mkdir -p requirements
+	@echo "make: resolving keel with every extra into $(DEV_LOCK) (uv pip compile)"
+	$(BIN)/uv pip compile pyproject.toml --all-extras $(LOCK_FLAGS) -o $(DEV_LOCK) $(LOCK_ARGS) >/dev/null
+	@echo "make: resolving keel's runtime dependencies + sklearn into $(RUNTIME_LOCK), within $(DEV_LOCK)"
+	$(BIN)/uv pip compile pyproject.toml --extra sklearn -c $(DEV_LOCK) $(LOCK_FLAGS) \
+	  -o $(RUNTIME_LOCK) $(LOCK_ARGS) >/dev/null
 
 postgres-bins:
 	scripts/ensure-postgres.sh
@@ -58,13 +126,15 @@ test: install postgres-bins browser-bins
 	$(BIN)/python -m pytest -q
 
 # The first minute: a store in ./.keel with a tracked grid search and the iris example
-# trained and registered, served by `keel server` (a first admin's password is printed once).
-demo: install
+# trained and registered (examples/demo.py, which does each once), served by `keel server`
+# (a first admin's password is printed once). Needs only the runtime install.
+demo: install-runtime
+	@echo "make: filling the store ./.keel (examples/demo.py)"
 	$(BIN)/python examples/demo.py
-	$(BIN)/keel --store .keel -c examples/iris/keel.yml train
+	@echo "make: serving ./.keel with keel server (Ctrl-C stops it)"
 	$(BIN)/keel --store .keel server $(SERVER_ARGS)
 
-bench: $(VENV)/.installed-bench
+bench: install
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
