@@ -82,7 +82,8 @@ def test_unique_prefixes_work(populated: Path) -> None:
 def test_errors_are_one_clear_line(populated: Path) -> None:
     out = keel("runs", "show", "0" * 32, cwd=populated)
     assert out.returncode == 1
-    assert out.stderr.strip() == f"error: no run with id '{'0' * 32}'"
+    # the store searched is named (issue 20: errors say where they looked)
+    assert out.stderr.strip() == f"error: no run with id '{'0' * 32}' (store {populated / '.keel'})"
     bad = keel("runs", "list", "--query", "{not json", cwd=populated)
     assert bad.returncode == 2 and "not valid JSON" in bad.stderr
 

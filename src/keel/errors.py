@@ -19,6 +19,31 @@ class NotFound(KeelError, LookupError):
     """A named or identified object does not exist in the store."""
 
 
+class NotInProject(NotFound):
+    """A named experiment, model or dataset is not in the project asked for.
+
+    Attributes:
+        kind: ``experiment``, ``model`` or ``dataset``.
+        name: the name asked for.
+        project: the project searched.
+        elsewhere: the other projects of the same store that hold one of that name.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        kind: str = "",
+        name: str = "",
+        project: str = "",
+        elsewhere: tuple[str, ...] = (),
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.name = name
+        self.project = project
+        self.elsewhere = elsewhere
+
+
 class Conflict(KeelError):
     """The request contradicts what the store already holds (e.g. a param logged twice)."""
 

@@ -199,7 +199,7 @@ def test_the_rest_api_shows_the_lineage(trained: tuple[Path, dict[str, Any]]) ->
                 data={"name": "admin", "password": "test-password", "csrf_token": csrf.group(1)},
             )
             assert answer.status_code in (200, 303), answer.text
-            page = ui.get("/models/titanic/v/1", params={"project": "default"})
+            page = ui.get("/projects/default/models/titanic/v/1")
             assert page.status_code == 200, page.text
             assert "classification_accuracy" in page.text
             assert saved["dataset"][0] in page.text

@@ -62,11 +62,46 @@ def _populate(store: Path) -> None:
     client.close()
 
 
+def _populate_like_the_demo(store: Path) -> None:
+    """What ``make demo`` leaves: a grid search and model ``linear`` in project ``demo``,
+    then model ``iris`` and its training run in project ``examples``; ``default`` empty."""
+    import keel
+
+    with keel.Client(store=str(store), project="demo") as demo:
+        with demo.start_run("linear-regression", name="grid-search", kind="train") as grid:
+            for lr in (0.001, 0.005, 0.01):
+                with grid.start_child(name=f"lr={lr}", kind="train") as run:
+                    run.log_params({"lr": lr, "epochs": 200})
+                    run.log_metrics({"test_mse": lr * 10})
+        weights = store.parent / "weights.json"
+        weights.write_text("[1.0, 2.0]")
+        demo.log_model_version("linear", run, weights, path_in_run="model")
+    with (
+        keel.Client(store=str(store), project="examples") as examples,
+        examples.start_run("iris", name="iris-train", kind="train") as iris,
+    ):
+        iris.log_metrics({"accuracy": 0.97})
+        iris.log_model_version("iris", weights, path_in_run="model")
+
+
 @pytest.fixture(scope="module")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     root = tmp_path_factory.mktemp("browser")
     store = root / "store"
     _populate(store)
+    yield from _serve(root, store)
+
+
+@pytest.fixture(scope="module")
+def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    root = tmp_path_factory.mktemp("browser-demo")
+    store = root / ".keel"
+    _populate_like_the_demo(store)
+    yield from _serve(root, store)
+
+
+def _serve(root: Path, store: Path) -> Iterator[LiveServer]:
+    """A ``keel server`` process on ``store``, stopped when the caller is done."""
     port = _free_port()
     log = (root / "server.log").open("w+")
     proc = subprocess.Popen(
@@ -138,6 +173,52 @@ def page(browser, live_server: LiveServer) -> Iterator[object]:  # type: ignore[
     yield page
     context.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def _log_in(page, server: LiveServer) -> None:  # type: ignore[no-untyped-def]
+    page.wait_for_url(re.compile(r"/login"))
+    page.fill("input[name=name]", "admin")
+    page.fill("input[name=password]", server.password)
+    page.click("button[type=submit]")
+
+
+def test_after_the_demo_a_login_lands_on_its_runs_and_links_work_in_a_fresh_session(
+    browser,  # type: ignore[no-untyped-def]
+    demo_server: LiveServer,
+) -> None:
+    """The newcomer's path: log in after ``make demo`` and see what it made (not the empty
+    ``default``); a link to the demo's runs opened in another browser shows the same runs."""
+    shots = screenshots()
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.goto(f"{demo_server.url}/")
+    _log_in(page, demo_server)
+    page.wait_for_url(f"{demo_server.url}/")
+    main = page.inner_text("main")
+    assert "Project examples" in main and "iris-train" in main, main  # the last project made
+    projects = page.inner_text("#projects")
+    assert "demo" in projects and "examples" in projects and "default" in projects
+    page.screenshot(path=str(shots / "landing-after-demo.png"), full_page=True)
+
+    page.click("#projects >> text=demo")
+    page.wait_for_url(f"{demo_server.url}/projects/demo")
+    page.click("text=linear-regression")
+    page.wait_for_selector("table >> text=lr=0.005")
+    link = page.url
+    assert "/projects/demo/experiments/" in link
+    text = page.inner_text("main")
+    assert "grid-search" in text and "lr=0.01" in text and "No runs." not in text
+    context.close()
+
+    fresh = browser.new_context()  # another browser: no session, no last project
+    other = fresh.new_page()
+    other.goto(f"{demo_server.url}/projects/examples")
+    _log_in(other, demo_server)
+    other.wait_for_url(f"{demo_server.url}/projects/examples")
+    other.goto(link)
+    other.wait_for_selector("table >> text=lr=0.005")
+    assert "grid-search" in other.inner_text("main")
+    fresh.close()
 
 
 def test_login_is_refused_with_a_wrong_password(browser, live_server: LiveServer) -> None:  # type: ignore[no-untyped-def]

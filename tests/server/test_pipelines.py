@@ -285,7 +285,7 @@ def test_upload_train_run_and_see_the_results(server: Server) -> None:
     assert "<th>prediction</th>" in results.text
     assert "setosa" in results.text
     assert "Predicted 30 flowers" in results.text
-    assert '<script src="/static/plotly.min.js" defer></script>' in results.text
+    assert '<script src="/static/plotly.min.js?v=' in results.text
     figure = json.loads(
         re.search(r'<script type="application/json">(.*?)</script>', results.text, re.S).group(1)
     )

@@ -84,7 +84,7 @@ class Served:
         return self.http.post(f"{MLFLOW}/runs/search", json=body)
 
     def ui(self, q: str) -> Any:
-        return self.http.get(f"/experiments/{self.keel_exp}", params={"q": q})
+        return self.http.get(f"/projects/default/experiments/{self.keel_exp}", params={"q": q})
 
 
 def _seed(http: Any, editor: dict[str, str]) -> tuple[str, str]:
@@ -380,7 +380,7 @@ def test_a_backtracking_regex_ends_within_the_budget_and_healthz_answers_meanwhi
     with httpx2.Client(base_url=url, headers=admin, timeout=120) as http:
         _seed(http, admin)
         exp = http.get(f"{API}/experiments", params={"query": json.dumps({"name": "budget"})})
-        ui_path = f"/experiments/{exp.json()[0]['id']}"
+        ui_path = f"/projects/default/experiments/{exp.json()[0]['id']}"
 
         def find(pattern: str, tag: str) -> Any:
             query = json.dumps({f"tags.{tag}": {"$regex": pattern}})

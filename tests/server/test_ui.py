@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from server.conftest import ServerBackend
 
 PASSWORD = "correct-horse"
+#: the pages of the server's own project
+P = "/projects/default"
 LONG_POINTS = 100_000
 N_RUNS = 30
 
@@ -164,7 +166,7 @@ def texts(html: str, pattern: str) -> list[str]:
 
 def runs_in_table(html: str) -> list[str]:
     """Run names in a runs table, in order."""
-    return texts(html, r'<td><a href="/runs/[0-9a-f]{32}">([^<]+)</a></td>')
+    return texts(html, r'<td><a href="/projects/default/runs/[0-9a-f]{32}">([^<]+)</a></td>')
 
 
 def chart_of(html: str) -> dict[str, Any]:
@@ -178,23 +180,25 @@ def chart_of(html: str) -> dict[str, Any]:
 
 def test_pages_send_a_visitor_without_a_session_to_the_login_page(seeded: Seeded) -> None:
     with TestClient(seeded.app) as tc:
-        answer = tc.get(f"/experiments/{seeded.exp_id}?page=2", follow_redirects=False)
+        answer = tc.get(f"{P}/experiments/{seeded.exp_id}?page=2", follow_redirects=False)
         assert answer.status_code == 303
-        assert answer.headers["location"] == f"/login?next=/experiments/{seeded.exp_id}%3Fpage%3D2"
+        assert answer.headers["location"] == (
+            f"/login?next={P}/experiments/{seeded.exp_id}%3Fpage%3D2"
+        )
         htmx = tc.get(
-            "/runs/" + seeded.trained.id + "/chart?key=acc",
-            headers={"HX-Request": "true", "HX-Current-URL": "http://testserver/models"},
+            f"{P}/runs/{seeded.trained.id}/chart?key=acc",
+            headers={"HX-Request": "true", "HX-Current-URL": f"http://testserver{P}/models"},
         )
         assert htmx.status_code == 401
-        assert htmx.headers["HX-Redirect"] == "/login?next=/models"
+        assert htmx.headers["HX-Redirect"] == f"/login?next={P}/models"
 
 
 def test_login_with_the_right_password_opens_a_session_and_goes_to_next(seeded: Seeded) -> None:
     with TestClient(seeded.app) as tc:
-        answer = login(tc, "vera", next="/models")
+        answer = login(tc, "vera", next=f"{P}/models")
         assert answer.status_code == 303
-        assert answer.headers["location"] == "/models"
-        page = tc.get("/models")
+        assert answer.headers["location"] == f"{P}/models"
+        page = tc.get(f"{P}/models")
         assert page.status_code == 200
         assert "vera (viewer)" in page.text
 
@@ -237,17 +241,19 @@ def test_home_shows_experiments_recent_runs_models_and_datasets(viewer: TestClie
     assert "Project default" in page.text
     assert ">exp-a</a>" in page.text
     assert ">long</a>" in page.text  # among the newest runs
-    assert '<a href="/models/clf">clf</a>' in page.text
+    assert f'<a href="{P}/models/clf">clf</a>' in page.text
     assert "production→v1" in page.text
-    assert '<a href="/datasets/ds">ds</a>' in page.text
-    for link in ("/pipelines", "/models", "/datasets"):
+    assert f'<a href="{P}/datasets/ds">ds</a>' in page.text
+    for link in ("/pipelines", f"{P}/models", f"{P}/datasets"):
         assert f'href="{link}"' in page.text
 
 
 def test_experiment_page_shows_runs_with_param_and_metric_columns(
     viewer: TestClient, seeded: Seeded
 ) -> None:
-    page = viewer.get(f"/experiments/{seeded.exp_id}", params={"cols": "params.model, metrics.auc"})
+    page = viewer.get(
+        f"{P}/experiments/{seeded.exp_id}", params={"cols": "params.model, metrics.auc"}
+    )
     assert page.status_code == 200
     headers = texts(page.text, r'title="sort by ([^"]+)"')
     assert headers == ["name", "status", "start_time", "params.model", "metrics.auc"]
@@ -257,7 +263,7 @@ def test_experiment_page_shows_runs_with_param_and_metric_columns(
 
 
 def test_experiment_page_sorts_in_the_store_and_pages(viewer: TestClient, seeded: Seeded) -> None:
-    url = f"/experiments/{seeded.exp_id}"
+    url = f"{P}/experiments/{seeded.exp_id}"
     query = {"q": "metrics.auc >= 0", "sort": "-metrics.auc", "per": 25, "cols": "metrics.auc"}
     first = viewer.get(url, params=query)
     names = runs_in_table(first.text)
@@ -274,17 +280,17 @@ def test_experiment_page_sorts_in_the_store_and_pages(viewer: TestClient, seeded
 
 def test_experiment_filter_box_narrows_the_runs(viewer: TestClient, seeded: Seeded) -> None:
     page = viewer.get(
-        f"/experiments/{seeded.exp_id}",
+        f"{P}/experiments/{seeded.exp_id}",
         params={"q": 'metrics.auc > 0.8 and params.model = "rf"', "sort": "name"},
     )
     assert runs_in_table(page.text) == ["run-25", "run-27", "run-29"]
-    none = viewer.get(f"/experiments/{seeded.exp_id}", params={"q": "metrics.auc > 5"})
+    none = viewer.get(f"{P}/experiments/{seeded.exp_id}", params={"q": "metrics.auc > 5"})
     assert "No runs match this filter." in none.text
 
 
 def test_htmx_gets_only_the_runs_table(viewer: TestClient, seeded: Seeded) -> None:
     page = viewer.get(
-        f"/experiments/{seeded.exp_id}",
+        f"{P}/experiments/{seeded.exp_id}",
         params={"q": "params.model = gb", "per": 25},
         headers={"HX-Request": "true", "HX-Target": "runs"},
     )
@@ -306,7 +312,7 @@ def test_htmx_gets_only_the_runs_table(viewer: TestClient, seeded: Seeded) -> No
 def test_a_bad_filter_is_a_message_on_the_page_not_a_500(
     viewer: TestClient, seeded: Seeded, bad: str, words: str
 ) -> None:
-    page = viewer.get(f"/experiments/{seeded.exp_id}", params={"q": bad})
+    page = viewer.get(f"{P}/experiments/{seeded.exp_id}", params={"q": bad})
     assert page.status_code == 200
     messages = texts(page.text, r'<p class="error" role="alert">([^<]+)</p>')
     assert messages and words in messages[0]
@@ -314,7 +320,7 @@ def test_a_bad_filter_is_a_message_on_the_page_not_a_500(
 
 
 def test_a_bad_sort_field_is_a_message(viewer: TestClient, seeded: Seeded) -> None:
-    page = viewer.get(f"/experiments/{seeded.exp_id}", params={"sort": "-bogus.x"})
+    page = viewer.get(f"{P}/experiments/{seeded.exp_id}", params={"sort": "-bogus.x"})
     assert page.status_code == 200
     assert "unknown query field" in page.text
 
@@ -342,20 +348,20 @@ def test_run_page_shows_params_tags_environment_report_artifacts_and_family(
     viewer: TestClient, seeded: Seeded
 ) -> None:
     run = seeded.trained
-    page = viewer.get(f"/runs/{run.id}")
+    page = viewer.get(f"{P}/runs/{run.id}")
     assert page.status_code == 200
     html = page.text
     assert "<th>depth</th><td>4</td>" in html
     assert "<th>dataset</th><td>ds@1</td>" in html
     assert "Train report" in html and "<th>rows</th><td>120</td>" in html
     assert "<th>python</th>" in html and "installed packages" in html
-    assert f'href="/runs/{seeded.child.id}">child-fold</a>' in html
-    assert f'hx-get="/runs/{run.id}/chart?key=acc"' in html
+    assert f'href="{P}/runs/{seeded.child.id}">child-fold</a>' in html
+    assert f'hx-get="{P}/runs/{run.id}/chart?key=acc"' in html
     # the artifacts browser: a folder and files at the top
-    assert f'hx-get="/runs/{run.id}/files?path=model"' in html
-    assert f'href="/runs/{run.id}/artifacts/train_report.json"' in html
-    child = viewer.get(f"/runs/{seeded.child.id}")
-    assert f'<a href="/runs/{run.id}">trained</a>' in child.text  # parent link
+    assert f'hx-get="{P}/runs/{run.id}/files?path=model"' in html
+    assert f'href="{P}/runs/{run.id}/artifacts/train_report.json"' in html
+    child = viewer.get(f"{P}/runs/{seeded.child.id}")
+    assert f'<a href="{P}/runs/{run.id}">trained</a>' in child.text  # parent link
     assert "/static/plotly.min.js" in html
 
 
@@ -363,22 +369,22 @@ def test_artifacts_browser_opens_folders_and_downloads_files(
     viewer: TestClient, seeded: Seeded
 ) -> None:
     run = seeded.trained
-    folder = viewer.get(f"/runs/{run.id}/files", params={"path": "model"})
+    folder = viewer.get(f"{P}/runs/{run.id}/files", params={"path": "model"})
     assert folder.status_code == 200
-    assert f'href="/runs/{run.id}/artifacts/model/weights.bin"' in folder.text
-    got = viewer.get(f"/runs/{run.id}/artifacts/model/weights.bin")
+    assert f'href="{P}/runs/{run.id}/artifacts/model/weights.bin"' in folder.text
+    got = viewer.get(f"{P}/runs/{run.id}/artifacts/model/weights.bin")
     assert got.status_code == 200
     assert got.content == b"\x00\x01weights"
     assert got.headers["content-disposition"].startswith('attachment; filename="weights.bin"')
     assert got.headers["x-content-type-options"] == "nosniff"
-    missing = viewer.get(f"/runs/{run.id}/artifacts/model/nothing.bin")
+    missing = viewer.get(f"{P}/runs/{run.id}/artifacts/model/nothing.bin")
     assert missing.status_code == 404
-    sneaky = viewer.get(f"/runs/{run.id}/artifacts/model/%2E%2E/x")
+    sneaky = viewer.get(f"{P}/runs/{run.id}/artifacts/model/%2E%2E/x")
     assert sneaky.status_code in (404, 422)
 
 
 def test_a_failed_run_shows_its_traceback(viewer: TestClient, seeded: Seeded) -> None:
-    page = viewer.get(f"/runs/{seeded.failed.id}")
+    page = viewer.get(f"{P}/runs/{seeded.failed.id}")
     assert page.status_code == 200
     assert '<span class="status failed">failed</span>' in page.text
     traceback = texts(page.text, r'<pre class="traceback">(.*?)</pre>')
@@ -387,7 +393,7 @@ def test_a_failed_run_shows_its_traceback(viewer: TestClient, seeded: Seeded) ->
 
 
 def test_a_short_metric_chart_has_every_point(viewer: TestClient, seeded: Seeded) -> None:
-    page = viewer.get(f"/runs/{seeded.trained.id}/chart", params={"key": "acc"})
+    page = viewer.get(f"{P}/runs/{seeded.trained.id}/chart", params={"key": "acc"})
     figure = chart_of(page.text)
     assert figure["data"][0]["x"] == [0, 1, 2, 3, 4]
     assert figure["data"][0]["y"] == pytest.approx([0.5, 0.6, 0.7, 0.8, 0.9])
@@ -397,7 +403,7 @@ def test_a_short_metric_chart_has_every_point(viewer: TestClient, seeded: Seeded
 def test_a_100000_point_metric_is_downsampled_on_the_server(
     viewer: TestClient, seeded: Seeded
 ) -> None:
-    page = viewer.get(f"/runs/{seeded.long.id}/chart", params={"key": "wave"})
+    page = viewer.get(f"{P}/runs/{seeded.long.id}/chart", params={"key": "wave"})
     assert page.status_code == 200
     figure = chart_of(page.text)
     trace = figure["data"][0]
@@ -411,7 +417,7 @@ def test_a_100000_point_metric_is_downsampled_on_the_server(
 
 
 def test_a_one_point_metric_is_a_line_of_text(viewer: TestClient, seeded: Seeded) -> None:
-    page = viewer.get(f"/runs/{seeded.plain_runs[3].id}/chart", params={"key": "auc"})
+    page = viewer.get(f"{P}/runs/{seeded.plain_runs[3].id}/chart", params={"key": "auc"})
     assert "auc: one point, 0.1 at step 0" in page.text
     assert "data-chart" not in page.text
 
@@ -423,23 +429,27 @@ def test_compare_shows_the_param_diff_and_overlaid_charts(
     viewer: TestClient, seeded: Seeded
 ) -> None:
     a, b = seeded.plain_runs[1], seeded.plain_runs[2]
-    page = viewer.get("/compare", params=[("runs", a.id), ("runs", b.id)])
+    page = viewer.get(f"{P}/compare", params=[("runs", a.id), ("runs", b.id)])
     assert page.status_code == 200
     rows = texts(page.text, r'<tr class="(differs|same)">\s*<th>([^<]+)</th>')
     assert ("differs", "model") in rows and ("differs", "n") in rows
     assert f"key=loss&amp;runs={a.id}&amp;runs={b.id}" in page.text
-    chart = viewer.get("/compare/chart", params=[("key", "loss"), ("runs", a.id), ("runs", b.id)])
+    chart = viewer.get(
+        f"{P}/compare/chart", params=[("key", "loss"), ("runs", a.id), ("runs", b.id)]
+    )
     figure = chart_of(chart.text)
     assert [t["name"] for t in figure["data"]] == [f"run-01 ({a.id[:7]})", f"run-02 ({b.id[:7]})"]
     assert figure["data"][0]["y"] == pytest.approx([1 / 2, 1 / 3, 1 / 4])
-    finals = viewer.get("/compare/chart", params=[("key", "auc"), ("runs", a.id), ("runs", b.id)])
+    finals = viewer.get(
+        f"{P}/compare/chart", params=[("key", "auc"), ("runs", a.id), ("runs", b.id)]
+    )
     bars = chart_of(finals.text)["data"]  # one value per run: a bar each
     assert [t["type"] for t in bars] == ["bar"]
     assert bars[0]["y"] == pytest.approx([1 / N_RUNS, 2 / N_RUNS])
 
 
 def test_compare_needs_two_runs(viewer: TestClient, seeded: Seeded) -> None:
-    page = viewer.get("/compare", params={"runs": seeded.trained.id})
+    page = viewer.get(f"{P}/compare", params={"runs": seeded.trained.id})
     assert page.status_code == 422
     assert "at least two runs" in page.text
 
@@ -448,89 +458,94 @@ def test_compare_needs_two_runs(viewer: TestClient, seeded: Seeded) -> None:
 
 
 def test_model_page_lists_versions_labels_aliases_and_hashes(viewer: TestClient) -> None:
-    page = viewer.get("/models/clf")
+    page = viewer.get(f"{P}/models/clf")
     assert page.status_code == 200
     html = page.text
-    assert '<a href="/models/clf/v/2">v2</a>' in html and '<a href="/models/clf/v/1">v1</a>' in html
+    assert f'<a href="{P}/models/clf/v/2">v2</a>' in html
+    assert f'<a href="{P}/models/clf/v/1">v1</a>' in html
     assert "<td>1.0.0</td>" in html
-    assert '<span class="alias">production</span> → <a href="/models/clf/v/1">v1</a>' in html
+    assert f'<span class="alias">production</span> → <a href="{P}/models/clf/v/1">v1</a>' in html
     assert "Set alias" not in html  # a viewer sees no form
-    models = viewer.get("/models")
+    models = viewer.get(f"{P}/models")
     assert "production→v1" in models.text
 
 
 def test_version_page_has_lineage_and_paged_invocation_records(
     viewer: TestClient, seeded: Seeded
 ) -> None:
-    page = viewer.get("/models/clf/v/1")
+    page = viewer.get(f"{P}/models/clf/v/1")
     assert page.status_code == 200
     html = page.text
-    assert f'<a href="/runs/{seeded.trained.id}">trained</a>' in html
-    assert 'trained on <a href="/datasets/ds/v/1">ds v1</a>' in html
+    assert f'<a href="{P}/runs/{seeded.trained.id}">trained</a>' in html
+    assert f'trained on <a href="{P}/datasets/ds/v/1">ds v1</a>' in html
     assert "model one" not in html  # the artifact is linked, not inlined
-    assert f'href="/runs/{seeded.trained.id}/artifacts/clf1"' in html
+    assert f'href="{P}/runs/{seeded.trained.id}/artifacts/clf1"' in html
     ids = texts(html, r"<td><code>(ts-[^<]+)</code></td>")
     assert len(ids) == 25
     assert ids[0].startswith("ts-2024-01-01T00:00:29")  # newest first
-    second = viewer.get("/models/clf/v/1/invocations", params={"page": 2})
+    second = viewer.get(f"{P}/models/clf/v/1/invocations", params={"page": 2})
     rest = texts(second.text, r"<td><code>(ts-[^<]+)</code></td>")
     assert [r[:22] for r in rest] == [f"ts-2024-01-01T00:00:{i:02d}" for i in range(4, -1, -1)]
     assert "{&#34;x&#34;: 4}" in second.text  # the input, as JSON
-    empty = viewer.get("/models/clf/v/2")
+    empty = viewer.get(f"{P}/models/clf/v/2")
     assert "No invocation records." in empty.text
 
 
 def test_an_editor_sets_and_moves_an_alias_through_htmx(editor: TestClient) -> None:
-    page = editor.get("/models/clf")
+    page = editor.get(f"{P}/models/clf")
     assert "Set alias" in page.text
     token = csrf_of(page.text)
     htmx = {"HX-Request": "true", "HX-Target": "aliases", "X-CSRF-Token": token}
     answer = editor.post(
-        "/models/clf/aliases", data={"alias": "staging", "version": "2"}, headers=htmx
+        f"{P}/models/clf/aliases", data={"alias": "staging", "version": "2"}, headers=htmx
     )
     assert answer.status_code == 200
     assert '<section id="aliases"' in answer.text and "<html" not in answer.text
-    assert '<span class="alias">staging</span> → <a href="/models/clf/v/2">v2</a>' in answer.text
-    moved = editor.post(
-        "/models/clf/aliases", data={"alias": "staging", "version": "1"}, headers=htmx
+    assert (
+        f'<span class="alias">staging</span> → <a href="{P}/models/clf/v/2">v2</a>' in answer.text
     )
-    assert '<span class="alias">staging</span> → <a href="/models/clf/v/1">v1</a>' in moved.text
-    bad = editor.post("/models/clf/aliases", data={"alias": "latest", "version": "1"}, headers=htmx)
+    moved = editor.post(
+        f"{P}/models/clf/aliases", data={"alias": "staging", "version": "1"}, headers=htmx
+    )
+    assert f'<span class="alias">staging</span> → <a href="{P}/models/clf/v/1">v1</a>' in moved.text
+    bad = editor.post(
+        f"{P}/models/clf/aliases", data={"alias": "latest", "version": "1"}, headers=htmx
+    )
     assert bad.status_code == 200 and 'class="error"' in bad.text
-    removed = editor.post("/models/clf/aliases/staging/delete", headers=htmx)
+    removed = editor.post(f"{P}/models/clf/aliases/staging/delete", headers=htmx)
     assert "staging removed" in removed.text
     assert '<span class="alias">staging</span>' not in removed.text
 
 
 def test_a_plain_alias_form_redirects_back_to_the_model(editor: TestClient) -> None:
-    token = csrf_of(editor.get("/models/clf").text)
+    token = csrf_of(editor.get(f"{P}/models/clf").text)
     answer = editor.post(
-        "/models/clf/aliases",
+        f"{P}/models/clf/aliases",
         data={"alias": "canary", "version": "2", "csrf_token": token},
         follow_redirects=False,
     )
     assert answer.status_code == 303
-    assert answer.headers["location"] == "/models/clf"
-    assert "canary" in editor.get("/models/clf").text
-    editor.post("/models/clf/aliases/canary/delete", data={"csrf_token": token})
+    assert answer.headers["location"] == f"{P}/models/clf"
+    assert "canary" in editor.get(f"{P}/models/clf").text
+    editor.post(f"{P}/models/clf/aliases/canary/delete", data={"csrf_token": token})
 
 
 def test_the_alias_form_is_refused_to_a_viewer(viewer: TestClient) -> None:
-    token = csrf_of(viewer.get("/models/clf").text)
+    token = csrf_of(viewer.get(f"{P}/models/clf").text)
     answer = viewer.post(
-        "/models/clf/aliases", data={"alias": "staging", "version": "2", "csrf_token": token}
+        f"{P}/models/clf/aliases", data={"alias": "staging", "version": "2", "csrf_token": token}
     )
     assert answer.status_code == 403
     assert "needs the editor role" in answer.text
-    assert "Set alias" not in viewer.get("/models/clf").text
+    assert "Set alias" not in viewer.get(f"{P}/models/clf").text
 
 
 def test_the_alias_form_is_refused_without_a_csrf_token(editor: TestClient, seeded: Seeded) -> None:
-    answer = editor.post("/models/clf/aliases", data={"alias": "staging", "version": "2"})
+    answer = editor.post(f"{P}/models/clf/aliases", data={"alias": "staging", "version": "2"})
     assert answer.status_code == 403
     assert "CSRF" in answer.text
     wrong = editor.post(
-        "/models/clf/aliases",
+        f"{P}/models/clf/aliases",
         data={"alias": "staging", "version": "2"},
         headers={"X-CSRF-Token": "not-the-token"},
     )
@@ -542,15 +557,15 @@ def test_the_alias_form_is_refused_without_a_csrf_token(editor: TestClient, seed
 
 
 def test_dataset_pages_list_versions_files_and_runs(viewer: TestClient, seeded: Seeded) -> None:
-    listing = viewer.get("/datasets")
-    assert '<a href="/datasets/ds">ds</a>' in listing.text and "toy data" in listing.text
-    versions = viewer.get("/datasets/ds")
-    assert '<a href="/datasets/ds/v/1">v1</a>' in versions.text
-    page = viewer.get("/datasets/ds/v/1")
+    listing = viewer.get(f"{P}/datasets")
+    assert f'<a href="{P}/datasets/ds">ds</a>' in listing.text and "toy data" in listing.text
+    versions = viewer.get(f"{P}/datasets/ds")
+    assert f'<a href="{P}/datasets/ds/v/1">v1</a>' in versions.text
+    page = viewer.get(f"{P}/datasets/ds/v/1")
     assert page.status_code == 200
-    assert 'href="/datasets/ds/v/1/files/data.csv"' in page.text
-    assert f'<a href="/runs/{seeded.trained.id}">trained</a>' in page.text
-    got = viewer.get("/datasets/ds/v/1/files/data.csv")
+    assert f'href="{P}/datasets/ds/v/1/files/data.csv"' in page.text
+    assert f'<a href="{P}/runs/{seeded.trained.id}">trained</a>' in page.text
+    got = viewer.get(f"{P}/datasets/ds/v/1/files/data.csv")
     assert got.content == b"x,y\n1,2\n3,4\n"
 
 
@@ -558,7 +573,8 @@ def test_dataset_pages_list_versions_files_and_runs(viewer: TestClient, seeded: 
 
 
 def test_a_missing_page_is_a_404_page_not_a_traceback(viewer: TestClient) -> None:
-    for path in ("/no/such/page", "/runs/" + "0" * 32, "/models/nope", "/datasets/nope/v/3"):
+    paths = ("/no/such/page", "/runs/" + "0" * 32, f"{P}/models/nope", f"{P}/datasets/nope/v/3")
+    for path in paths:
         page = viewer.get(path)
         assert page.status_code == 404, path
         assert '<section class="error">' in page.text

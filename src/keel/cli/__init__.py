@@ -3,25 +3,69 @@
 Every command is a thin caller of :class:`keel.Client`; errors keel raises on purpose are
 printed as one line on stderr with a non-zero exit. Unique prefixes of commands work
 (``keel ru li`` is ``keel runs list``), as in ML Launchpad.
+
+The store is the one :mod:`keel.tracking.settings` picks (``--store``, ``KEEL_STORE``,
+keel.yml, else the ``.keel`` folder found from the working directory up to the top of the
+git work tree). Commands that only read what a store holds (:data:`READS_STORE`) refuse to
+run where there is no store rather than create an empty one, and a command that fails
+removes a default store it created if nothing was recorded in it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
+import shlex
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
 from keel import __version__
-from keel.errors import ConfigError, KeelError
+from keel.errors import ConfigError, KeelError, NotFound, NotInProject
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from keel.tracking.client import Client
+    from keel.tracking.settings import StoreSearch
+
+T = TypeVar("T")
+
+#: commands that only read what a store holds (or need a model in it): where there is no
+#: store they say so rather than create an empty one
+READS_STORE = frozenset(
+    {
+        "experiments list",
+        "experiments show",
+        "runs list",
+        "runs show",
+        "models list",
+        "models show",
+        "datasets list",
+        "datasets show",
+        "invocations list",
+        "predict",
+        "retest",
+        "batch-predict",
+        "serve",
+        "gc",
+        "ml2p dataset list",
+        "ml2p dataset ls",
+        "ml2p dataset dn",
+        "ml2p training-job list",
+        "ml2p training-job describe",
+        "ml2p training-job wait",
+        "ml2p model list",
+        "ml2p model describe",
+        "users list",
+        "tokens list",
+    }
+)
 
 EPILOG_EXAMPLES = """\b
 Examples:
@@ -93,8 +137,56 @@ class State:
             self._client = Client(store=self.store, project=self.project, config=self.config)
         return self._client
 
+    @property
+    def implicit_project(self) -> bool:
+        """Nobody chose the project (no --project, KEEL_PROJECT or keel.yml ``project:``)."""
+        return self.client.settings.project_origin == "default"
 
-pass_state = click.make_pass_decorator(State, ensure=True)
+    def require_store(self) -> None:
+        """Refuse (one line, exit 1) when the store is the default one and none exists yet."""
+        settings = self.client.settings
+        if settings.store_is_missing and settings.store_search is not None:
+            raise NoStore(_no_store_message(settings.store_search))
+
+    def use_project(self, project: str) -> Client:
+        """Switch this command's client to another project of the same store."""
+        self._client = self.client.copy(update={"project": project})
+        return self._client
+
+
+class NoStore(NotFound):
+    """There is no store where the command looked for the default one."""
+
+
+def _no_store_message(search: StoreSearch) -> str:
+    return (
+        f"no keel store here: looked for .keel {search.describe()}; create one with "
+        "`keel train` (or `make demo` in keel's repository), or pass --store"
+    )
+
+
+def _command_name(ctx: click.Context) -> str:
+    """``runs list`` for ``keel ru li``: the full names of the command and its groups."""
+    names = []
+    while ctx.parent is not None:
+        names.append(ctx.command.name or ctx.info_name or "")
+        ctx = ctx.parent
+    return " ".join(reversed(names))
+
+
+def pass_state(func: Any) -> Any:
+    """Pass the command's :class:`State` first; a command in :data:`READS_STORE` first checks
+    that its store exists."""
+
+    @functools.wraps(func)
+    def with_state(*args: Any, **kwargs: Any) -> Any:
+        ctx = click.get_current_context()
+        state = ctx.ensure_object(State)
+        if _command_name(ctx) in READS_STORE:
+            state.require_store()
+        return ctx.invoke(func, state, *args, **kwargs)
+
+    return with_state
 
 
 @click.group(
@@ -144,7 +236,9 @@ def cli(
     """
     if verbose or log_config:
         _configure_logging(verbose, log_config)
-    ctx.obj = State(store=store, project=project, config=config, verbose=verbose)
+    # main() passes the State in, to read it after the command (errors, clean-up)
+    state = ctx.ensure_object(State)
+    state.store, state.project, state.config, state.verbose = store, project, config, verbose
 
 
 def _configure_logging(verbose: bool, log_config: str | None) -> None:
@@ -228,6 +322,43 @@ def _pairs(title: str, values: dict[str, Any]) -> None:
     _table(title, ["key", "value"], sorted(values.items()))
 
 
+def _find(state: State, get: Callable[[Client], T]) -> T:
+    """``get(client)``; when the name is not in a project nobody chose but in exactly one
+    other project of the store, that one's (with a note on stderr)."""
+    try:
+        return get(state.client)
+    except NotInProject as exc:
+        if not state.implicit_project or len(exc.elsewhere) != 1:
+            raise
+        other = exc.elsewhere[0]
+        click.echo(
+            f"keel: showing {exc.kind} {exc.name!r} from project {other!r} (there is none in "
+            f"{exc.project!r}); pass --project to choose",
+            err=True,
+        )
+        return get(state.use_project(other))
+
+
+#: what a list command lists, by its kind in Client.projects_summary
+_LISTED = {
+    "experiments": "experiments",
+    "runs": "runs",
+    "models": "models",
+    "datasets": "dataset versions",
+}
+
+
+def _none_here(state: State, kind: str) -> None:
+    """Say the project holds none, in which store, and which other projects hold some."""
+    client = state.client
+    line = f"{kind} in project {client.project!r} (store {client.store_url}): none"
+    others = [p for p in client.projects_summary() if p.name != client.project and p.count(kind)]
+    if others:
+        listed = ", ".join(f"{p.name} ({p.count(kind)} {_LISTED[kind]})" for p in others)
+        line += f". Other projects in this store: {listed}; use --project NAME"
+    click.echo(line)
+
+
 def _parse_query(query: str | None) -> dict[str, Any] | None:
     if not query:
         return None
@@ -286,6 +417,8 @@ def experiments_list(
     found = state.client.find_exps(_parse_query(query), _parse_sort(sort), limit, offset)
     if as_json:
         return _print_json(found)
+    if not found and not query and not offset:
+        return _none_here(state, "experiments")
     _table(
         f"experiments in {state.client.project}",
         ["id", "name", "tags", "created"],
@@ -302,11 +435,10 @@ def experiments_show(state: State, experiment: str, as_json: bool) -> None:
     """Show an experiment (by id or name) and its latest runs."""
     from keel.store.validation import ID_PATTERN
 
-    client = state.client
     exp = (
-        client.get_exp(experiment)
+        state.client.get_exp(experiment)
         if ID_PATTERN.match(experiment)
-        else client.get_exp_by_name(experiment)
+        else _find(state, lambda client: client.get_exp_by_name(experiment))
     )
     runs = exp.find_runs(limit=20)
     if as_json:
@@ -370,6 +502,8 @@ def runs_list(
     found = state.client.find_runs(parsed, _parse_sort(sort), limit, offset)
     if as_json:
         return _print_json(found)
+    if not found and not parsed and not offset:
+        return _none_here(state, "runs")
     _runs_table(f"runs in {state.client.project}", found)
     return None
 
@@ -427,6 +561,8 @@ def models_list(
     found = state.client.find_models(_parse_query(query), _parse_sort(sort), limit, offset)
     if as_json:
         return _print_json(found)
+    if not found and not query and not offset:
+        return _none_here(state, "models")
     _table(
         f"models in {state.client.project}",
         ["name", "latest", "aliases", "tags", "updated"],
@@ -450,9 +586,8 @@ def models_list(
 @pass_state
 def models_show(state: State, model: str, as_json: bool) -> None:
     """Show a model's versions, or one version with NAME@VERSION|@LABEL|@ALIAS."""
-    client = state.client
     if "@" in model:
-        mv = client.get_model_version(model)
+        mv = _find(state, lambda client: client.get_model_version(model))
         if as_json:
             return _print_json(mv)
         _pairs(
@@ -470,7 +605,7 @@ def models_show(state: State, model: str, as_json: bool) -> None:
             },
         )
         return None
-    registered = client.get_model(model)
+    registered = _find(state, lambda client: client.get_model(model))
     versions = registered.find_versions(sort=[("version", -1)], limit=100)
     if as_json:
         return _print_json({"model": registered, "versions": versions})
@@ -512,6 +647,8 @@ def datasets_list(
     found = state.client.find_datasets(_parse_query(query), _parse_sort(sort), limit, offset)
     if as_json:
         return _print_json(found)
+    if not found and not query and not offset:
+        return _none_here(state, "datasets")
     _table(
         f"datasets in {state.client.project}",
         ["name", "version", "hash", "run", "created"],
@@ -527,7 +664,7 @@ def datasets_list(
 def datasets_show(state: State, dataset: str, as_json: bool) -> None:
     """Show a dataset version (NAME or NAME@VERSION) with its files and lineage."""
     name, _, version = dataset.partition("@")
-    ds = state.client.get_dataset(name, version or "latest")
+    ds = _find(state, lambda client: client.get_dataset(name, version or "latest"))
     files = ds.list_files()
     lineage = ds.runs
     if as_json:
@@ -731,35 +868,113 @@ def gc(state: State, dry_run: bool, grace: float, as_json: bool) -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``keel`` console script."""
+    args = list(argv) if argv is not None else sys.argv[1:]
+    state = State()
+    new_store = _new_default_store()
     try:
-        cli.main(
-            args=list(argv) if argv is not None else None, prog_name="keel", standalone_mode=False
-        )
-    except click.exceptions.Abort:
+        cli.main(args=args, prog_name="keel", standalone_mode=False, obj=state)
+    except click.exceptions.Exit as exc:
+        if exc.exit_code:
+            _remove_if_empty(new_store)
+        sys.exit(exc.exit_code)
+    except BaseException as exc:
+        if not (isinstance(exc, SystemExit) and exc.code in (0, None)):
+            _remove_if_empty(new_store)
+        _fail(exc, state, args)
+
+
+def _fail(exc: BaseException, state: State, args: list[str]) -> NoReturn:
+    """Print a failed command's error as one line and exit with its code."""
+    if isinstance(exc, click.exceptions.Abort):
         click.echo("aborted", err=True)
         sys.exit(130)
-    except click.ClickException as exc:
+    if isinstance(exc, click.ClickException):
         exc.show()
         sys.exit(exc.exit_code)
-    except KeelError as exc:
+    if isinstance(exc, NotFound):
+        click.echo("error: " + _not_found_line(exc, state, args), err=True)
+        sys.exit(1)
+    if isinstance(exc, KeelError):
         # one line, whatever the message quotes (a key or a path may hold a line break)
-        click.echo("error: " + " ".join(str(exc).splitlines()), err=True)
+        click.echo("error: " + _one_line(exc), err=True)
         sys.exit(1)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except Exception as exc:
-        # Raised by user code (a model, a plugin) or a keel bug: one line that says where,
-        # the traceback with -v.
-        state = getattr(click.get_current_context(silent=True), "obj", None)
-        if getattr(state, "verbose", False) or "-v" in sys.argv or "--verbose" in sys.argv:
-            raise
-        message = " ".join(str(exc).splitlines()) or "(no message)"
-        click.echo(
-            f"error: {type(exc).__name__}: {message} ({_raised_at(exc)}; "
-            "rerun with -v for the traceback)",
-            err=True,
-        )
-        sys.exit(1)
+    # Raised by user code (a model, a plugin) or a keel bug: one line that says where,
+    # the traceback with -v.
+    if not isinstance(exc, Exception) or state.verbose or "-v" in args or "--verbose" in args:
+        raise exc
+    message = _one_line(exc) or "(no message)"
+    click.echo(
+        f"error: {type(exc).__name__}: {message} ({_raised_at(exc)}; "
+        "rerun with -v for the traceback)",
+        err=True,
+    )
+    sys.exit(1)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).splitlines())
+
+
+def _not_found_line(exc: NotFound, state: State, args: list[str]) -> str:
+    """The error with the store searched, and for a name held by other projects of the store,
+    which ones and the command again with ``--project``."""
+    client = state._client
+    if isinstance(exc, NoStore) or client is None:
+        return _one_line(exc)
+    where = f"store {client.store_url}"
+    if not isinstance(exc, NotInProject):
+        message = _one_line(exc)
+        return message if client.store_url in message else f"{message} ({where})"
+    line = f"no {exc.kind} named {exc.name!r} in project {exc.project!r} ({where})"
+    if len(exc.elsewhere) == 1:
+        line += f"; it is in project {exc.elsewhere[0]!r}: {_rerun(args, exc.elsewhere[0])}"
+    elif exc.elsewhere:
+        holders = ", ".join(map(repr, exc.elsewhere))
+        line += f"; it is in projects {holders}: {_rerun(args, 'NAME')}"
+    return line
+
+
+def _rerun(args: list[str], project: str) -> str:
+    """The command line again, in ``project``."""
+    kept: list[str] = []
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg == "--project":
+            skip = True
+        elif not arg.startswith("--project="):
+            kept.append(arg)
+    return shlex.join(["keel", "--project", project, *kept])
+
+
+def _new_default_store() -> Path | None:
+    """``./.keel`` if it does not exist yet: a command that fails and leaves it holding no
+    record has only made an empty store, which :func:`_remove_if_empty` takes back."""
+    from pathlib import Path
+
+    from keel.tracking.settings import DEFAULT_STORE_DIR
+
+    try:
+        folder = Path.cwd() / DEFAULT_STORE_DIR
+    except OSError:  # the working directory was removed: nothing to take back there
+        return None
+    return None if folder.exists() else folder
+
+
+def _remove_if_empty(folder: Path | None) -> None:
+    import shutil
+
+    if folder is None or not folder.is_dir():
+        return
+    try:
+        from keel.store.engine import dispose_engines, holds_records
+
+        dispose_engines()  # SQLite's files are closed before they are removed
+        if not holds_records(folder):
+            shutil.rmtree(folder, ignore_errors=True)
+    except Exception:  # tidying up must never hide the command's own error
+        return
 
 
 def _raised_at(exc: BaseException) -> str:

@@ -291,6 +291,23 @@ class MetadataStore(ABC):
     ) -> list[InvocationIndex]:
         """A version's records from ``since`` to ``until`` (ms, inclusive), newest first."""
 
+    def count_by_project(self, kind: str) -> dict[str, int]:
+        """How many ``experiments``, (active) ``runs``, ``models`` or ``datasets`` (versions)
+        each project holds; projects holding none are left out. This default reads every
+        record; stores that can count override it."""
+        from collections import Counter
+
+        if kind == "experiments":
+            return dict(Counter(e.project for e in self.find_experiments(None)))
+        if kind == "runs":
+            projects = {e.id: e.project for e in self.find_experiments(None)}
+            return dict(Counter(projects.get(r.experiment_id, "?") for r in self.find_runs(None)))
+        if kind == "models":
+            return dict(Counter(m.project for m in self.find_models(None)))
+        if kind == "datasets":
+            return dict(Counter(d.project for d in self.find_datasets(None)))
+        raise ValueError(f"count_by_project: unknown kind {kind!r}")
+
     # housekeeping
     @abstractmethod
     def purge_deleted_runs(self) -> tuple[list[str], list[str]]: ...

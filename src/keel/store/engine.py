@@ -118,6 +118,42 @@ def dispose_engines() -> None:
         _engines.clear()
 
 
+#: tables a new store fills by itself (the schema revision, project names, version counters)
+_BOOKKEEPING_TABLES = {"alembic_version", "projects", "version_counters"}
+
+
+def holds_records(folder: str | os.PathLike[str]) -> bool:
+    """Whether an embedded store folder holds anything made by a user: a row in a table
+    other than the bookkeeping a new store fills by itself, or an artifact file. Read
+    without creating or migrating anything (a store that cannot be read counts as holding
+    records: it is never taken for empty)."""
+    import sqlite3
+
+    root = Path(folder)
+    artifacts = root / "artifacts"
+    if artifacts.is_dir() and any(p.is_file() for p in artifacts.rglob("*")):
+        return True
+    db = root / "keel.db"
+    if not db.exists():
+        return False
+    try:
+        conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return True
+    try:
+        tables = [
+            name
+            for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            if name not in _BOOKKEEPING_TABLES and not name.startswith("sqlite_")
+        ]
+        # names come from the database's own catalogue, quoted: no outside input here
+        return any(conn.execute(f'SELECT 1 FROM "{name}" LIMIT 1').fetchone() for name in tables)
+    except sqlite3.Error:
+        return True
+    finally:
+        conn.close()
+
+
 def _create_engine(url: str) -> Engine:
     from sqlalchemy import create_engine, event
 
@@ -552,6 +588,26 @@ def head_revision() -> str:
     return ScriptDirectory.from_config(_alembic_config()).get_current_head() or ""
 
 
+_REVISION_LINE = re.compile(r"^(down_revision|revision)\s*(?::[^=]*)?=\s*['\"]?([\w-]*)", re.M)
+
+
+@lru_cache(maxsize=1)
+def quick_head_revision() -> str | None:
+    """:func:`head_revision` read from the migration files' ``revision =`` lines, without
+    importing alembic (a second on every command that opens a store); None when the files do
+    not name exactly one head (then ask alembic)."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (_MIGRATIONS / "versions").glob("*.py"):
+        found = dict(m.groups() for m in _REVISION_LINE.finditer(path.read_text("utf-8")))
+        if found.get("revision"):
+            revisions.add(found["revision"])
+        if found.get("down_revision"):
+            parents.add(found["down_revision"])
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
+
+
 def known_revisions() -> list[str]:
     """Every schema revision this keel knows, oldest first."""
     from alembic.script import ScriptDirectory
@@ -596,6 +652,8 @@ def ensure_schema(engine: Engine) -> None:
             revision = current_revision(conn)
     except OperationalError as exc:
         raise unavailable(engine, exc) from exc
+    if revision is not None and revision == quick_head_revision():
+        return  # current: alembic is not needed
     head = head_revision()
     if revision == head:
         return

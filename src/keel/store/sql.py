@@ -1454,6 +1454,38 @@ class SqlStore(MetadataStore):
                 )
             ]
 
+    # --- counts -------------------------------------------------------------------------
+
+    def count_by_project(self, kind: str) -> dict[str, int]:
+        """Counted in the database (one grouped query), not by reading the records."""
+        p = t.projects
+        if kind == "runs":
+            stmt = (
+                select(p.c.name, func.count())
+                .select_from(t.runs)
+                .join(t.experiments, t.experiments.c.id == t.runs.c.experiment_id)
+                .join(p, p.c.id == t.experiments.c.project_id)
+                .where(t.runs.c.lifecycle == "active")
+                .group_by(p.c.name)
+            )
+        else:
+            tables = {
+                "experiments": t.experiments,
+                "models": t.registered_models,
+                "datasets": t.datasets,
+            }
+            if kind not in tables:
+                raise ValueError(f"count_by_project: unknown kind {kind!r}")
+            table = tables[kind]
+            stmt = (
+                select(p.c.name, func.count())
+                .select_from(table)
+                .join(p, p.c.id == table.c.project_id)
+                .group_by(p.c.name)
+            )
+        with self._read() as conn:
+            return {name: count for name, count in conn.execute(stmt)}
+
     # --- housekeeping -------------------------------------------------------------------
 
     def purge_deleted_runs(self) -> tuple[list[str], list[str]]:

@@ -15,7 +15,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -28,7 +28,15 @@ from keel.entities import (
     Metric,
     Run,
 )
-from keel.errors import ArtifactError, Conflict, InvalidInput, NotFound, Offline
+from keel.errors import (
+    ArtifactError,
+    Conflict,
+    InvalidInput,
+    KeelError,
+    NotFound,
+    NotInProject,
+    Offline,
+)
 from keel.paths import check_local_target, check_path_segment, check_relative_path
 from keel.store.validation import check_key, check_metric_value, check_step
 from keel.tracking.buffer import MetricBuffer
@@ -51,6 +59,25 @@ VersionRef = ModelVersionApi | tuple[str, int | str] | str
 
 def _now() -> int:
     return int(time.time() * 1000)
+
+
+@dataclass(frozen=True)
+class ProjectSummary:
+    """What one project of a store holds (see :meth:`Client.projects_summary`)."""
+
+    name: str
+    experiments: int = 0
+    runs: int = 0
+    models: int = 0
+    datasets: int = 0
+
+    def count(self, kind: str) -> int:
+        """The count of ``experiments``, ``runs``, ``models`` or ``datasets``."""
+        return int(getattr(self, kind))
+
+
+#: what ``projects_with`` looks up, by kind: the store's finder of that kind
+_FINDERS = {"experiment": "find_experiments", "model": "find_models", "dataset": "find_datasets"}
 
 
 class Client:
@@ -254,6 +281,53 @@ class Client:
     def _write_metrics(self, run_id: str, points: Sequence[Metric]) -> None:
         self._online("log_metrics").log_batch(run_id, metrics=points)
 
+    # --- where things are ------------------------------------------------------------------
+
+    def projects_summary(self) -> list[ProjectSummary]:
+        """What each project of the store holds: experiments, active runs, models and dataset
+        versions, by project name (projects holding nothing are left out).
+
+        Example:
+            >>> [(p.name, p.runs) for p in client.projects_summary()]   # doctest: +SKIP
+            [('demo', 4), ('examples', 2)]
+        """
+        store = self._online("projects_summary")
+        counts = {
+            kind: store.count_by_project(kind)
+            for kind in ("experiments", "runs", "models", "datasets")
+        }
+        names = sorted({name for found in counts.values() for name in found})
+        return [
+            ProjectSummary(name, **{kind: found.get(name, 0) for kind, found in counts.items()})
+            for name in names
+        ]
+
+    def projects_with(self, kind: str, name: str) -> list[str]:
+        """The projects of this store holding an ``experiment``, ``model`` or ``dataset``
+        named ``name`` (sorted; this client's project included when it holds one)."""
+        if kind not in _FINDERS:
+            raise InvalidInput(f"projects_with: kind must be one of {', '.join(_FINDERS)}")
+        finder = getattr(self._online("projects_with"), _FINDERS[kind])
+        return sorted({found.project for found in finder(None, {"name": name})})
+
+    def _not_in_project(self, exc: NotFound, kind: str, name: str) -> NotFound:
+        """``exc`` as a :class:`~keel.errors.NotInProject` naming the other projects that hold
+        ``name``, when this project holds none; ``exc`` itself otherwise (the name exists here
+        and only its version is missing, or the lookup fails)."""
+        try:
+            holders = self.projects_with(kind, name)
+        except KeelError:  # a hint that cannot be had must not hide the error itself
+            return exc
+        if self.project in holders:
+            return exc
+        elsewhere = tuple(holders)
+        message = f"no {kind} named {name!r} in project {self.project!r}"
+        if len(elsewhere) == 1:
+            message += f"; it is in project {elsewhere[0]!r}"
+        elif elsewhere:
+            message += f"; it is in projects {', '.join(map(repr, elsewhere))}"
+        return NotInProject(message, kind, name, self.project, elsewhere)
+
     # --- experiments ---------------------------------------------------------------------
 
     def _exp_id(self, exp: ExpRef) -> str:
@@ -280,7 +354,8 @@ class Client:
             self.project, {"name": name}, limit=1
         )
         if not found:
-            raise NotFound(f"no experiment named {name!r} in project {self.project!r}")
+            missing = NotFound(f"no experiment named {name!r} in project {self.project!r}")
+            raise self._not_in_project(missing, "experiment", name)
         return ExpApi(self, found[0])
 
     def create_exp(self, name: str, tags: Mapping[str, Any] | None = None) -> ExpApi:
@@ -905,7 +980,10 @@ class Client:
             if cached is None:
                 raise Offline(f"get_model({name!r}): not in the offline cache")
             return ModelApi(self, cached)
-        entity = self._online("get_model").get_model(self.project, name)
+        try:
+            entity = self._online("get_model").get_model(self.project, name)
+        except NotFound as exc:
+            raise self._not_in_project(exc, "model", name) from None
         self.meta.put_model(entity)
         return ModelApi(self, entity)
 
@@ -1029,7 +1107,10 @@ class Client:
         name, ref = self._version_ref(model_version)
         if self.offline:
             return ModelVersionApi(self, self._cached_version(name, ref))
-        mv = self._online("get_model_version").get_model_version(self.project, name, ref)
+        try:
+            mv = self._online("get_model_version").get_model_version(self.project, name, ref)
+        except NotFound as exc:
+            raise self._not_in_project(exc, "model", name) from None
         self.meta.put_version(self.project, mv)
         self.meta.put_model(self.store.get_model(self.project, name))
         return ModelVersionApi(self, mv)
@@ -1276,9 +1357,11 @@ class Client:
         return DatasetApi(self, dataset)
 
     def get_dataset(self, name: str, version: int | str = "latest") -> DatasetApi:
-        return DatasetApi(
-            self, self._online("get_dataset").get_dataset(self.project, name, version)
-        )
+        try:
+            found = self._online("get_dataset").get_dataset(self.project, name, version)
+        except NotFound as exc:
+            raise self._not_in_project(exc, "dataset", name) from None
+        return DatasetApi(self, found)
 
     def find_datasets(
         self,

@@ -1,7 +1,9 @@
 """Logging in and out of the web UI: ``GET/POST /login`` and ``POST /logout``.
 
 A successful login stores the user's name and session key in the signed session cookie
-(:func:`keel.server.deps.start_session`); :func:`keel.server.deps.current_principal` reads
+(:func:`keel.server.deps.start_session`), keeping only the project the same user looked at
+last (so ``/`` goes back there; with none, to the project worth landing on, see
+:func:`keel.server.ui.pages.landing_project`); :func:`keel.server.deps.current_principal` reads
 the role and the key again on every request, so a changed role takes effect at once and an
 ended session stops at once. Logging out replaces the user's session key: it ends every
 session of theirs, in every browser, on every replica (a "log out everywhere"). Both forms
@@ -18,6 +20,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from keel.server.deps import (
+    SESSION_USER,
     get_accounts,
     session_principal,
     start_session,
@@ -25,6 +28,7 @@ from keel.server.deps import (
 )
 from keel.server.guard import GuardedRoute
 from keel.server.ui import render
+from keel.server.ui.common import last_project, remember_project
 
 router = APIRouter(route_class=GuardedRoute, include_in_schema=False)
 
@@ -78,7 +82,12 @@ async def login(
             message="Wrong user name or password.",
         )
     key = await run_in_threadpool(get_accounts(request).session_key, principal.name)
+    # the project this user looked at last, kept across the fresh session: ``/`` goes there
+    same_user = request.session.get(SESSION_USER) == principal.name
+    last = last_project(request) if same_user else None
     start_session(request, principal.name, key)
+    if last is not None:
+        remember_project(request, last)
     return RedirectResponse(safe_next(next), status_code=303)
 
 

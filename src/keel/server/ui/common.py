@@ -1,8 +1,13 @@
-"""What every UI router shares: the role guards, the client of the chosen project, paging.
+"""What every UI router shares: the role guards, project URLs and clients, paging.
 
-The UI shows one project at a time: the server's own (``ServerSettings.project``) unless
-the visitor picked another on the start page (kept in their session). Runs and
-experiments are addressed by id, so their pages work whatever project is picked.
+Every page of a project's records lives under ``/projects/{project}/…``
+(:func:`project_url`), so a link names its project and shows the same page to anyone who
+may read it, whatever project they looked at last. The session only remembers the last
+project the visitor looked at (``SESSION_PROJECT``): the start page ``/`` and the old
+project-less URLs (:mod:`keel.server.ui.legacy`) go there.
+
+Project names may hold ``/``; in a URL the project is one path segment, its ``/`` written
+as ``~`` (a character names never hold), e.g. ``/projects/team~vision/models``.
 """
 
 from __future__ import annotations
@@ -14,9 +19,11 @@ from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
 from fastapi import Depends, Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 
+from keel.errors import InvalidInput, NotFound
 from keel.server.deps import get_client, get_settings, require
+from keel.server.ui.formatting import project_url
 
 if TYPE_CHECKING:
     from keel.artifacts.base import ArtifactStore
@@ -24,6 +31,7 @@ if TYPE_CHECKING:
     from keel.tracking.client import Client
 
 SESSION_PROJECT = "project"
+PROJECTS = "/projects"
 
 #: route dependencies: reading needs a viewer, changing needs an editor (and a CSRF token)
 VIEWER = Depends(require("viewer"))
@@ -32,20 +40,70 @@ EDITOR = Depends(require("editor"))
 _clients_lock = threading.Lock()
 
 
-def project_of(request: Request) -> str:
-    """The project the visitor browses."""
-    chosen = request.session.get(SESSION_PROJECT) if "session" in request.scope else None
-    return chosen or get_settings(request).project
+def project_of_slug(slug: str) -> str:
+    """The project a URL segment names (the router has already undone percent-escapes)."""
+    return slug.replace("~", "/")
 
 
-def ui_client(request: Request) -> Client:
-    """The client of the visitor's project (the server's own client for its project).
+def last_project(request: Request) -> str | None:
+    """The project the visitor looked at last (kept in their session), if any."""
+    if "session" not in request.scope:
+        return None
+    chosen = request.session.get(SESSION_PROJECT)
+    return chosen if isinstance(chosen, str) and chosen else None
 
-    Clients of other projects share the server's store and engine; they are made once per
-    project and kept on the app.
+
+def remember_project(request: Request, project: str) -> None:
+    """Remember ``project`` as the last one the visitor looked at (for ``/`` and old URLs)."""
+    if "session" in request.scope and request.session.get(SESSION_PROJECT) != project:
+        request.session[SESSION_PROJECT] = project
+
+
+def known_projects(client: Client) -> set[str]:
+    """The projects of the store that hold anything, and the server's own project."""
+    return {p.name for p in client.projects_summary()} | {client.project}
+
+
+def project_client(request: Request, slug: str, known: set[str] | None = None) -> Client:
+    """The client of the project a URL names, remembered as the visitor's last project.
+
+    A project the store does not hold (``known``, when the caller has them already) is a 404
+    naming the projects it does hold. Clients of projects other than the server's share its
+    settings; each is made once and kept on the app.
     """
+    from keel.store.validation import check_name
+
+    project = project_of_slug(slug)
     base = get_client(request)
-    project = project_of(request)
+    state = request.app.state
+    if project != base.project:
+        clients: dict[str, Client] = getattr(state, "ui_project_clients", None) or {}
+        if project not in clients:
+            try:
+                check_name(project, "project")
+            except InvalidInput:  # a name no project can have: no such project
+                raise NotFound(f"there is no project {project!r} in this store") from None
+            known = known if known is not None else known_projects(base)
+            if project not in known:
+                raise NotFound(
+                    f"there is no project {project!r} in this store; its projects: "
+                    + ", ".join(sorted(known))
+                )
+    client = _client_of(request, project)
+    remember_project(request, project)
+    request.state.ui_project = project  # an error page of this request links this project
+    return client
+
+
+def elsewhere(request: Request, project: str, path: str) -> Response:
+    """A redirect to the same page under the project that holds its record (ids are global,
+    so a link with the wrong project still finds the record), keeping the query."""
+    query = request.url.query
+    return RedirectResponse(project_url(project, path) + (f"?{query}" if query else ""), 307)
+
+
+def _client_of(request: Request, project: str) -> Client:
+    base = get_client(request)
     if project == base.project:
         return base
     state = request.app.state

@@ -99,4 +99,21 @@ FILTERS = {
     "path_part": path_part,
     "size": size,
 }
-GLOBALS = {"duration": duration}
+
+
+def project_slug(project: str) -> str:
+    """A project name as one URL path segment: its ``/`` written ``~`` (a character names
+    never hold), the rest percent-escaped: ``team/vision`` → ``team~vision``."""
+    return quote(project.replace("/", "~"), safe="~")
+
+
+def project_url(project: str, path: str = "") -> str:
+    """The URL of a project's page: ``project_url("demo", "/models")`` → ``/projects/demo/models``.
+
+    ``path`` is already a URL path (names in it escaped with :func:`path_part`), starting with
+    ``/``, ``?`` or ``#``, or empty for the project's start page.
+    """
+    return f"/projects/{project_slug(project)}{path}"
+
+
+GLOBALS = {"duration": duration, "project_url": project_url}

@@ -1,5 +1,7 @@
 """The jobs pages: every job of the server's executor (pipelines' Train and Run, and the
 ``keel train`` … jobs kept in the same folder) with its status, log and a Cancel button.
+A job may have run in any project, so its run is linked by the run's permanent link
+``/runs/{id}``, which goes to the run's project (:mod:`keel.server.ui.legacy`).
 
 Thin over the executor :func:`~keel.server.executor.server_executor` gives, the one
 ``GET /api/v1/jobs`` reads. A job's page polls its status fragment every second with htmx

@@ -1,8 +1,8 @@
 """The model registry pages: models, a model's versions and aliases, one version and its
 invocation records.
 
-Routes (model names may hold ``/``, so the name is a path and the fixed suffixes are
-matched first):
+Routes, each under ``/projects/{project}`` (model names may hold ``/``, so the name is a
+path and the fixed suffixes are matched first):
 
 * ``GET /models``: every registered model of the project.
 * ``GET /models/{name}``: versions (label, aliases, metrics, hash, source run), paged.
@@ -21,27 +21,37 @@ from typing import Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from keel.errors import KeelError, NotFound
+from keel.errors import KeelError, NotFound, NotInProject
 from keel.server.guard import GuardedRoute
-from keel.server.ui import render
-from keel.server.ui.common import EDITOR, PAGE_SIZES, VIEWER, page_of, ui_client, wants_fragment
-from keel.server.ui.formatting import path_part
+from keel.server.ui import missing_page, render
+from keel.server.ui.common import (
+    EDITOR,
+    PAGE_SIZES,
+    PROJECTS,
+    VIEWER,
+    page_of,
+    project_client,
+    wants_fragment,
+)
+from keel.server.ui.formatting import path_part, project_url
 
-router = APIRouter(route_class=GuardedRoute, include_in_schema=False)
+router = APIRouter(
+    route_class=GuardedRoute, prefix=PROJECTS + "/{project}", include_in_schema=False
+)
 
 
 @router.get("/models", response_class=HTMLResponse, dependencies=[VIEWER])
-def models(request: Request) -> Response:
-    client = ui_client(request)
+def models(request: Request, project: str) -> Response:
+    client = project_client(request, project)
     found = client.find_models(sort=[("name", 1)], limit=1000)
     return render(request, "models.html", models=found, project=client.project)
 
 
 @router.post("/models/{name:path}/aliases", response_class=HTMLResponse, dependencies=[EDITOR])
 def set_alias(
-    request: Request, name: str, alias: str = Form(...), version: int = Form(...)
+    request: Request, project: str, name: str, alias: str = Form(...), version: int = Form(...)
 ) -> Response:
-    client = ui_client(request)
+    client = project_client(request, project)
     message, failed = None, False
     try:
         client.set_alias((name, version), alias.strip())
@@ -58,8 +68,8 @@ def set_alias(
     response_class=HTMLResponse,
     dependencies=[EDITOR],
 )
-def delete_alias(request: Request, name: str, alias: str) -> Response:
-    client = ui_client(request)
+def delete_alias(request: Request, project: str, name: str, alias: str) -> Response:
+    client = project_client(request, project)
     client.delete_alias(name, alias)
     return _aliases_answer(request, client, name, f"{alias} removed", False)
 
@@ -68,7 +78,9 @@ def _aliases_answer(
     request: Request, client: Any, name: str, message: str | None, failed: bool
 ) -> Response:
     if not wants_fragment(request, "aliases"):
-        return RedirectResponse(f"/models/{path_part(name)}", status_code=303)
+        return RedirectResponse(
+            project_url(client.project, f"/models/{path_part(name)}"), status_code=303
+        )
     model = client.get_model(name)
     versions = client.find_model_versions({"model.name": name}, sort=[("version", -1)], limit=200)
     return render(
@@ -78,6 +90,7 @@ def _aliases_answer(
         versions=versions,
         message=message,
         failed=failed,
+        project=client.project,
     )
 
 
@@ -87,21 +100,35 @@ def _aliases_answer(
     dependencies=[VIEWER],
 )
 def invocations(
-    request: Request, name: str, version: int, page: int = 1, per: int = 25
+    request: Request, project: str, name: str, version: int, page: int = 1, per: int = 25
 ) -> Response:
-    client = ui_client(request)
+    client = project_client(request, project)
     mv = client.get_model_version((name, version))
-    return render(request, "_invocations.html", mv=mv, **_invocation_page(client, mv, page, per))
+    return render(
+        request,
+        "_invocations.html",
+        mv=mv,
+        project=client.project,
+        **_invocation_page(client, mv, page, per),
+    )
 
 
 @router.get(
     "/models/{name:path}/v/{version:int}", response_class=HTMLResponse, dependencies=[VIEWER]
 )
 def version_page(
-    request: Request, name: str, version: int, inv_page: int = 1, inv_per: int = 25
+    request: Request,
+    project: str,
+    name: str,
+    version: int,
+    inv_page: int = 1,
+    inv_per: int = 25,
 ) -> Response:
-    client = ui_client(request)
-    mv = client.get_model_version((name, version))
+    client = project_client(request, project)
+    try:
+        mv = client.get_model_version((name, version))
+    except NotInProject as exc:
+        return _missing(request, exc, f"/models/{path_part(name)}/v/{version}")
     model = client.get_model(name)
     run = _source_run(client, mv.run_id)
     return render(
@@ -112,14 +139,18 @@ def version_page(
         run=run,
         datasets=_lineage_datasets(client, run),
         files=_files(client, mv),
+        project=client.project,
         **_invocation_page(client, mv, inv_page, inv_per),
     )
 
 
 @router.get("/models/{name:path}", response_class=HTMLResponse, dependencies=[VIEWER])
-def model_page(request: Request, name: str, page: int = 1, per: int = 50) -> Response:
-    client = ui_client(request)
-    model = client.get_model(name)
+def model_page(request: Request, project: str, name: str, page: int = 1, per: int = 50) -> Response:
+    client = project_client(request, project)
+    try:
+        model = client.get_model(name)
+    except NotInProject as exc:
+        return _missing(request, exc, f"/models/{path_part(name)}")
     paging = page_of(page, per)
     versions = client.find_model_versions(
         {"model.name": name}, sort=[("version", -1)], limit=paging.limit, offset=paging.offset
@@ -144,10 +175,16 @@ def model_page(request: Request, name: str, page: int = 1, per: int = 50) -> Res
         metric_keys=sorted({k for v in versions for k in v.metrics})[:8],
         message=None,
         failed=False,
+        project=client.project,
     )
 
 
 # --- helpers --------------------------------------------------------------------------------
+
+
+def _missing(request: Request, exc: NotInProject, path: str) -> Response:
+    """The 404 page of a model this project lacks, linking the same page where it is."""
+    return missing_page(request, str(exc), [(p, project_url(p, path)) for p in exc.elsewhere])
 
 
 def _source_run(client: Any, run_id: str | None) -> Any:

@@ -1,31 +1,39 @@
-"""The start page and the experiment page (the runs table).
+"""The start page, a project's page and the experiment page (the runs table).
 
-``GET /`` shows the projects, the chosen project's experiments, its latest runs, models
-and datasets. ``GET /experiments/{id}`` is the runs table: chosen params and metrics as
-columns, a filter box (see :mod:`keel.server.ui.filters`), sorting and paging done by the
-store in SQL, so a 100,000-run experiment costs what one page of it costs.
+``GET /projects/{project}`` shows the store's projects (a table with their counts) and the
+project's experiments, latest runs, models and datasets. ``GET /`` is the same page for the
+project the visitor looked at last, or, with no such project, the one worth landing on
+(:func:`landing_project`): after ``make demo``, the demo's project, not an empty
+``default``. ``GET /projects/{project}/experiments/{id}`` is the runs table: chosen params
+and metrics as columns, a filter box (see :mod:`keel.server.ui.filters`), sorting and paging
+done by the store in SQL, so a 100,000-run experiment costs what one page of it costs.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 
 from keel.errors import InvalidInput
+from keel.server.deps import get_client
 from keel.server.guard import GuardedRoute
 from keel.server.ui import render
 from keel.server.ui.common import (
     PAGE_SIZES,
-    SESSION_PROJECT,
     VIEWER,
+    elsewhere,
+    last_project,
     page_of,
-    project_of,
-    ui_client,
+    project_client,
     wants_fragment,
 )
 from keel.server.ui.filters import parse_filter
+from keel.server.ui.formatting import project_slug
+
+if TYPE_CHECKING:
+    from keel.tracking.client import Client, ProjectSummary
 
 router = APIRouter(route_class=GuardedRoute, include_in_schema=False, dependencies=[VIEWER])
 
@@ -35,15 +43,62 @@ SORTABLE_ATTRIBUTES = ("name", "status", "kind", "author", "start_time", "end_ti
 
 
 @router.get("/", response_class=HTMLResponse)
-def home(request: Request) -> Response:
-    client = ui_client(request)
+def start(request: Request) -> Response:
+    """The page of the project the visitor looked at last, else of the one worth landing on."""
+    base = get_client(request)
+    summary = base.projects_summary()
+    project = landing_project(base, summary, last_project(request))
+    client = project_client(request, project_slug(project), _names(base, summary))
+    return _home(request, client, summary)
+
+
+@router.get("/projects/{project}", response_class=HTMLResponse)
+def project_home(request: Request, project: str) -> Response:
+    base = get_client(request)
+    summary = base.projects_summary()
+    client = project_client(request, project, _names(base, summary))
+    return _home(request, client, summary)
+
+
+def _names(base: Client, summary: list[ProjectSummary]) -> set[str]:
+    return {p.name for p in summary} | {base.project}
+
+
+def landing_project(base: Client, summary: list[ProjectSummary], last: str | None) -> str:
+    """Where ``/`` goes: the project looked at last (if the store still has it); else the
+    server's own project if it holds runs or models; else the project with the latest run
+    or model; else the server's own project (a new, empty store)."""
+    busy = {p.name for p in summary if p.runs or p.models}
+    if last is not None and (last == base.project or any(p.name == last for p in summary)):
+        return last
+    if base.project in busy or not busy:
+        return base.project
+    store = base.store
+    latest: list[tuple[int, str]] = []
+    runs = store.find_runs(None, sort=[("created_at", -1)], limit=1)
+    if runs:
+        latest.append((runs[0].created_at, store.get_experiment(runs[0].experiment_id).project))
+    models = store.find_models(None, sort=[("updated_at", -1)], limit=1)
+    if models:
+        latest.append((models[0].updated_at, models[0].project))
+    found = [project for _, project in sorted(latest, reverse=True) if project in busy]
+    return found[0] if found else sorted(busy)[0]
+
+
+def _home(request: Request, client: Client, summary: list[ProjectSummary]) -> Response:
     experiments = client.find_exps(sort=[("name", 1)], limit=200)
     runs = client.find_runs(sort=[("created_at", -1)], limit=RECENT)
     names = {e.id: e.name for e in experiments}
     models = client.find_models(sort=[("updated_at", -1)], limit=50)
     datasets = client.find_datasets(sort=[("created_at", -1)], limit=RECENT)
-    # Every project that holds an experiment (a few rows: experiments are few).
-    projects = sorted({e.project for e in client.store.find_experiments(None)} | {client.project})
+    # the server's project and the one shown are listed even when they hold nothing yet
+    listed = {p.name: p for p in summary}
+    for name in (get_client(request).project, client.project):
+        if name not in listed:
+            from keel.tracking.client import ProjectSummary
+
+            listed[name] = ProjectSummary(name)
+    projects = sorted(listed.values(), key=lambda p: p.name)
     return render(
         request,
         "home.html",
@@ -57,19 +112,10 @@ def home(request: Request) -> Response:
     )
 
 
-@router.get("/projects/{name:path}")
-def choose_project(request: Request, name: str) -> Response:
-    """Browse another project (remembered in the session)."""
-    from keel.store.validation import check_name
-
-    check_name(name, "project")
-    request.session[SESSION_PROJECT] = name
-    return RedirectResponse("/", status_code=303)
-
-
-@router.get("/experiments/{experiment_id}", response_class=HTMLResponse)
+@router.get("/projects/{project}/experiments/{experiment_id}", response_class=HTMLResponse)
 def experiment(
     request: Request,
+    project: str,
     experiment_id: str,
     q: str = "",
     sort: str = "-created_at",
@@ -77,8 +123,10 @@ def experiment(
     page: int = 1,
     per: int = 50,
 ) -> Response:
-    client = ui_client(request)
+    client = project_client(request, project)
     exp = client.get_exp(experiment_id)
+    if exp.project != client.project:  # an id is global: show it under its own project
+        return elsewhere(request, exp.project, f"/experiments/{exp.id}")
     paging = page_of(page, per)
     error = None
     runs: list[Any] = []
@@ -105,7 +153,7 @@ def experiment(
         "has_next": has_next,
         "page_sizes": PAGE_SIZES,
         "error": error,
-        "project": project_of(request),
+        "project": exp.project,
     }
     if wants_fragment(request, "runs"):
         return render(request, "_runs_table.html", **context)

@@ -4,6 +4,9 @@ see the results (table, plotly graphs, text).
 Pages are thin over :class:`~keel.server.pipelines.service.PipelineService`. A refused
 upload or request re-renders its page with the one-line reason and a 4xx status; the job
 page polls its status fragment every second with htmx until the job is done.
+
+Pipelines are the server's, not a project's, so these pages live at ``/pipelines``; the runs
+and models they make are in the server's own project, and link there.
 """
 
 from __future__ import annotations
@@ -90,6 +93,7 @@ def _index(
             may_edit=_may_edit(principal),
             error=error,
             notice=notice,
+            project=service.client.project,
         ),
     )
 
@@ -147,7 +151,9 @@ async def upload_input(
 def _job_context(service: PipelineService, job_id: str) -> dict[str, Any]:
     job = service.jobs.get(job_id)
     log = service.jobs.executor.logs(job.id, tail_bytes=LOG_TAIL_BYTES)
-    return _context(job=job, log=log, kind=job.labels.get("kind", ""))
+    return _context(
+        job=job, log=log, kind=job.labels.get("kind", ""), project=service.client.project
+    )
 
 
 @router.get("/jobs/{job_id}", response_class=HTMLResponse)
@@ -216,6 +222,7 @@ def _result_context(service: PipelineService, run_id: str, page: int) -> dict[st
         text=text,
         images=images,
         extra=extra,
+        project=service.client.project,
     )
 
 
@@ -256,6 +263,7 @@ def _detail(
             may_edit=_may_edit(principal),
             error=error,
             prefix=PARAM_PREFIX,
+            project=service.client.project,
         ),
     )
 

@@ -1,6 +1,7 @@
 """The run page, its metric charts and artifacts, and the comparison of runs.
 
-Routes:
+Routes, each under ``/projects/{project}`` (run ids are global: a run page asked for
+under another project than its own redirects there):
 
 * ``GET /runs/{id}``: params, tags, latest metrics, environment, train report, failure
   traceback, parent and children, artifacts; charts load by htmx as they scroll into view.
@@ -24,10 +25,21 @@ from keel.errors import InvalidInput, KeelError, NotFound
 from keel.server.guard import GuardedRoute
 from keel.server.ui import render
 from keel.server.ui.charts import Line, metric_figure, points_in
-from keel.server.ui.common import VIEWER, blob_response, ui_client
+from keel.server.ui.common import (
+    PROJECTS,
+    VIEWER,
+    blob_response,
+    elsewhere,
+    project_client,
+)
 from keel.server.ui.series import metric_series
 
-router = APIRouter(route_class=GuardedRoute, include_in_schema=False, dependencies=[VIEWER])
+router = APIRouter(
+    route_class=GuardedRoute,
+    prefix=PROJECTS + "/{project}",
+    include_in_schema=False,
+    dependencies=[VIEWER],
+)
 
 MAX_CHARTS = 24  # charts on one page; more metrics are listed, not drawn
 MAX_COMPARED = 10
@@ -37,10 +49,12 @@ MAX_LISTED_FILES = 500
 
 
 @router.get("/runs/{run_id}", response_class=HTMLResponse)
-def run_page(request: Request, run_id: str, path: str = "") -> Response:
-    client = ui_client(request)
+def run_page(request: Request, project: str, run_id: str, path: str = "") -> Response:
+    client = project_client(request, project)
     run = client.get_run(run_id)
     exp = client.get_exp(run.experiment_id)
+    if exp.project != client.project:
+        return elsewhere(request, exp.project, f"/runs/{run.id}")
     parent = client.get_run(run.parent_id) if run.parent_id else None
     files = client.list_run_artifact(run)
     names = {f.path for f in files}
@@ -59,12 +73,13 @@ def run_page(request: Request, run_id: str, path: str = "") -> Response:
         packages=run.environment.get("packages") or {},
         listing=_listing(files, path),
         produced=client.find_datasets({"run_id": run.id}, sort=[("version", 1)]),
+        project=exp.project,
     )
 
 
 @router.get("/runs/{run_id}/chart", response_class=HTMLResponse)
-def run_chart(request: Request, run_id: str, key: str) -> Response:
-    client = ui_client(request)
+def run_chart(request: Request, project: str, run_id: str, key: str) -> Response:
+    client = project_client(request, project)
     run = client.get_run(run_id)
     series = metric_series(client, run.id, key)
     figure = metric_figure(key, [Line(run.name, series)]) if len(series) > 1 else None
@@ -80,18 +95,20 @@ def run_chart(request: Request, run_id: str, key: str) -> Response:
 
 
 @router.get("/runs/{run_id}/files", response_class=HTMLResponse)
-def run_files(request: Request, run_id: str, path: str = "") -> Response:
-    client = ui_client(request)
+def run_files(request: Request, project: str, run_id: str, path: str = "") -> Response:
+    client = project_client(request, project)
     run = client.get_run(run_id)
     files = client.list_run_artifact(run)
-    return render(request, "_files.html", run=run, listing=_listing(files, path))
+    return render(
+        request, "_files.html", run=run, listing=_listing(files, path), project=client.project
+    )
 
 
 @router.get("/runs/{run_id}/artifacts/{path:path}")
-def download(request: Request, run_id: str, path: str) -> Response:
+def download(request: Request, project: str, run_id: str, path: str) -> Response:
     """One stored file, as an attachment (never shown inline: it is the run's content,
     not the server's, and could be a page that runs scripts)."""
-    client = ui_client(request)
+    client = project_client(request, project)
     run = client.get_run(run_id)
     found = [f for f in client.list_run_artifact(run, path) if f.path == path]
     if not found:
@@ -100,8 +117,8 @@ def download(request: Request, run_id: str, path: str) -> Response:
 
 
 @router.get("/compare", response_class=HTMLResponse)
-def compare(request: Request, runs: list[str] = Query(default=[])) -> Response:
-    client = ui_client(request)
+def compare(request: Request, project: str, runs: list[str] = Query(default=[])) -> Response:
+    client = project_client(request, project)
     ids = list(dict.fromkeys(r for r in runs if r))  # keep the order, drop repeats
     if len(ids) < 2:
         raise InvalidInput("pick at least two runs to compare (tick them in a runs table)")
@@ -120,12 +137,15 @@ def compare(request: Request, runs: list[str] = Query(default=[])) -> Response:
         metric_keys=metric_keys,
         max_charts=MAX_CHARTS,
         run_query="&".join(f"runs={r.id}" for r in found),
+        project=client.project,
     )
 
 
 @router.get("/compare/chart", response_class=HTMLResponse)
-def compare_chart(request: Request, key: str, runs: list[str] = Query(default=[])) -> Response:
-    client = ui_client(request)
+def compare_chart(
+    request: Request, project: str, key: str, runs: list[str] = Query(default=[])
+) -> Response:
+    client = project_client(request, project)
     ids = list(dict.fromkeys(r for r in runs if r))[:MAX_COMPARED]
     lines = [
         Line(f"{r.name} ({r.id[:7]})", metric_series(client, r.id, key))
