@@ -61,7 +61,7 @@ def start_mlflow_server(folder: Path) -> tuple[subprocess.Popen[bytes], MlflowSe
 
     command = _mlflow_command()
     if command is None:
-        pytest.skip("the mlflow CLI is not installed (pip install -e '.[dev]')")
+        pytest.skip("the mlflow CLI is not installed (make install)")
     folder.mkdir(parents=True, exist_ok=True)
     port = _free_port()
     artifacts = folder / "artifacts"

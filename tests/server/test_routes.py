@@ -23,7 +23,6 @@ OPEN_ROUTES = {
     ("GET", "/login"),
     ("POST", "/login"),
     ("POST", "/logout"),
-    ("GET", "/static/plotly.min.js"),
     ("GET", "/openapi.json"),
     ("GET", "/docs"),
     # liveness and readiness: load balancers call them without a token; they tell only
