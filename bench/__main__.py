@@ -6,11 +6,13 @@ The UI benchmark (``--only ui``, see :mod:`bench.ui_bench`) times the web UI's e
 page over 10,000 runs and its run page with a 100,000-point metric.
 The MLflow wire benchmark (``--only mlflow-wire``, see :mod:`bench.mlflow_wire`) has MLflow's
 own client log metrics to ``mlflow server`` and to ``keel server``.
+The CLI benchmark (``--only cli``, see :mod:`bench.cli_bench`) times ``keel predict``,
+``keel runs list``, ``keel models show`` and ``keel --help`` against plain Python.
 
 Usage::
 
     python -m bench [--runs 100000] [--points 10000]
-                    [--only logging|query|data|lifecycle|serving|ui|mlflow-wire]
+                    [--only logging|query|data|lifecycle|serving|ui|mlflow-wire|cli]
                     [--rows 1000000] [--json out.json] [--repeat 5] [--analyze] [--seed N]
                     [--workers 1] [--seconds 10] [--rounds 3] [--tmp DIR] [--keep]
 
@@ -50,7 +52,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--only",
-        choices=("logging", "query", "data", "lifecycle", "serving", "ui", "mlflow-wire"),
+        choices=("logging", "query", "data", "lifecycle", "serving", "ui", "mlflow-wire", "cli"),
         help="run one benchmark only",
     )
     parser.add_argument(
@@ -101,13 +103,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="S",
         help="length of each serving measurement (default 10)",
     )
+    parser.add_argument(
+        "--cli-times",
+        type=int,
+        default=10,
+        metavar="N",
+        help="cli benchmark: subprocess runs of each command and its peer (default 10)",
+    )
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of the data")
     parser.add_argument(
         "--tmp", type=Path, help="folder to create the temporary stores in (default: system tmp)"
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary stores")
     args = parser.parse_args(argv)
-    if min(args.runs, args.points, args.repeat, args.rows, args.workers, args.rounds) < 1:
+    counts = (args.runs, args.points, args.repeat, args.rows, args.workers, args.rounds)
+    if min(*counts, args.cli_times) < 1:
         parser.error(
             "--runs, --points, --rows, --repeat, --workers and --rounds must be at least 1"
         )
@@ -127,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     console = Console()
     try:
-        if args.only not in ("data", "lifecycle", "ui"):
+        if args.only not in ("data", "lifecycle", "ui", "cli"):
             import mlflow  # noqa: F401
     except ImportError:
         console.print(
@@ -183,6 +193,10 @@ def main(argv: list[str] | None = None) -> int:
             from bench import mlflow_wire
 
             mlflow_wire.run(root, report, console, args.rounds)
+        if args.only in (None, "cli"):
+            from bench import cli_bench
+
+            cli_bench.run(root, report, console, args.cli_times)
     finally:
         if args.keep:
             console.print(f"[dim]kept {root}[/dim]")

@@ -88,6 +88,32 @@ def test_cli_failures_are_one_line_with_the_run_to_look_at(tmp_path: Path) -> No
 
 def test_init_writes_each_style_that_then_trains(tmp_path: Path) -> None:
     ok(keel("init", "lp", "--style", "launchpad", cwd=tmp_path))
-    assert "registered iris-launchpad version 1" in ok(keel("train", cwd=tmp_path / "lp"))
+    assert "registered lp version 1" in ok(keel("train", cwd=tmp_path / "lp"))
     again = keel("init", "lp", "--style", "launchpad", cwd=tmp_path)
     assert again.returncode == 1 and "would overwrite" in again.stderr
+
+
+def test_init_names_the_project_and_model_after_the_folder(tmp_path: Path) -> None:
+    """Two projects made by `keel init` in one store never share a model, nor the example's."""
+    import yaml
+
+    store = str(tmp_path / "shared-store")
+    for name in ("churn", "fraud"):
+        out = ok(keel("init", name, cwd=tmp_path))
+        assert f"project and model '{name}'" in out
+        config = yaml.safe_load((tmp_path / name / "keel.yml").read_text())
+        assert config["project"] == name and config["model"]["name"] == name
+        assert config["api"]["name"] == name
+        text = (tmp_path / name / "keel.yml").read_text()
+        assert "/iris/" not in text and f"/{name}/v1/species" in text
+        assert (tmp_path / name / "README.md").read_text().startswith(f"# {name}\n")
+        trained = json.loads(ok(keel("--store", store, "train", "--json", cwd=tmp_path / name)))
+        assert (trained["model"], trained["version"]) == (name, 1)
+    for name in ("churn", "fraud"):
+        shown = ok(keel("--store", store, "--project", name, "models", "list", cwd=tmp_path))
+        assert name in shown and "iris" not in shown
+    ok(keel("init", "x", "--name", "my model", "--style", "ml2p", cwd=tmp_path))
+    config = yaml.safe_load((tmp_path / "x" / "keel.yml").read_text())
+    assert config["project"] == "my model" and config["model"]["name"] == "my model"
+    bad = keel("init", "y", "--name", "../up", cwd=tmp_path)
+    assert bad.returncode == 1 and "project name" in bad.stderr and not (tmp_path / "y").exists()

@@ -5,19 +5,39 @@ the outcome (a table, or JSON with ``--json``). ``train``, ``retest`` and
 ``generate-dataset`` run as a job (see :mod:`keel.cli.jobs`) when ``--executor`` is given or
 keel.yml has a ``jobs:`` section, and in this process otherwise; ``batch-predict`` with the
 dask executor predicts the source's partitions on the cluster.
+
+Every command but ``init`` needs keel.yml's ``model:`` section and says so in one line before
+it touches the store. ``predict`` checks its input against the schema ``keel serve`` checks
+``/invocations`` with (:mod:`keel.serving.inputs`), so both refuse a bad field in the same
+words. On a terminal the slow ones show what they are doing (:mod:`keel.cli.status`).
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from keel.cli import State, _print_json, _table, cli, pass_state
 from keel.cli.jobs import job_options, run_command, runs_as_job
+from keel.cli.status import status
 from keel.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from keel.config import Config
+
+
+def _model_config(state: State) -> Config:
+    """keel.yml with its ``model:`` section, read before the store is touched: a folder
+    without one is refused in one line and nothing is created."""
+    from keel.config import load_config
+    from keel.lifecycle.project import require_model
+
+    config = load_config(state.config)
+    require_model(config)
+    return config
 
 
 def _ref(version: str | None, alias: str | None) -> str | None:
@@ -56,20 +76,30 @@ def _with_version(func: Any) -> Any:
     help="Which way of writing model code the example uses.",
 )
 @click.option("--force", is_flag=True, help="Overwrite files that exist.")
-def init(directory: str, style: str, force: bool) -> None:
-    """Write a runnable example project (keel.yml, model code, small data).
+@click.option(
+    "--name",
+    help="Name of the project, its model and its API (default: the folder's name).",
+)
+def init(directory: str, style: str, force: bool, name: str | None) -> None:
+    """Write a runnable example project (keel.yml, model code, small data) in DIRECTORY,
+    its project and model named after the folder.
 
     \b
     Examples:
-      keel init my-model && cd my-model && keel train
+      keel init churn && cd churn && keel train    # project and model 'churn'
       keel init lp --style launchpad
+      keel init . --name churn-v2
     """
+    import shlex
+    from pathlib import Path
+
     from keel.lifecycle.scaffold import init_project
 
-    written = init_project(directory, style, force=force)
+    written = init_project(directory, style, force=force, name=name)
+    named = name or Path(directory).resolve().name
     click.echo(
-        f"wrote {len(written)} files to {directory} ({style} style); "
-        f"next: cd {directory} && keel train"
+        f"wrote {len(written)} files to {directory} ({style} style, project and model "
+        f"'{named}'); next: cd {shlex.quote(directory)} && keel train"
     )
 
 
@@ -99,6 +129,7 @@ def train(
       keel -c prod.yml train --dataset iris@3
       keel train --executor dask --timeout 3600   # a job on keel.yml's Dask cluster
     """
+    config = _model_config(state)
     if runs_as_job(state, executor, in_process, detach):
         args = {"dataset": dataset, "fresh": fresh, "test": not no_test}
         data = run_command(state, "train", args, executor, timeout, detach)
@@ -108,9 +139,10 @@ def train(
         from keel.jobs.tasks import train_summary
         from keel.lifecycle.training import train as train_model
 
-        result = train_model(
-            state.config, dataset=dataset, client=state.client, fresh=fresh, test=not no_test
-        )
+        with status("training"):
+            result = train_model(
+                config, dataset=dataset, client=state.client, fresh=fresh, test=not no_test
+            )
         data = train_summary(result)
     if as_json:
         return _print_json(data)
@@ -155,6 +187,7 @@ def retest(
       keel retest --executor local --detach        # a job; see keel jobs show ID
     """
     ref = _ref(version, alias)
+    config = _model_config(state)
     if runs_as_job(state, executor, in_process, detach):
         data = run_command(state, "retest", {"ref": ref}, executor, timeout, detach)
         if data is None:
@@ -163,7 +196,8 @@ def retest(
         from keel.jobs.tasks import retest_summary
         from keel.lifecycle.training import retest as retest_model
 
-        data = retest_summary(retest_model(state.config, ref, client=state.client))
+        with status("testing"):
+            data = retest_summary(retest_model(config, ref, client=state.client))
     if as_json:
         return _print_json(data)
     click.echo(f"retested {data['model']} version {data['version']} in run {data['run_id']}")
@@ -221,7 +255,9 @@ def predict(
       keel -c addition_cfg.yml predict --arg x1=3 --arg x2=2
     """
     from keel.lifecycle.predicting import predict as predict_one
+    from keel.serving.inputs import check_inputs, invocation_model
 
+    config = _model_config(state)
     args = _parse_args(pairs)
     if input_file is None and args:
         inputs: Any = args
@@ -233,9 +269,12 @@ def predict(
             if not isinstance(inputs, dict):
                 raise InvalidInput("--arg adds to a JSON object; the input is not one")
             inputs = {**inputs, **args}
-    result = predict_one(
-        inputs, _ref(version, alias), config=state.config, client=state.client, live_code=live_code
-    )
+    # the schema the server checks /invocations with: the same input is refused the same way
+    inputs = check_inputs(invocation_model(config), inputs)
+    with status("predicting"):
+        result = predict_one(
+            inputs, _ref(version, alias), config=config, client=state.client, live_code=live_code
+        )
     click.echo(json.dumps(result, indent=2, allow_nan=False))
 
 
@@ -300,8 +339,9 @@ def batch_predict(
     from keel.jobs import batch_predict as run_batch
     from keel.jobs.settings import is_configured
 
+    config = _model_config(state)
     executor = None
-    if executor_name or is_configured(_load_config(state)):
+    if executor_name or is_configured(config):
         from keel.cli.jobs import _executor
 
         executor = _executor(state, executor_name)
@@ -320,7 +360,7 @@ def batch_predict(
             source,
             sink,
             _ref(version, alias),
-            config=state.config,
+            config=config,
             client=state.client,
             chunksize=chunksize,
             live_code=live_code,
@@ -366,6 +406,7 @@ def generate_dataset(
       keel generate-dataset && keel train --dataset iris
       keel generate-dataset --executor dask
     """
+    config = _model_config(state)
     if runs_as_job(state, executor, in_process, detach):
         data = run_command(state, "generate-dataset", {"name": name}, executor, timeout, detach)
         if data is None:
@@ -374,16 +415,11 @@ def generate_dataset(
         from keel.jobs.tasks import dataset_summary
         from keel.lifecycle.datasets import generate_dataset as generate
 
-        data = dataset_summary(generate(state.config, name, client=state.client))
+        with status("generating the dataset"):
+            data = dataset_summary(generate(config, name, client=state.client))
     if as_json:
         return _print_json(data)
     click.echo(
         f"registered dataset {data['name']} version {data['version']} ({data['content_hash'][:12]})"
     )
     return None
-
-
-def _load_config(state: State) -> Any:
-    from keel.config import load_config
-
-    return load_config(state.config)

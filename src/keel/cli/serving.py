@@ -77,12 +77,14 @@ def serve(
     record before exiting. A model call running past --timeout is answered 504 and
     does not hold up the other requests.
     """
+    from keel.cli.status import status
     from keel.server.protocol import SlowClientTimeouts
     from keel.serving.server import ServeOptions, resolve_version
     from keel.serving.server import serve as run
 
     _export_store(state)
-    ref, what = resolve_version(model, state.config)
+    with status("finding the version to serve"):
+        ref, what = resolve_version(model, state.config)
     click.echo(f"keel: serving {what} on http://{host}:{port} (docs at /docs)", err=True)
     run(
         ref,

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from keel import __version__
-from keel.errors import ArtifactError
+from keel.errors import ArtifactError, KeelError
 from keel.models.base import Model
 from keel.models.formats import SavedFile, load_fitted, save_fitted
 
@@ -172,7 +172,26 @@ def read_model_code(folder: Path, what: str) -> Model:
     return model
 
 
-def read_fitted(folder: Path, manifest: Manifest, what: str) -> Any:
+def read_fitted(folder: Path, manifest: Manifest, what: str, code_loaded: bool = False) -> Any:
+    """The fitted model, from the first of its saved formats that loads.
+
+    With ``code_loaded`` (the version's pickled code was unpickled already, as it is unless
+    ``--live-code``), formats that run code on load are tried first: a no-pickle format
+    (skops) keeps no promise once pickled code ran, and importing skops costs seconds on
+    every ``keel predict``. Both files are covered by the version's content hash.
+    """
     if not manifest.fitted:
         return None
-    return load_fitted(folder, manifest.fitted, what)
+    saved = manifest.fitted
+    if code_loaded:
+        saved = sorted(saved, key=lambda entry: not _runs_code_on_load(entry.format))
+    return load_fitted(folder, saved, what)
+
+
+def _runs_code_on_load(name: str) -> bool:
+    from keel.models.formats import get_format
+
+    try:
+        return get_format(name).runs_code_on_load
+    except KeelError:  # an unknown format: load_fitted reports it in its turn
+        return False

@@ -113,7 +113,7 @@ def load_version(
         model = project.model_code(fresh=True)
     else:
         model = read_model_code(folder, what)
-    fitted = read_fitted(folder, manifest, what)
+    fitted = read_fitted(folder, manifest, what, code_loaded=not live_code)
     check_libraries(manifest.libraries, what)  # after loading: its libraries are imported
     work = work_dir or Path(tempfile.mkdtemp(prefix="keel-predict-"))
     kwargs: dict[str, Any] = {"version": f"{mv.model}@{mv.version}", "fitted": fitted}

@@ -13,9 +13,34 @@ from keel.errors import ConfigError
 from keel.models.base import MemoryTracker, ModelContext, PhaseData, Tracker
 
 if TYPE_CHECKING:
+    from keel.config.models import ModelSection
     from keel.data.catalog import DataCatalog
     from keel.models.base import Model
     from keel.tracking.client import Client
+
+
+#: where keel looks for its config, in order (keel.config.find_config)
+CONFIG_SEARCH = "-c FILE, KEEL_CONFIG, ./keel.yml, LAUNCHPAD_CFG, ./LAUNCHPAD_CFG.yml, ./ml2p.yml"
+
+
+def require_model(config: Config) -> ModelSection:
+    """The config's ``model:`` section, or one line that says what is missing and what to do.
+
+    Commands that train or predict call it before they open the store, so a folder without
+    keel.yml is refused without creating anything.
+    """
+    section = config.settings.model
+    if section is not None:
+        return section
+    if config.path is None:
+        raise ConfigError(
+            f"no keel.yml found in {Path.cwd()} (looked for {CONFIG_SEARCH}): start a "
+            "project with `keel init NAME`, or name its config with `keel -c FILE ...`"
+        )
+    raise ConfigError(
+        f"{config.describe()} has no model: section: add "
+        "model: {name: my-model, module: my_model}, or start a project with `keel init NAME`"
+    )
 
 
 @dataclass
@@ -51,7 +76,7 @@ class Project:
     @property
     def model_conf(self) -> dict[str, Any]:
         """The ``model:`` section as a plain dict (extra keys included)."""
-        return self.config.settings.model.model_dump()
+        return require_model(self.config).model_dump()
 
     @property
     def stored_model_conf(self) -> dict[str, Any]:
@@ -63,7 +88,7 @@ class Project:
 
     @property
     def name(self) -> str:
-        name = self.config.settings.model.name
+        name = require_model(self.config).name
         if not name:
             raise ConfigError(
                 f"{self.config.describe()}: model.name is not set; "
@@ -74,7 +99,8 @@ class Project:
     @property
     def label(self) -> str | None:
         """``model.version``: the label given to the versions trained from this config."""
-        return self.config.settings.model.version
+        section = self.config.settings.model
+        return section.version if section is not None else None
 
     @property
     def formats(self) -> list[str]:

@@ -35,7 +35,6 @@ from starlette.routing import Route
 from keel.models.base import default_invoke_id, invoke_record_name
 from keel.serving.http import (
     ApiError,
-    field_problems,
     invalid,
     is_json,
     json_response,
@@ -44,6 +43,7 @@ from keel.serving.http import (
     read_body,
     unsupported,
 )
+from keel.serving.inputs import InvalidInputs, check_inputs, field_problems
 from keel.serving.metrics import ServingMetrics
 from keel.serving.recorder import RecordingBacklog
 from keel.serving.runner import ModelsHung, ModelTimeout
@@ -170,16 +170,10 @@ class PredictionApi:
     # --- validation -------------------------------------------------------------------------
 
     def validate(self, model: type[BaseModel] | None, raw: Any, prefix: str = "") -> Any:
-        if model is None:
-            return raw
-        if not isinstance(raw, dict):
-            raise invalid([{"field": prefix or "(body)", "problem": "expected a JSON object"}])
-        from pydantic import ValidationError
-
         try:
-            return model.model_validate(raw).model_dump()
-        except ValidationError as exc:
-            raise invalid(field_problems(exc.errors(include_url=False), prefix)) from None
+            return check_inputs(model, raw, prefix)  # keel predict checks with it too
+        except InvalidInputs as exc:
+            raise invalid(exc.problems) from None
 
     def validate_batch(
         self, model: type[BaseModel] | None, rows: list[Any], what: str

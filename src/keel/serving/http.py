@@ -14,6 +14,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from keel.serving.inputs import describe_problems
+
 JSON_TYPE = "application/json"
 
 
@@ -121,28 +123,6 @@ def unsupported(kind: str, accepted: list[str]) -> ApiError:
     )
 
 
-def field_problems(errors: list[Any], prefix: str = "") -> list[dict[str, str]]:
-    """pydantic errors as ``[{"field": "instances[2].x", "problem": "…"}]``."""
-    problems = []
-    for error in errors:
-        field = prefix
-        for part in error["loc"]:
-            if isinstance(part, int):
-                field += f"[{part}]"
-            else:
-                field += f".{part}" if field else str(part)
-        problems.append({"field": field or "(body)", "problem": error["msg"]})
-    return problems
-
-
 def invalid(problems: list[dict[str, str]]) -> ApiError:
-    count = len(problems)
-    if count == 1:
-        only = problems[0]
-        return ApiError(422, f"invalid input {only['field']}: {only['problem']}", details=problems)
-    fields = ", ".join(p["field"] for p in problems[:5]) + (", …" if count > 5 else "")
-    return ApiError(
-        422,
-        f"{count} invalid input{'s' if count != 1 else ''}: {fields}",
-        details=problems,
-    )
+    """A 422 listing every bad field (the message ``keel predict`` prints too)."""
+    return ApiError(422, describe_problems(problems), details=problems)
