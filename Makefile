@@ -67,7 +67,7 @@ endef
 define install-lock
 @if [ -x $(BIN)/uv ]; then \
   echo "make: installing $(3) from $(1) (uv)"; \
-  $(BIN)/uv pip install --python $(BIN)/python -r $(1) -e '.[$(2)]'; \
+  $(BIN)/uv pip install --compile-bytecode --python $(BIN)/python -r $(1) -e '.[$(2)]'; \
 else \
   echo "make: installing $(3) from $(1) (pip: uv is missing)"; \
   $(BIN)/python -m pip install --disable-pip-version-check -r $(1) -e '.[$(2)]'; \
@@ -77,11 +77,19 @@ fi || { \
 }
 endef
 
+# Byte-compiles keel's own sources (the libraries are compiled as they are installed: uv's
+# --compile-bytecode, pip's default): where PYTHONDONTWRITEBYTECODE is set, nothing is cached
+# at run time and every `keel` command would compile its imports again (seconds per command).
+define compile-keel
+@$(BIN)/python -m compileall -q src >/dev/null || true
+endef
+
 # What `make demo` needs. Reinstalls whenever pyproject.toml or the lock changes.
 $(VENV)/.installed-runtime: pyproject.toml $(RUNTIME_LOCK)
 	$(ensure-venv)
 	$(ensure-uv)
 	$(call install-lock,$(RUNTIME_LOCK),sklearn,keel and its runtime dependencies with scikit-learn)
+	$(compile-keel)
 	@touch $@
 
 # Everything the tests and the benchmarks need, added into the same venv. dev.lock holds
@@ -90,6 +98,7 @@ $(VENV)/.installed: pyproject.toml $(DEV_LOCK)
 	$(ensure-venv)
 	$(ensure-uv)
 	$(call install-lock,$(DEV_LOCK),$(ALL_EXTRAS),keel with every extra (test tools$(comma) dask$(comma) MLflow))
+	$(compile-keel)
 	@touch $@ $(VENV)/.installed-runtime
 
 # Resolves pyproject.toml once, here, into the locks every install uses (run it after changing
