@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
             import mlflow  # noqa: F401
     except ImportError:
         console.print(
-            "[red]MLflow is not installed: pip install -e '.[bench]' (mlflow==3.17.2)[/red]"
+            "[red]MLflow is not installed: make install (mlflow==3.17.2)[/red]"
         )
         return 2
     _quiet_libraries()  # after the import: MLflow sets its logger's level when imported
