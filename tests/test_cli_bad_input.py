@@ -24,6 +24,8 @@ import pytest
 
 from keel.cli import cli, main
 
+pytestmark = pytest.mark.newcomer
+
 
 def _leaves(command: click.Command, path: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
     if isinstance(command, click.Group):

@@ -23,6 +23,8 @@ from keel.errors import NotInProject
 from keel.store.engine import dispose_engines, holds_records
 from keel.tracking.settings import find_default_store, resolve_settings
 
+pytestmark = pytest.mark.newcomer
+
 
 def keel(
     *args: str, cwd: Path, env: dict[str, str] | None = None

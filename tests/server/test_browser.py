@@ -182,6 +182,7 @@ def _log_in(page, server: LiveServer) -> None:  # type: ignore[no-untyped-def]
     page.click("button[type=submit]")
 
 
+@pytest.mark.newcomer
 def test_after_the_demo_a_login_lands_on_its_runs_and_links_work_in_a_fresh_session(
     browser,  # type: ignore[no-untyped-def]
     demo_server: LiveServer,

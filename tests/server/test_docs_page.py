@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.newcomer]
 
 CHROMIUM = os.environ.get("KEEL_CHROMIUM", "/usr/bin/chromium")
 
