@@ -780,10 +780,11 @@ def _parse_params(pairs: tuple[str, ...]) -> dict[str, Any]:
 @pass_state
 def data_preview(state: State, name: str, pairs: tuple[str, ...], rows: int, as_json: bool) -> None:
     """Show the first rows of data source NAME."""
+    from keel.cli.status import status
     from keel.data.preview import preview
 
     params = _parse_params(pairs) or None
-    with _catalog(state) as catalog:
+    with _catalog(state) as catalog, status(f"reading {name}"):
         shown = preview(catalog.source(name), params, rows)
     if as_json:
         return _print_json(shown.as_dict())
@@ -815,9 +816,12 @@ def db_upgrade(state: State) -> None:
             f"{mask_url(settings.store)} is a keel server: run `keel db upgrade` where it runs, "
             "with --store set to the server's own metadata store"
         )
+    from keel.cli.status import status
+
     engine = _create_engine(normalize_url(settings.store))
     try:
-        before, after = upgrade(engine)
+        with status(f"migrating {mask_url(settings.store)}"):
+            before, after = upgrade(engine)
     finally:
         engine.dispose()
     where = mask_url(settings.store)
