@@ -12,7 +12,10 @@ suite's module-scoped records are built once per backend and its tests run group
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -21,6 +24,8 @@ if TYPE_CHECKING:
     from keel.server.settings import ServerSettings
     from team import TeamStores
 
+#: the system Chromium Playwright drives (nothing is downloaded)
+CHROMIUM = os.environ.get("KEEL_CHROMIUM", "/usr/bin/chromium")
 TEAM = "pg+s3"
 SERVER_BACKENDS = ["embedded", pytest.param(TEAM, marks=[pytest.mark.postgres, pytest.mark.s3])]
 
@@ -50,3 +55,19 @@ def server_backend(request: pytest.FixtureRequest) -> ServerBackend:
     if request.param == TEAM:
         return ServerBackend(TEAM, request.getfixturevalue("team_stores"))
     return ServerBackend(request.param)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Headless Chromium for the browser tests (marker ``browser``); skipped without it,
+    which under CI=true fails the run."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium, or KEEL_CHROMIUM)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True)
+        try:
+            yield chromium
+        finally:
+            chromium.close()

@@ -23,7 +23,6 @@ import pytest
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
-CHROMIUM = os.environ.get("KEEL_CHROMIUM", "/usr/bin/chromium")
 
 
 def screenshots() -> Path:
@@ -141,20 +140,6 @@ def _wait_ready(url: str, log: Path, proc: subprocess.Popen[str]) -> str:
             pass
         time.sleep(0.2)
     raise RuntimeError(f"keel server not ready: {log.read_text()[-2000:]}")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium, or KEEL_CHROMIUM)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 @pytest.fixture

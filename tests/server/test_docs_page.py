@@ -8,7 +8,6 @@ old test (the page references the local script) did not notice.
 
 from __future__ import annotations
 
-import os
 import re
 import socket
 import subprocess
@@ -22,7 +21,6 @@ import pytest
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.newcomer]
 
-CHROMIUM = os.environ.get("KEEL_CHROMIUM", "/usr/bin/chromium")
 
 MODEL_CODE = """\
 import keel
@@ -119,20 +117,6 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
             _stop(model)
     finally:
         _stop(platform)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium, or KEEL_CHROMIUM)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 @pytest.mark.parametrize(

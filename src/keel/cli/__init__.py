@@ -67,6 +67,10 @@ READS_STORE = frozenset(
     }
 )
 
+#: of those, commands that read keel.yml first: a mistake in it is what they report, with
+#: or without a store (they call :meth:`State.require_store` once their config is read)
+CONFIG_FIRST = frozenset({"predict", "retest", "batch-predict", "serve"})
+
 EPILOG_EXAMPLES = """\b
 Examples:
   keel runs list --exp iris --sort -metrics.acc --limit 10
@@ -127,6 +131,8 @@ class State:
     project: str | None = None
     config: str | None = None
     verbose: bool = False
+    #: the command reads a store and checks it exists once its keel.yml is read
+    store_check_pending: bool = False
     _client: Client | None = None
 
     @property
@@ -144,6 +150,7 @@ class State:
 
     def require_store(self) -> None:
         """Refuse (one line, exit 1) when the store is the default one and none exists yet."""
+        self.store_check_pending = False
         settings = self.client.settings
         if settings.store_is_missing and settings.store_search is not None:
             raise NoStore(_no_store_message(settings.store_search))
@@ -182,7 +189,10 @@ def pass_state(func: Any) -> Any:
     def with_state(*args: Any, **kwargs: Any) -> Any:
         ctx = click.get_current_context()
         state = ctx.ensure_object(State)
-        if _command_name(ctx) in READS_STORE:
+        name = _command_name(ctx)
+        if name in CONFIG_FIRST:
+            state.store_check_pending = True
+        elif name in READS_STORE:
             state.require_store()
         return ctx.invoke(func, state, *args, **kwargs)
 

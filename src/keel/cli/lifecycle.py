@@ -29,14 +29,17 @@ if TYPE_CHECKING:
     from keel.config import Config
 
 
-def _model_config(state: State) -> Config:
+def _model_config(state: State, check_store: bool = True) -> Config:
     """keel.yml with its ``model:`` section, read before the store is touched: a folder
-    without one is refused in one line and nothing is created."""
+    without one is refused in one line and nothing is created. Then, for a command that
+    only reads a store, that the store exists (unless ``check_store`` is false)."""
     from keel.config import load_config
     from keel.lifecycle.project import require_model
 
     config = load_config(state.config)
     require_model(config)
+    if check_store and state.store_check_pending:
+        state.require_store()
     return config
 
 

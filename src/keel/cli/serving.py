@@ -77,12 +77,16 @@ def serve(
     record before exiting. A model call running past --timeout is answered 504 and
     does not hold up the other requests.
     """
+    from keel.cli.lifecycle import _model_config
     from keel.cli.status import status
     from keel.server.protocol import SlowClientTimeouts
     from keel.serving.server import ServeOptions, resolve_version
     from keel.serving.server import serve as run
+    from keel.serving.service import api_spec
 
     _export_store(state)
+    api_spec(_model_config(state, check_store=False))  # keel.yml and its api: first
+    state.require_store()
     with status("finding the version to serve"):
         ref, what = resolve_version(model, state.config)
     click.echo(f"keel: serving {what} on http://{host}:{port} (docs at /docs)", err=True)
