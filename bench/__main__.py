@@ -140,9 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.only not in ("data", "lifecycle", "ui", "cli"):
             import mlflow  # noqa: F401
     except ImportError:
-        console.print(
-            "[red]MLflow is not installed: make install (mlflow==3.17.2)[/red]"
-        )
+        console.print("[red]MLflow is not installed: make install (mlflow==3.17.2)[/red]")
         return 2
     _quiet_libraries()  # after the import: MLflow sets its logger's level when imported
 
