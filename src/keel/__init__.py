@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from keel import errors
-from keel.entities import Metric
 
 __version__ = "0.1.0"
 
@@ -25,6 +24,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from keel.entities import Metric
     from keel.lifecycle.loading import load_model
     from keel.models.base import Model, ModelContext
     from keel.models.report import report
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 _LAZY = {
     "Client": "keel.tracking.client",
+    "Metric": "keel.entities",
     "Model": "keel.models.base",
     "ModelContext": "keel.models.base",
     "report": "keel.models.report",

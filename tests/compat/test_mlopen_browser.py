@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from tests.compat.conftest import PASSWORD, STORE, Live
 from tests.compat.test_mlopen import KNN, _store_client
-from tests.server.test_browser import _wait_for_job, browser  # noqa: F401  (a fixture)
+from tests.server.conftest import browser  # noqa: F401  (a fixture)
+from tests.server.test_browser import _wait_for_job
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

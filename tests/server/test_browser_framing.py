@@ -30,7 +30,7 @@ from typing import Any
 
 import pytest
 
-from server.test_browser import _free_port, _wait_ready, browser  # noqa: F401 (a fixture)
+from server.test_browser import _free_port, _wait_ready
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -147,7 +147,7 @@ class Session:
 
 
 @pytest.fixture
-def logged_in(browser, ui: UI) -> Iterator[Session]:  # type: ignore[no-untyped-def]  # noqa: F811
+def logged_in(browser, ui: UI) -> Iterator[Session]:  # type: ignore[no-untyped-def]
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     context.add_init_script(WATCH_CSP)
     page = context.new_page()
