@@ -301,3 +301,21 @@ def test_a_store_error_is_one_line_in_a_real_terminal(tmp_path: Path) -> None:
         assert done.returncode in (1, 2), done.stderr
         assert "Traceback" not in done.stderr
         assert done.stderr.strip().splitlines()[-1].lower().startswith("error:"), done.stderr
+
+
+def test_a_password_prompt_without_a_terminal_says_to_pipe_it_in(tmp_path: Path) -> None:
+    """getpass without a terminal warns over several lines, then reads with echo on."""
+    for command in (["users", "add", "ann"], ["users", "passwd", "ann"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "keel.cli", "--store", str(tmp_path / "s"), *command],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            check=False,
+        )
+        assert done.returncode == 2, done.stderr
+        assert "GetPassWarning" not in done.stderr and "Traceback" not in done.stderr
+        assert done.stderr.strip().splitlines()[-1] == (
+            "Error: no terminal to ask for the password on: pipe it in with --password-stdin"
+        )

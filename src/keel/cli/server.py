@@ -113,6 +113,11 @@ def users() -> None:
 def _read_password(password_stdin: bool) -> str:
     if password_stdin:
         return sys.stdin.readline().rstrip("\n")
+    if not sys.stdin.isatty():
+        # getpass would warn over several lines, then read the password with echo on
+        raise click.UsageError(
+            "no terminal to ask for the password on: pipe it in with --password-stdin"
+        )
     return click.prompt("password", hide_input=True, confirmation_prompt=True)
 
 
