@@ -319,3 +319,19 @@ def test_a_password_prompt_without_a_terminal_says_to_pipe_it_in(tmp_path: Path)
         assert done.stderr.strip().splitlines()[-1] == (
             "Error: no terminal to ask for the password on: pipe it in with --password-stdin"
         )
+
+
+def test_an_error_in_code_without_a_file_names_the_function_and_line() -> None:
+    """Model code unpickled by value (a version's stored code) has no file to point at."""
+    from keel.cli import _raised_at
+
+    namespace: dict[str, object] = {}
+    exec(compile("def predict(x):\n    return x['missing']\n", "<dynamic-code>", "exec"), namespace)
+    try:
+        namespace["predict"]({})  # type: ignore[operator]
+    except KeyError as exc:
+        where = _raised_at(exc)
+    assert where == (
+        "in predict() of the model version's stored code, line 2; "
+        "--live-code runs keel.yml's module instead"
+    )

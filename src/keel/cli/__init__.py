@@ -1011,6 +1011,12 @@ def _raised_at(exc: BaseException) -> str:
         )
 
     frame = next((f for f in reversed(frames) if foreign(f.filename)), frames[-1])
+    if frame.filename.startswith("<"):
+        # code unpickled by value (a version's stored model code) has no file of its own
+        return (
+            f"in {frame.name}() of the model version's stored code, line {frame.lineno}; "
+            "--live-code runs keel.yml's module instead"
+        )
     return f"at {frame.filename} line {frame.lineno}"
 
 
