@@ -129,7 +129,9 @@ def test_without_declared_inputs_the_model_error_stays_one_line(
     train(project / "keel.yml")
     code, out, err = _predict({"z": 1}, capsys, monkeypatch)
     assert code == 1 and out == ""
-    assert err.startswith("error: KeyError: 'x' (at ") and "line" in err
+    assert err.startswith(
+        "error: KeyError: 'x' (in predict() of the model version's stored code, line "
+    )
     assert len(err.splitlines()) == 1
 
 

@@ -79,13 +79,16 @@ def serve(
     """
     from keel.cli.lifecycle import _model_config
     from keel.cli.status import status
+    from keel.config import load_config
     from keel.server.protocol import SlowClientTimeouts
     from keel.serving.server import ServeOptions, resolve_version
     from keel.serving.server import serve as run
     from keel.serving.service import api_spec
 
     _export_store(state)
-    api_spec(_model_config(state, check_store=False))  # keel.yml and its api: first
+    # keel.yml and its api: first; serving a named version needs no keel.yml (SimpleML's
+    # `keel serve titanic@1`), only that a keel.yml present is sound.
+    api_spec(load_config(state.config) if model else _model_config(state, check_store=False))
     state.require_store()
     with status("finding the version to serve"):
         ref, what = resolve_version(model, state.config)
