@@ -96,7 +96,26 @@ def _as_client(root: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[KeelServ
         monkeypatch.setenv(key, value)
     with keel_server(root) as server:
         monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", server.token)
+        _send_token(server, monkeypatch)
         yield server
+
+
+def _send_token(server: KeelServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """MLflow's tests also call the server with bare ``requests`` (MLflow's server asks for no
+    credentials): those calls carry the token too, as MLflow's client does."""
+    import requests
+
+    request = requests.Session.request
+
+    def with_token(session: Any, method: str, url: Any, *args: Any, **kwargs: Any) -> Any:
+        if str(url).startswith(server.url):
+            headers = dict(kwargs.pop("headers", None) or {})
+            if not any(k.lower() == "authorization" for k in headers):
+                headers["Authorization"] = f"Bearer {server.token}"
+            kwargs["headers"] = headers
+        return request(session, method, url, *args, **kwargs)
+
+    monkeypatch.setattr(requests.Session, "request", with_token)
 
 
 # The swapped fixtures: same names and parameters as MLflow's, a keel server behind them.

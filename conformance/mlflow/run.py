@@ -60,7 +60,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.keyword:
             command += ["-k", args.keyword]
         command += args.pytest_args
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), str(checkout)])}
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join([str(HERE), str(checkout)]),
+            # MLflow's artifact tests start `mlflow server` by name: this interpreter's one
+            "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]),
+        }
         subprocess.run(command, cwd=checkout, env=env, check=False)
         counts = _counts(report)
     if args.json:
