@@ -22,7 +22,7 @@ ALL_EXTRAS = $(shell $(PY) -c "import tomllib; print(','.join(tomllib.load(open(
 LOCK_FLAGS := --universal --python-version 3.11 --fork-strategy fewest \
   --annotation-style line --custom-compile-command 'make lock'
 # Empty folders are not tracked by git: lint only the ones that exist in this checkout.
-LINT_PATHS := $(wildcard src tests bench examples)
+LINT_PATHS := $(wildcard src tests bench examples conformance)
 comma := ,
 
 .PHONY: install install-runtime lock test lint postgres-bins browser-bins demo bench clean distclean
