@@ -25,7 +25,7 @@ LOCK_FLAGS := --universal --python-version 3.11 --fork-strategy fewest \
 LINT_PATHS := $(wildcard src tests bench examples conformance)
 comma := ,
 
-.PHONY: install install-runtime lock test lint postgres-bins browser-bins demo bench clean distclean
+.PHONY: install install-runtime lock test lint postgres-bins browser-bins demo bench conformance-mlflow clean distclean
 
 install: $(VENV)/.installed
 
@@ -146,10 +146,20 @@ demo: install-runtime
 bench: install
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
+# MLflow's own server test files, unmodified, against keel server (conformance/mlflow/README.md):
+#   make conformance-mlflow MLFLOW=~/src/mlflow [CONFORMANCE_ARGS='-k registered_model']
+# In a venv of its own: MLflow's tests need pytest-asyncio, which keel's suite does not load.
+CONFORMANCE_VENV := .venv-conformance
+conformance-mlflow:
+	@test -n "$(MLFLOW)" || { echo "make conformance-mlflow: give MLFLOW=<a checkout of mlflow/mlflow that holds tests/>" >&2; exit 2; }
+	@$(MAKE) --no-print-directory install VENV=$(CONFORMANCE_VENV)
+	@$(CONFORMANCE_VENV)/bin/uv pip install -q --python $(CONFORMANCE_VENV)/bin/python 'pytest-asyncio==1.5.0' 'pytest-timeout==2.4.0'
+	$(CONFORMANCE_VENV)/bin/python conformance/mlflow/run.py $(MLFLOW) $(CONFORMANCE_ARGS)
+
 clean:
 	rm -rf .pytest_cache .ruff_cache .hypothesis build dist test-output
 	find src tests bench examples -name __pycache__ -type d -prune -exec rm -rf {} + 2>/dev/null || true
 	find src -name '*.egg-info' -type d -prune -exec rm -rf {} + 2>/dev/null || true
 
 distclean: clean
-	rm -rf $(VENV)
+	rm -rf $(VENV) .venv-conformance
