@@ -1,6 +1,6 @@
 """Run MLflow's own server test files against ``keel server`` and count what passes per file.
 
-    python conformance/mlflow/run.py MLFLOW_CHECKOUT [--mlflow] [-k EXPR] [--json]
+    python conformance/mlflow/run.py MLFLOW_CHECKOUT [--mlflow] [-k EXPR] [--json] [PYTEST ARGS]
 
 MLFLOW_CHECKOUT holds MLflow's ``tests/`` folder (a clone of ``mlflow/mlflow`` or a fork, or
 just its ``tests`` tree and ``pyproject.toml``). The files run unmodified; the plugin beside
@@ -40,8 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mlflow", action="store_true", help="run on MLflow's own server")
     parser.add_argument("-k", dest="keyword", help="pytest's -k expression")
     parser.add_argument("--json", action="store_true", help="print the counts as JSON")
-    parser.add_argument("pytest_args", nargs="*", help="more pytest arguments (after --)")
-    args = parser.parse_args(argv)
+    # anything else (`--tb=line`, `-x`, `-- -p no:randomly`) goes to pytest as it is
+    args, pytest_args = parser.parse_known_args(argv)
+    pytest_args = [a for a in pytest_args if a != "--"]
     checkout = args.checkout.resolve()
     missing = [f for f in FILES if not (checkout / f).is_file()]
     if missing:
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
             command += ["-p", "keel_mlflow_plugin"]
         if args.keyword:
             command += ["-k", args.keyword]
-        command += args.pytest_args
+        command += pytest_args
         env = {
             **os.environ,
             "PYTHONPATH": os.pathsep.join([str(HERE), str(checkout)]),
