@@ -45,9 +45,10 @@ class KeelServer(NamedTuple):
 
 
 @contextlib.contextmanager
-def keel_server(root: Path) -> Iterator[KeelServer]:
+def keel_server(root: Path, mlflow_artifact_root: str | None = None) -> Iterator[KeelServer]:
     """A fresh ``keel server`` (store and artifacts under ``root``) in a thread on 127.0.0.1,
-    with an admin and its API token; stopped when the block ends."""
+    with an admin and its API token; stopped when the block ends. ``mlflow_artifact_root``
+    is MLflow's ``--default-artifact-root`` (None: files go through keel's proxy)."""
     import uvicorn
 
     from keel.server.app import create_app
@@ -55,7 +56,11 @@ def keel_server(root: Path) -> Iterator[KeelServer]:
     from keel.server.settings import ServerSettings
     from keel.store.accounts import AccountStore
 
-    settings = ServerSettings(store=str(root / "store"), artifacts=str(root / "artifacts"))
+    settings = ServerSettings(
+        store=str(root / "store"),
+        artifacts=str(root / "artifacts"),
+        mlflow_artifact_root=mlflow_artifact_root,
+    )
     accounts = Accounts(AccountStore(settings.store))
     accounts.store.add_user("admin", _admin_hash(hash_password), "admin")
     _token_id, token = accounts.create_token("admin", "mlflow-conformance")
@@ -91,10 +96,12 @@ def _admin_hash(hash_password: Any) -> str:
 
 
 @contextlib.contextmanager
-def _as_client(root: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[KeelServer]:
+def _as_client(
+    root: Path, monkeypatch: pytest.MonkeyPatch, mlflow_artifact_root: str | None = None
+) -> Iterator[KeelServer]:
     for key, value in MLFLOW_ENV.items():
         monkeypatch.setenv(key, value)
-    with keel_server(root) as server:
+    with keel_server(root, mlflow_artifact_root) as server:
         monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", server.token)
         _send_token(server, monkeypatch)
         yield server
@@ -126,8 +133,15 @@ def keel_mlflow_client(
     store_type: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Any]:
     from mlflow import MlflowClient
+    from mlflow.tracking._tracking_service.utils import _use_tracking_uri
 
-    with _as_client(tmp_path / "keel", monkeypatch) as server:
+    # MLflow's fixture serves the database its conftest makes the tracking URI, so the CLI
+    # and fluent calls of a test reach what the server holds: here they reach keel server.
+    # As MLflow's, experiments keep their files under tmp_path (the client writes them).
+    with (
+        _as_client(tmp_path / "keel", monkeypatch, tmp_path.as_uri()) as server,
+        _use_tracking_uri(server.url),
+    ):
         yield MlflowClient(server.url)
 
 

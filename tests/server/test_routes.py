@@ -35,11 +35,18 @@ SELF_SERVICE = {("POST", f"{API}/me/tokens"), ("DELETE", f"{API}/me/tokens/{{nam
 #: MLflow's REST API (keel.server.mlflow) searches with POST; these POSTs only read, so a
 #: viewer may call them as MLflow's own server lets a reader
 MLFLOW = "/api/2.0/mlflow"
+_MLFLOW_SEARCHES = (
+    "experiments/search",
+    "experiments/search-datasets",
+    "runs/search",
+    "logged-models/search",
+    "registered-models/get-latest-versions",
+)
+#: MLflow's searches are POSTs that only read, also under /ajax-api/2.0 (MLflow's UI paths)
 READING_POSTS = {
-    ("POST", f"{MLFLOW}/experiments/search"),
-    ("POST", f"{MLFLOW}/runs/search"),
-    ("POST", f"{MLFLOW}/logged-models/search"),
-    ("POST", f"{MLFLOW}/registered-models/get-latest-versions"),
+    ("POST", f"{prefix}/{path}")
+    for prefix in (MLFLOW, MLFLOW.replace("/api/", "/ajax-api/", 1))
+    for path in _MLFLOW_SEARCHES
 }
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
@@ -76,7 +83,9 @@ def test_every_route_requires_a_role_and_writes_need_an_editor(tmp_path: Path) -
         for method in route.methods:
             if (method, path) in OPEN_ROUTES:
                 continue
-            area = "mlflow" if path.startswith(("/api/2.0/", "/api/3.0/")) else "ui"
+            area = (
+                "mlflow" if path.startswith(("/api/2.0/", "/api/3.0/", "/ajax-api/2.0/")) else "ui"
+            )
             seen["api" if path.startswith(API) else area] += 1
             roles = _roles(route)
             if not roles:

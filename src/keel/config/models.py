@@ -165,6 +165,10 @@ class ServerSection(Section):
     max_artifact_mb: float = Field(default=10240.0, gt=0)
     max_anonymous_request_kb: float = Field(default=64.0, gt=0)
     max_json_depth: int = Field(default=32, ge=2, le=500)
+    # MLflow's --default-artifact-root: an MLflow experiment without a location of its own
+    # keeps its files at <root>/<experiment id> (MLflow's client writes there itself); null:
+    # mlflow-artifacts:/<id>, through the server into keel's artifact store.
+    mlflow_artifact_root: str | None = None
     # Slow clients: the time to send a request's headers, and the longest pause in a body.
     header_timeout_s: float = Field(default=10.0, gt=0)
     body_timeout_s: float = Field(default=30.0, gt=0)

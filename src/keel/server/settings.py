@@ -44,6 +44,9 @@ class ServerSettings:
         query_timeout_s: how long one query may run.
         login_free_attempts: failed logins per user or address before they are slowed.
         login_max_delay_s: the longest wait imposed after failed logins.
+        mlflow_artifact_root: MLflow's ``--default-artifact-root``: where an MLflow
+            experiment without a location of its own keeps its files (``<root>/<id>``; the
+            client writes there itself); None: through the server into keel's store.
     """
 
     store: str
@@ -71,6 +74,7 @@ class ServerSettings:
     query_timeout_s: float = 10.0
     login_free_attempts: int = 5
     login_max_delay_s: float = 900.0
+    mlflow_artifact_root: str | None = None
 
     @property
     def loopback_only(self) -> bool:
@@ -131,6 +135,7 @@ class ServerSettings:
             query_timeout_s=section.query_timeout_s,
             login_free_attempts=section.login_free_attempts,
             login_max_delay_s=section.login_max_delay_s,
+            mlflow_artifact_root=section.mlflow_artifact_root,
             **({"secret_key": secret} if secret else {}),
         )
 

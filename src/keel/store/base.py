@@ -242,6 +242,27 @@ class MetadataStore(ABC):
     ) -> ModelVersion:
         """Merge ``metrics`` into a version's metrics (a retest's newer values win)."""
 
+    def rename_model(self, project: str, name: str, new_name: str) -> RegisteredModel:
+        """Give a registered model a new name (its versions, tags and aliases go with it);
+        :class:`~keel.errors.Conflict` if a model has that name."""
+        from keel.errors import NotSupported
+
+        raise NotSupported(f"{type(self).__name__} cannot rename models")
+
+    def delete_model(self, project: str, name: str) -> None:
+        """Delete a registered model with its versions, tags and aliases (their files stay
+        their runs')."""
+        from keel.errors import NotSupported
+
+        raise NotSupported(f"{type(self).__name__} cannot delete models")
+
+    def delete_model_version(self, project: str, model: str, version: int) -> None:
+        """Delete a model version, its tags and the aliases pointing at it (its number is not
+        given again; its files stay its run's)."""
+        from keel.errors import NotSupported
+
+        raise NotSupported(f"{type(self).__name__} cannot delete model versions")
+
     @abstractmethod
     def set_alias(self, project: str, model: str, alias: str, version: int) -> None: ...
 

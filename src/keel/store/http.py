@@ -411,6 +411,18 @@ class HttpStore(MetadataStore):
         path = f"/models/{path_part(name)}"
         self._call("PATCH", path, {"tags": dict(tags)}, params={"project": project})
 
+    def rename_model(self, project: str, name: str, new_name: str) -> RegisteredModel:
+        path = f"/models/{path_part(name)}/rename"
+        found = self._call("POST", path, {"new_name": new_name}, params={"project": project})
+        return decode(RegisteredModel, found)
+
+    def delete_model(self, project: str, name: str) -> None:
+        self._call("DELETE", f"/models/{path_part(name)}", params={"project": project})
+
+    def delete_model_version(self, project: str, model: str, version: int) -> None:
+        path = f"/model-versions/{path_part(model)}/{int(version)}"
+        self._call("DELETE", path, params={"project": project})
+
     def create_model_version(
         self, project: str, model: str, **fields: Any
     ) -> tuple[ModelVersion, bool]:

@@ -54,6 +54,7 @@ from keel.store.validation import (
     check_alias,
     check_artifact_files,
     check_artifact_prefix,
+    check_experiment_name,
     check_id,
     check_key,
     check_label,
@@ -218,7 +219,7 @@ class SqlStore(MetadataStore):
     def create_experiment(
         self, project: str, name: str, tags: Mapping[str, Any] | None = None
     ) -> Experiment:
-        check_name(name, "experiment")
+        check_experiment_name(name)
         exp_id, now = new_id(), now_ms()
         rows = self._kv_rows("experiment_id", exp_id, tags or {}, "tag")
         with self._write() as conn:
@@ -332,7 +333,7 @@ class SqlStore(MetadataStore):
 
     def rename_experiment(self, experiment_id: str, name: str) -> Experiment:
         """Give an experiment a new name, unique in its project (Conflict if taken)."""
-        check_name(name, "experiment")
+        check_experiment_name(name)
         e = t.experiments
         with self._write() as conn:
             row = self._must_exist(conn, e, experiment_id, "experiment")
@@ -1277,6 +1278,82 @@ class SqlStore(MetadataStore):
                     t.model_aliases.c.model_id == registered.id, t.model_aliases.c.alias == alias
                 )
             )
+
+    def rename_model(self, project: str, name: str, new_name: str) -> RegisteredModel:
+        """Give a registered model a new name; its versions, tags and aliases go with it."""
+        check_name(new_name, "model")
+        model = self.get_model(project, name)
+        m = t.registered_models
+        with self._write() as conn:
+            project_id = self._project_id(conn, project)
+            if new_name != name and self._model_row(conn, project_id, new_name) is not None:
+                raise Conflict(f"model {new_name!r} already exists in project {project!r}")
+            conn.execute(
+                update(m).where(m.c.id == model.id).values(name=new_name, updated_at=now_ms())
+            )
+        return self.get_model(project, new_name)
+
+    def touch_model(self, project: str, name: str) -> None:
+        """Mark a registered model as changed now (a version's stage moved: MLflow shows it
+        in the model's ``last_updated_timestamp``)."""
+        model = self.get_model(project, name)
+        m = t.registered_models
+        with self._write() as conn:
+            conn.execute(update(m).where(m.c.id == model.id).values(updated_at=now_ms()))
+
+    def delete_model_version(self, project: str, model: str, version: int) -> None:
+        """Delete a version, its tags and the aliases pointing at it; its number is never
+        given again. Its files stay its run's. A version that served invocations (whose
+        records keel keeps) cannot be deleted (:class:`~keel.errors.Conflict`)."""
+        found = self.get_model_version(project, model, int(version))
+        mv = t.model_versions
+        with self._write() as conn:
+            model_id = conn.execute(select(mv.c.model_id).where(mv.c.id == found.id)).scalar()
+            if model_id is None:
+                raise NotFound(f"model {model!r} has no version {version}")
+            self._refuse_served(conn, [found.id], f"model {model!r} version {found.version}")
+            al = t.model_aliases
+            conn.execute(delete(al).where(al.c.model_id == model_id, al.c.version == found.version))
+            conn.execute(
+                delete(t.model_version_tags).where(
+                    t.model_version_tags.c.model_version_id == found.id
+                )
+            )
+            conn.execute(delete(mv).where(mv.c.id == found.id))
+            conn.execute(
+                update(t.registered_models)
+                .where(t.registered_models.c.id == model_id)
+                .values(updated_at=now_ms())
+            )
+
+    def delete_model(self, project: str, name: str) -> None:
+        """Delete a registered model with its versions, tags and aliases (the files stay their
+        runs'). A model with a version that served invocations cannot be deleted
+        (:class:`~keel.errors.Conflict`)."""
+        model = self.get_model(project, name)
+        mv, vt = t.model_versions, t.model_version_tags
+        with self._write() as conn:
+            ids = list(conn.execute(select(mv.c.id).where(mv.c.model_id == model.id)).scalars())
+            self._refuse_served(conn, ids, f"model {name!r}")
+            for chunk in _chunks(ids):
+                conn.execute(delete(vt).where(vt.c.model_version_id.in_(chunk)))
+            conn.execute(delete(mv).where(mv.c.model_id == model.id))
+            conn.execute(delete(t.model_aliases).where(t.model_aliases.c.model_id == model.id))
+            conn.execute(delete(t.model_tags).where(t.model_tags.c.model_id == model.id))
+            vc = t.version_counters
+            conn.execute(delete(vc).where(vc.c.scope == "model", vc.c.owner == model.id))
+            conn.execute(delete(t.registered_models).where(t.registered_models.c.id == model.id))
+
+    @staticmethod
+    def _refuse_served(conn: Connection, version_ids: Sequence[str], what: str) -> None:
+        ir = t.invocation_records
+        for chunk in _chunks(version_ids):
+            if conn.execute(
+                select(ir.c.id).where(ir.c.model_version_id.in_(chunk)).limit(1)
+            ).first():
+                raise Conflict(
+                    f"{what} served invocations, whose records keel keeps: it cannot be deleted"
+                )
 
     # --- datasets -----------------------------------------------------------------------
 

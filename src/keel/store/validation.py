@@ -33,6 +33,30 @@ def check_name(name: Any, what: str) -> str:
     return name
 
 
+def check_experiment_name(name: Any) -> str:
+    """A valid experiment name: wider than other names, as MLflow's are ("Run (lr=0.1)").
+
+    Experiment names are never file paths (keel's files are kept by id), so any printable
+    text goes, except what would still confuse keel: empty or over 256 characters, spaces
+    at either end, a leading '/' or a '..' part (they read as paths in URLs and logs), and
+    '~', which separates project and name in an MLflow tracking backend.
+    """
+    if (
+        not isinstance(name, str)
+        or not 0 < len(name) <= 256
+        or not name.isprintable()
+        or name != name.strip()
+        or name.startswith("/")
+        or ".." in name.split("/")
+        or "~" in name
+    ):
+        raise InvalidInput(
+            f"invalid experiment name {name!r}: use 1-256 printable characters, without "
+            "spaces at either end, a leading '/', a '..' part or '~'"
+        )
+    return name
+
+
 def check_run_name(name: Any) -> str:
     """A run name: free text (it is never used in a path), 1-256 printable characters."""
     if not isinstance(name, str) or not 0 < len(name) <= 256 or not name.isprintable():

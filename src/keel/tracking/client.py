@@ -1010,6 +1010,30 @@ class Client:
             self.project, self._model_name(model), tags
         )
 
+    def rename_model(self, model: ModelRef, new_name: str) -> ModelApi:
+        """Give a registered model a new name; its versions, tags and aliases go with it
+        (``Conflict`` if a model has that name)."""
+        entity = self._online("rename_model").rename_model(
+            self.project, self._model_name(model), new_name
+        )
+        self.meta.put_model(entity)
+        return ModelApi(self, entity)
+
+    def delete_model(self, model: ModelRef) -> None:
+        """Delete a registered model with its versions, tags and aliases. The files stay
+        their runs'; a model with a version that served invocations cannot be deleted
+        (``Conflict``)."""
+        self._online("delete_model").delete_model(self.project, self._model_name(model))
+
+    def delete_model_version(self, model_version: VersionRef) -> None:
+        """Delete a version, its tags and the aliases pointing at it; its number is not given
+        again and its files stay its run's. A version that served invocations cannot be
+        deleted (``Conflict``)."""
+        mv = self.get_model_version(model_version)
+        self._online("delete_model_version").delete_model_version(
+            self.project, mv.model, mv.version
+        )
+
     def log_model_version(
         self,
         model: ModelRef,
@@ -1178,14 +1202,14 @@ class Client:
     def list_model_artifact(self, model_version: VersionRef) -> list[ArtifactFile]:
         mv = self.get_model_version(model_version)
         if mv.run_id is None:
-            raise NotFound(f"model {mv.model} version {mv.version} has no source run")
+            raise _no_files(mv)
         return self._run_files(mv.run_id, mv.path_in_run)
 
     def cache_model_artifact(self, model_version: VersionRef) -> Path:
         """Pull a model version's artifact into the cache and check its content hash."""
         mv = self.get_model_version(model_version)
         if mv.run_id is None:
-            raise NotFound(f"model {mv.model} version {mv.version} has no source run")
+            raise _no_files(mv)
         path = self.cache_run_artifact(mv.run_id, mv.path_in_run)
         files = self._run_files(mv.run_id, mv.path_in_run)
         from keel.errors import IntegrityError
@@ -1479,6 +1503,18 @@ def _listed(files: list[ArtifactFile], prefix: str, owner: str) -> list[Artifact
 
 def _under(path: str, prefix: str) -> bool:
     return not prefix or path == prefix or path.startswith(prefix + "/")
+
+
+def _no_files(mv: Any) -> NotFound:
+    """The one-line error of a version whose files keel does not hold (registered through
+    MLflow's API from a source elsewhere, kept in the reserved tag ``keel.mlflow.source``)."""
+    source = mv.tags.get("keel.mlflow.source")
+    if source:
+        return NotFound(
+            f"model {mv.model} version {mv.version} has no files in keel: it was registered "
+            f"through MLflow's API from {source!r}, which keel does not hold"
+        )
+    return NotFound(f"model {mv.model} version {mv.version} has no source run")
 
 
 def _content_hash(local: Path) -> str:

@@ -81,6 +81,12 @@ class VersionUpdate(Body):
     )
 
 
+class RenameBody(Body):
+    """A registered model's new name."""
+
+    new_name: str = Field(description="unique in the project")
+
+
 class AliasBody(Body):
     """The version an alias points at."""
 
@@ -172,6 +178,32 @@ def set_model_tags(name: str, body: TagsBody, project: ProjectQuery, request: Re
     return reply(store.get_model(project, name))
 
 
+@router.post(
+    "/models/{name:path}/rename",
+    dependencies=[Depends(require("editor"))],
+    responses=returns(RegisteredModel),
+    summary="Rename a registered model",
+)
+def rename_model(name: str, body: RenameBody, project: ProjectQuery, request: Request) -> KeelJSON:
+    """Give a model a new name (its versions, tags and aliases go with it); 409 if a model
+    has that name."""
+    return reply(metadata(request).rename_model(project, name, body.new_name))
+
+
+@router.delete(
+    "/models/{name:path}",
+    dependencies=[Depends(require("editor"))],
+    status_code=204,
+    response_class=Response,
+    summary="Delete a registered model and its versions",
+)
+def delete_model(name: str, project: ProjectQuery, request: Request) -> Response:
+    """Delete a model, its versions, tags and aliases (the files stay their runs'); 409 if a
+    version served invocations."""
+    metadata(request).delete_model(project, name)
+    return no_content()
+
+
 # --- versions --------------------------------------------------------------------------------
 
 CREATED_SCHEMA = {
@@ -225,6 +257,22 @@ def find_model_versions(request: Request, find: Find = Depends(find_params)) -> 
 )
 def get_model_version(model: str, ref: str, project: ProjectQuery, request: Request) -> KeelJSON:
     return reply(metadata(request).get_model_version(project, model, ref))
+
+
+@router.delete(
+    "/model-versions/{model:path}/{version}",
+    dependencies=[Depends(require("editor"))],
+    status_code=204,
+    response_class=Response,
+    summary="Delete a model version",
+)
+def delete_model_version(
+    model: str, version: int, project: ProjectQuery, request: Request
+) -> Response:
+    """Delete a version, its tags and the aliases pointing at it (its number is not given
+    again; its files stay its run's); 409 if it served invocations."""
+    metadata(request).delete_model_version(project, model, version)
+    return no_content()
 
 
 @router.patch(

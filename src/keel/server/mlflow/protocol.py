@@ -11,6 +11,10 @@ This module owns what every MLflow route shares:
   check's 401/403, unexpected failures as 500);
 * :class:`Args`, a request's parameters (its JSON body, or the query string of a GET) read
   with MLflow's messages for missing and malformed values;
+* :data:`MESSAGES`, the field types of MLflow's request messages, and :func:`check_message`,
+  which checks a request against them before any work, as MLflow's server does (a body that
+  fits the proto's types passes; one that does not has each field's type checked, with
+  MLflow's ``Invalid value … supplied`` and ``Missing value …`` messages);
 * :func:`operation`, which turns a plain function of a :class:`Call` into a route that needs a
   role, runs the function in the thread pool (every store call, every write) and answers
   its dict as JSON.
@@ -21,6 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -169,17 +174,217 @@ def new_router() -> APIRouter:
 # --- arguments -------------------------------------------------------------------------------
 
 
+_API_DOCS = "See the API docs for more information about request parameters."
+
+
 def _missing(name: str) -> MlflowError:
-    return MlflowError(
-        f"Missing value for required parameter '{name}'. See the API docs for more "
-        "information about request parameters."
-    )
+    return MlflowError(f"Missing value for required parameter '{name}'. {_API_DOCS}")
+
+
+def shown(value: Any) -> str:
+    """A value as MLflow's messages show it: its compact JSON (``"foo"``, ``31``, ``9.0``)."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return text if len(text) <= 100 else text[:97] + "..."
 
 
 def _invalid(name: str, value: Any, expected: str) -> MlflowError:
-    shown = repr(value)
-    shown = shown if len(shown) <= 100 else shown[:97] + "..."
-    return MlflowError(f"Invalid value {shown} for parameter '{name}' supplied: {expected}.")
+    return MlflowError(f"Invalid value {shown(value)} for parameter '{name}' supplied: {expected}.")
+
+
+# --- request messages ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Field:
+    """A field of an MLflow request message.
+
+    ``kind`` is its proto type as JSON carries it: ``string``, ``int`` (int64, also sent as
+    text), ``float`` (double: a number, or ``"NaN"``/``"Infinity"``), ``bool``, ``enum`` (a
+    name or a number), ``list`` (repeated messages) or ``strings`` (repeated strings).
+    ``required`` and ``checked`` are MLflow's schema for the route: a required field must be
+    present and not empty; a checked field has its type checked when the body does not fit
+    the proto (a field of the proto that MLflow's schema leaves out is not).
+    """
+
+    kind: str
+    required: bool = False
+    checked: bool = True
+
+
+_INT_TEXT = re.compile(r"-?\d+")
+_FLOAT_WORDS = frozenset({"NaN", "Infinity", "-Infinity"})
+
+
+def _fits_proto(kind: str, value: Any) -> bool:
+    """Whether protobuf's JSON parser takes ``value`` for a field of ``kind``."""
+    if kind == "string":
+        return isinstance(value, str)
+    if kind == "bool":
+        return isinstance(value, bool) or value in ("true", "false")
+    if isinstance(value, bool):
+        return False  # protobuf refuses true/false for numbers
+    if kind == "int":
+        return (
+            isinstance(value, int)
+            or (isinstance(value, float) and value.is_integer())
+            or (isinstance(value, str) and bool(_INT_TEXT.fullmatch(value)))
+        )
+    if kind == "float":
+        return isinstance(value, int | float) or (
+            isinstance(value, str) and (value in _FLOAT_WORDS or _parses(float, value))
+        )
+    if kind == "enum":
+        return isinstance(value, int | str)
+    if kind == "list":
+        return isinstance(value, list) and all(isinstance(v, dict) for v in value)
+    if kind == "strings":
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+    raise AssertionError(f"unknown field kind {kind!r}")
+
+
+def _passes_check(kind: str, value: Any) -> bool:
+    """MLflow's type check of a field (``_assert_string``, ``_assert_intlike``…), which is
+    looser than the proto for numbers: ``"59"`` and ``5.5`` are int-like."""
+    if kind == "string":
+        return isinstance(value, str)
+    if kind == "bool":
+        return isinstance(value, bool)
+    if kind in ("int", "enum"):
+        return _parses(int, value)
+    if kind == "float":
+        return _parses(float, value)
+    if kind == "list":
+        return isinstance(value, list)
+    if kind == "strings":
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+    raise AssertionError(f"unknown field kind {kind!r}")
+
+
+def _parses(kind: type, value: Any) -> bool:
+    try:
+        kind(value)
+    except (TypeError, ValueError, OverflowError):
+        return False
+    return True
+
+
+def _schema(**fields: Field) -> dict[str, Field]:
+    return fields
+
+
+_S, _RS = Field("string"), Field("string", required=True)
+_I, _F, _L = Field("int"), Field("float"), Field("list")
+
+#: MLflow's request messages (service.proto) and its server's schema for each route
+MESSAGES: dict[str, dict[str, Field]] = {
+    "CreateExperiment": _schema(name=_RS, artifact_location=_S, tags=_L),
+    "GetExperiment": _schema(experiment_id=_RS),
+    "GetExperimentByName": _schema(experiment_name=_RS),
+    "DeleteExperiment": _schema(experiment_id=_RS),
+    "RestoreExperiment": _schema(experiment_id=_RS),
+    "UpdateExperiment": _schema(experiment_id=_RS, new_name=_RS),
+    "SetExperimentTag": _schema(experiment_id=_RS, key=_RS, value=_S),
+    "DeleteExperimentTag": _schema(experiment_id=_RS, key=_RS),
+    "SearchExperiments": _schema(
+        view_type=Field("enum"),
+        max_results=_I,
+        order_by=Field("strings"),
+        filter=_S,
+        page_token=_S,
+    ),
+    "CreateRun": _schema(
+        experiment_id=_S,
+        user_id=Field("string", checked=False),
+        start_time=_I,
+        tags=Field("list", checked=False),
+        run_name=_S,
+    ),
+    "UpdateRun": _schema(
+        run_id=_RS,
+        run_uuid=Field("string", checked=False),
+        status=Field("enum", checked=False),
+        end_time=_I,
+        run_name=_S,
+    ),
+    "GetRun": _schema(run_id=_RS, run_uuid=Field("string", checked=False)),
+    "DeleteRun": _schema(run_id=_RS),
+    "RestoreRun": _schema(run_id=_RS),
+    "LogMetric": _schema(
+        run_id=_RS,
+        run_uuid=Field("string", checked=False),
+        key=_RS,
+        value=Field("float", required=True),
+        timestamp=Field("int", required=True),
+        step=_I,
+        model_id=_S,
+        dataset_name=_S,
+        dataset_digest=_S,
+    ),
+    "LogParam": _schema(run_id=_RS, run_uuid=Field("string", checked=False), key=_RS, value=_S),
+    "SetTag": _schema(run_id=_RS, run_uuid=Field("string", checked=False), key=_RS, value=_S),
+    "DeleteTag": _schema(run_id=_RS, key=_RS),
+    "LogBatch": _schema(run_id=_RS, metrics=_L, params=_L, tags=_L),
+    "SearchRuns": _schema(
+        experiment_ids=Field("strings", checked=False),
+        filter=_S,
+        run_view_type=Field("enum", checked=False),
+        max_results=_I,
+        order_by=Field("strings"),
+        page_token=Field("string", checked=False),
+    ),
+    "LogOutputs": _schema(run_id=_RS, models=Field("list", required=True)),
+    "GetMetricHistory": _schema(
+        run_id=_RS,
+        run_uuid=Field("string", checked=False),
+        metric_key=_RS,
+        page_token=_S,
+        max_results=Field("int", checked=False),
+    ),
+    "GetMetricHistoryBulkInterval": _schema(
+        run_ids=Field("strings", required=True),
+        metric_key=_RS,
+        start_step=_I,
+        end_step=_I,
+        max_results=_I,
+    ),
+}
+
+
+def check_message(data: Mapping[str, Any], fields: Mapping[str, Field], query: bool) -> None:
+    """Refuse a request whose parameters do not fit the message, as MLflow's server does.
+
+    A body that protobuf's JSON parser takes passes the type checks; otherwise each checked
+    field present is type-checked. Required fields must then be present and not empty
+    (``run_id`` may come as the older ``run_uuid``). A query string's repeated fields are
+    lists already (a name given once is made a list of one), as MLflow's server reads them.
+    """
+    if query:
+        for name, spec in fields.items():
+            value = data.get(name)
+            if spec.kind == "strings" and isinstance(value, str):
+                data[name] = [value]  # type: ignore[index]
+    fits = all(
+        _fits_proto(spec.kind, data[name])
+        for name, spec in fields.items()
+        if data.get(name) is not None
+    )
+    for name, spec in fields.items():
+        if name not in data and not spec.required:
+            continue
+        value = data.get(name)
+        if name == "run_id" and value is None:
+            value = data.get("run_uuid")
+        if value is not None and not fits and spec.checked and not _passes_check(spec.kind, value):
+            raise MlflowError(
+                f"Invalid value {shown(value)} for parameter '{name}' supplied:  Hint: Value "
+                f"was of type '{_json_type(value)}'. {_API_DOCS}"
+            )
+        if spec.required and (value is None or value == ""):
+            raise _missing(name)
+
+
+def _json_type(value: Any) -> str:
+    return type(value).__name__
 
 
 class Args:
@@ -389,9 +594,12 @@ def answer(value: Any) -> Response:
 
 
 def operation(
-    router: APIRouter, method: str, path: str, role: str
+    router: APIRouter, method: str, path: str, role: str, message: str | None = None
 ) -> Callable[[Callable[[Call], Any]], Callable[[Call], Any]]:
     """Register ``fn(call) -> dict | None`` as ``method path``, callable with ``role``.
+
+    ``message`` names the request's entry in :data:`MESSAGES`: its parameters are checked
+    against it on the event loop, before the function is given any work.
 
     The function and the JSON of its answer run in the thread pool, every one of them: a
     write to SQLite may wait up to the busy timeout for another writer's lock, a search may
@@ -400,13 +608,17 @@ def operation(
     machine: a ``log_metric`` call took 3.0 ms through the pool, 3.9 ms on the event loop.
     """
 
+    fields = MESSAGES[message] if message is not None else None
+
     def register(fn: Callable[[Call], Any]) -> Callable[[Call], Any]:
         def respond(call: Call) -> Response:
             return answer(fn(call))
 
         async def endpoint(request: Request) -> Response:
-            call = Call(request, await read_args(request))
-            return await run_in_threadpool(respond, call)
+            args = await read_args(request)
+            if fields is not None:
+                check_message(args.data, fields, query=request.method == "GET")
+            return await run_in_threadpool(respond, Call(request, args))
 
         endpoint.__doc__ = fn.__doc__
         router.add_api_route(

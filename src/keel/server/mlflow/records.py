@@ -14,21 +14,25 @@ This module owns every mapping decision between the two data models:
   ``mlflow.runName`` too (MLflow's server does the same); params and tags are text (keel
   values that are not text are shown as JSON). A run's latest metrics carry no step or
   time (keel keeps those in the history, not with the latest value).
-* **artifacts**: a run's ``artifact_uri`` is ``mlflow-artifacts:/<exp>/<run>/artifacts``, so
-  the client moves files through the ``mlflow-artifacts`` proxy, which stores them in keel's
-  artifact store as the run's files.
+* **artifacts**: a run's ``artifact_uri`` is ``<experiment's location>/<run>/artifacts``. An
+  experiment's location is the ``artifact_location`` it was created with (kept in the hidden
+  tag ``mlflow.artifactLocation``), else ``server.mlflow_artifact_root``/<id>, else
+  ``mlflow-artifacts:/<exp>``: then the client moves files through the ``mlflow-artifacts``
+  proxy, which stores them in keel's artifact store as the run's files (elsewhere the client
+  writes them itself, see :mod:`.artifacts`).
 * **logged models** (MLflow 3): a logged model is a keel run of its own, tagged
   ``mlflow.loggedModel``, the child of the run that logged it when both are in one
   experiment. Its id is ``m-<run id>``, its files are that run's files under ``model/``
   (``mlflow-artifacts:/<exp>/models/m-<id>/artifacts``), its params, tags and metrics are the
   run's, and its status is the run's (pending: running, ready: finished, upload failed:
   failed). MLflow's ``search_runs`` does not show these runs; keel shows them as children.
-* **registry**: registered models and versions are keel's; a version's files are always a
-  run's files (``runs:/<run>/<path>``, ``mlflow-artifacts:/…`` and ``models:/m-<id>`` sources
-  all name one), so its content hash is computed from them. A version made from a logged
-  model is, in keel, a version of the logged model's run (path ``model``); MLflow is shown
-  the run that logged the model as its ``run_id`` and ``models:/m-<id>`` as its source. Every
-  version is READY, its stage is ``None``.
+* **registry**: registered models and versions are keel's. A version whose source names
+  files keel stores (``runs:/<run>/<path>``, ``mlflow-artifacts:/…``, ``models:/m-<id>``) is
+  a version of those run files, its content hash computed from them; a version made from a
+  logged model is, in keel, a version of the logged model's run (path ``model``), and MLflow
+  is shown the run that logged the model as its ``run_id``. Any other source MLflow accepts
+  makes a version without a run or files. The source and run id as given, the stage and the
+  last update time are reserved version tags (``keel.mlflow.*``). Every version is READY.
 """
 
 from __future__ import annotations
@@ -36,11 +40,12 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
 from keel.errors import NotFound
+from keel.server.deps import get_settings
 from keel.server.mlflow.protocol import (
     RESOURCE_DOES_NOT_EXIST,
     Call,
@@ -61,8 +66,40 @@ LOGGED_MODEL_TAG = "mlflow.loggedModel"  # "true" on the run that holds a logged
 SOURCE_RUN_TAG = "mlflow.loggedModel.sourceRunId"
 MODEL_TYPE_TAG = "mlflow.loggedModel.type"
 PRIVATE_TAG_PREFIX = "mlflow.loggedModel"  # keel's own bookkeeping: not shown as tags
+#: keel's records of what MLflow keeps outside tags (a run's inputs and outputs, the datasets
+#: of a logged model's metrics): not shown as tags either
+KEEL_TAG_PREFIX = "mlflow.keel."
+ARTIFACT_LOCATION_TAG = "mlflow.artifactLocation"  # an experiment's own (not shown as a tag)
 MODEL_ID_PREFIX = "m-"
 MODEL_FOLDER = "model"  # where a logged model's files are in its run
+# MLflow's fields of a version that keel has no column for, kept as reserved version tags (not
+# shown to MLflow as tags): the source and run id as given, the download URI of a version whose
+# files keel does not hold, the stage and the time of the last update
+VERSION_TAG_PREFIX = "keel.mlflow."
+VERSION_SOURCE_TAG = "keel.mlflow.source"
+VERSION_RUN_TAG = "keel.mlflow.run_id"
+VERSION_STORAGE_TAG = "keel.mlflow.storage"
+VERSION_STAGE_TAG = "keel.mlflow.stage"
+VERSION_UPDATED_TAG = "keel.mlflow.updated_at"
+
+
+def user_tag_key(key: str) -> str:
+    """``key``, unless it names one of the tags keel keeps its own records in (a client that
+    set or deleted them would corrupt what keel reads back)."""
+    if key == ARTIFACT_LOCATION_TAG or key.startswith((KEEL_TAG_PREFIX, VERSION_TAG_PREFIX)):
+        raise MlflowError(
+            f"Tag key '{key}' is reserved: keel keeps its own records of MLflow fields in "
+            f"'{ARTIFACT_LOCATION_TAG}', '{KEEL_TAG_PREFIX}*' and '{VERSION_TAG_PREFIX}*' tags."
+        )
+    return key
+
+
+def user_tags(tags: Mapping[str, str]) -> Mapping[str, str]:
+    """``tags``, each key checked by :func:`user_tag_key`."""
+    for key in tags:
+        user_tag_key(key)
+    return tags
+
 
 STATUS_TO_MLFLOW = {
     "running": "RUNNING",
@@ -139,13 +176,37 @@ def keel_experiment_id(call: Call, mlflow_id: str) -> str:
 
 
 class ExperimentIds:
-    """Shows keel experiment ids as MLflow's (the Default experiment is ``"0"``)."""
+    """Shows keel experiment ids as MLflow's (the Default experiment is ``"0"``), and where
+    their files are (looked up once per experiment and request)."""
 
     def __init__(self, call: Call) -> None:
         self._default = default_experiment(call, create=False)
+        self._call = call
+        self._locations: dict[str, str] = {}
 
     def __call__(self, keel_id: str) -> str:
         return DEFAULT_EXPERIMENT_ID if keel_id == self._default else keel_id
+
+    def location(self, keel_id: str, exp: Experiment | None = None) -> str:
+        """An experiment's ``artifact_location``: the one it was created with, else
+        ``<server.mlflow_artifact_root>/<id>``, else ``mlflow-artifacts:/<id>``."""
+        found = self._locations.get(keel_id)
+        if found is None:
+            if exp is None:
+                try:
+                    exp = self._call.store.get_experiment(keel_id)
+                except NotFound:
+                    exp = None
+            own = exp.tags.get(ARTIFACT_LOCATION_TAG) if exp is not None else None
+            root = get_settings(self._call.request).mlflow_artifact_root
+            if isinstance(own, str) and own:
+                found = own
+            elif root:
+                found = f"{root.rstrip('/')}/{self(keel_id)}"
+            else:
+                found = f"mlflow-artifacts:/{self(keel_id)}"
+            self._locations[keel_id] = found
+        return found
 
 
 def experiment_json(exp: Experiment, ids: ExperimentIds) -> dict[str, Any]:
@@ -153,11 +214,11 @@ def experiment_json(exp: Experiment, ids: ExperimentIds) -> dict[str, Any]:
     return {
         "experiment_id": mlflow_id,
         "name": exp.name,
-        "artifact_location": f"mlflow-artifacts:/{mlflow_id}",
+        "artifact_location": ids.location(exp.id, exp),
         "lifecycle_stage": exp.lifecycle,
         "last_update_time": exp.updated_at,
         "creation_time": exp.created_at,
-        "tags": tags_json(exp.tags),
+        "tags": tags_json({k: v for k, v in exp.tags.items() if k != ARTIFACT_LOCATION_TAG}),
     }
 
 
@@ -173,7 +234,7 @@ def tags_json(tags: Mapping[str, Any], hide_private: bool = False) -> list[dict[
     return [
         {"key": key, "value": text(value)}
         for key, value in tags.items()
-        if not (hide_private and key.startswith(PRIVATE_TAG_PREFIX))
+        if not (hide_private and key.startswith((PRIVATE_TAG_PREFIX, KEEL_TAG_PREFIX)))
     ]
 
 
@@ -190,7 +251,7 @@ def run_info_json(run: Run, ids: ExperimentIds) -> dict[str, Any]:
         "experiment_id": exp,
         "user_id": run.author,
         "status": STATUS_TO_MLFLOW.get(run.status, "RUNNING"),
-        "artifact_uri": run_artifact_uri(exp, run.id),
+        "artifact_uri": f"{ids.location(run.experiment_id)}/{run.id}/artifacts",
         "lifecycle_stage": run.lifecycle,
     }
     if run.start_time is not None:
@@ -362,16 +423,27 @@ def source_runs(call: Call, versions: Iterable[ModelVersion]) -> dict[str, Run]:
 def version_location(
     mv: ModelVersion, runs: Mapping[str, Run], ids: ExperimentIds
 ) -> tuple[str, str, str | None]:
-    """(source, download URI, logged model id) of a version."""
-    run = runs.get(mv.run_id or "")
+    """(source, download URI, logged model id) of a version (the source as MLflow was given
+    it, when it was registered through MLflow)."""
+    given = mv.tags.get(VERSION_SOURCE_TAG)
+    if mv.run_id is None:  # registered through MLflow from files keel does not hold
+        source = text(given) if given is not None else ""
+        return source, text(mv.tags.get(VERSION_STORAGE_TAG, source)), None
+    run = runs.get(mv.run_id)
     if run is None:
         where = f"runs:/{mv.run_id}/{mv.path_in_run}"
-        return where, where, None
+        return text(given) if given is not None else where, where, None
     exp = ids(run.experiment_id)
     if is_logged_model(run) and mv.path_in_run == MODEL_FOLDER:
-        return f"models:/{model_id_of(run.id)}", logged_model_uri(exp, run.id), model_id_of(run.id)
+        uri, model_id = logged_model_uri(exp, run.id), model_id_of(run.id)
+        return text(given) if given is not None else f"models:/{model_id}", uri, model_id
     uri = run_artifact_uri(exp, run.id) + (f"/{mv.path_in_run}" if mv.path_in_run else "")
-    return uri, uri, None
+    return text(given) if given is not None else uri, uri, None
+
+
+def version_stage(mv: ModelVersion) -> str:
+    """A version's MLflow stage (``None`` unless moved)."""
+    return text(mv.tags.get(VERSION_STAGE_TAG, "None"))
 
 
 def version_json(mv: ModelVersion, runs: Mapping[str, Run], ids: ExperimentIds) -> dict[str, Any]:
@@ -379,20 +451,25 @@ def version_json(mv: ModelVersion, runs: Mapping[str, Run], ids: ExperimentIds) 
     run_id = mv.run_id or ""
     if model_id:  # MLflow names the run that logged the model, not the one holding its files
         run_id = text(runs[mv.run_id or ""].tags.get(SOURCE_RUN_TAG, ""))
+    if VERSION_RUN_TAG in mv.tags:
+        run_id = text(mv.tags[VERSION_RUN_TAG])
+    updated = mv.tags.get(VERSION_UPDATED_TAG)
     found: dict[str, Any] = {
         "name": mv.model,
         "version": str(mv.version),
         "creation_timestamp": mv.created_at,
-        "last_updated_timestamp": mv.created_at,
+        "last_updated_timestamp": int(updated) if updated is not None else mv.created_at,
         "user_id": mv.author,
-        "current_stage": "None",
+        "current_stage": version_stage(mv),
         "description": mv.description,
         "source": source,
         "run_id": run_id,
         "status": "READY",
         "run_link": "",
         "aliases": list(mv.aliases),
-        "tags": tags_json(mv.tags),
+        "tags": tags_json(
+            {k: v for k, v in mv.tags.items() if not k.startswith(VERSION_TAG_PREFIX)}
+        ),
     }
     if model_id:
         found["model_id"] = model_id
@@ -401,10 +478,11 @@ def version_json(mv: ModelVersion, runs: Mapping[str, Run], ids: ExperimentIds) 
 
 def registered_model_json(
     model: RegisteredModel,
-    latest: ModelVersion | None,
+    latest: Sequence[ModelVersion],
     runs: Mapping[str, Run],
     ids: ExperimentIds,
 ) -> dict[str, Any]:
+    """A registered model; ``latest``: its newest version in each stage."""
     found: dict[str, Any] = {
         "name": model.name,
         "creation_timestamp": model.created_at,
@@ -416,6 +494,6 @@ def registered_model_json(
             for alias, version in sorted(model.aliases.items())
         ],
     }
-    if latest is not None:
-        found["latest_versions"] = [version_json(latest, runs, ids)]
+    if latest:
+        found["latest_versions"] = [version_json(mv, runs, ids) for mv in latest]
     return found

@@ -13,8 +13,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from keel.entities import Metric
-from keel.errors import Conflict
+from keel.entities import Metric, Run
+from keel.errors import Conflict, NotFound
+from keel.server.mlflow.artifacts import requested_location
+from keel.server.mlflow.datasets import run_inputs_outputs
+from keel.server.mlflow.logged_models import ModelTarget, log_model_metrics, model_target
 from keel.server.mlflow.protocol import (
     RESOURCE_ALREADY_EXISTS,
     RESOURCE_DOES_NOT_EXIST,
@@ -27,23 +30,25 @@ from keel.server.mlflow.protocol import (
     text_value,
 )
 from keel.server.mlflow.records import (
+    ARTIFACT_LOCATION_TAG,
     DEFAULT_EXPERIMENT_ID,
     LOGGED_MODEL_TAG,
     PARENT_RUN_TAG,
     RUN_NAME_TAG,
     STATUS_FROM_MLFLOW,
     ExperimentIds,
+    default_experiment,
     experiment_json,
     get_run,
     is_id,
     keel_experiment_id,
-    logged_model_run,
     metric_json,
-    model_id_of,
     new_id,
     now_ms,
     run_info_json,
     run_json,
+    user_tag_key,
+    user_tags,
 )
 from keel.server.mlflow.search import (
     Attribute,
@@ -139,12 +144,15 @@ def _view_type(call: Call, name: str) -> int:
 # --- experiments -----------------------------------------------------------------------------
 
 
-@operation(router, "POST", f"{API}/experiments/create", "editor")
+@operation(router, "POST", f"{API}/experiments/create", "editor", "CreateExperiment")
 def create_experiment(call: Call) -> dict[str, Any]:
-    """Create an experiment in the server's project (``artifact_location`` is keel's to
-    choose: the argument is ignored)."""
+    """Create an experiment in the server's project (an ``artifact_location`` is kept as
+    given, see :mod:`.artifacts`)."""
     name = call.args.text("name", required=True)
-    tags = call.args.key_values("tags")
+    tags = dict(user_tags(call.args.key_values("tags")))
+    location = call.args.text("artifact_location")
+    if location:
+        tags = {**tags, ARTIFACT_LOCATION_TAG: requested_location(location)}
     try:
         exp = call.store.create_experiment(call.project, name, tags)
     except Conflict:
@@ -152,15 +160,16 @@ def create_experiment(call: Call) -> dict[str, Any]:
     return {"experiment_id": ExperimentIds(call)(exp.id)}
 
 
-@operation(router, "GET", f"{API}/experiments/get", "viewer")
+@operation(router, "GET", f"{API}/experiments/get", "viewer", "GetExperiment")
 def get_experiment(call: Call) -> dict[str, Any]:
     exp_id = keel_experiment_id(call, call.args.text("experiment_id", required=True))
     return {"experiment": experiment_json(call.store.get_experiment(exp_id), ExperimentIds(call))}
 
 
-@operation(router, "GET", f"{API}/experiments/get-by-name", "viewer")
+@operation(router, "GET", f"{API}/experiments/get-by-name", "viewer", "GetExperimentByName")
 def get_experiment_by_name(call: Call) -> dict[str, Any]:
     name = call.args.text("experiment_name", required=True)
+    default_experiment(call, create=True)  # a fresh store has its Default, as MLflow's does
     found = call.store.find_experiments(call.project, {"name": name}, limit=1)
     if not found:
         raise MlflowError(f"Could not find experiment with name '{name}'", RESOURCE_DOES_NOT_EXIST)
@@ -169,6 +178,7 @@ def get_experiment_by_name(call: Call) -> dict[str, Any]:
 
 def _search_experiments(call: Call) -> dict[str, Any]:
     args = call.args
+    default_experiment(call, create=True)  # a fresh store lists its Default, as MLflow's does
     size = page_size(args.integer("max_results"), 1000, 50_000)
     offset = offset_of(args.text("page_token"))
     query = translate(parse_filter(args.text("filter")), EXPERIMENTS)
@@ -186,8 +196,12 @@ def _search_experiments(call: Call) -> dict[str, Any]:
     return reply
 
 
-operation(router, "POST", f"{API}/experiments/search", "viewer")(_search_experiments)
-operation(router, "GET", f"{API}/experiments/search", "viewer")(_search_experiments)
+operation(router, "POST", f"{API}/experiments/search", "viewer", "SearchExperiments")(
+    _search_experiments
+)
+operation(router, "GET", f"{API}/experiments/search", "viewer", "SearchExperiments")(
+    _search_experiments
+)
 
 
 def _lifecycle(call: Call, lifecycle: str) -> None:
@@ -199,18 +213,18 @@ def _lifecycle(call: Call, lifecycle: str) -> None:
     call.store.set_experiment_lifecycle(keel_experiment_id(call, mlflow_id), lifecycle)
 
 
-@operation(router, "POST", f"{API}/experiments/delete", "editor")
+@operation(router, "POST", f"{API}/experiments/delete", "editor", "DeleteExperiment")
 def delete_experiment(call: Call) -> None:
     """Mark an experiment deleted (its runs are left as they are)."""
     _lifecycle(call, "deleted")
 
 
-@operation(router, "POST", f"{API}/experiments/restore", "editor")
+@operation(router, "POST", f"{API}/experiments/restore", "editor", "RestoreExperiment")
 def restore_experiment(call: Call) -> None:
     _lifecycle(call, "active")
 
 
-@operation(router, "POST", f"{API}/experiments/update", "editor")
+@operation(router, "POST", f"{API}/experiments/update", "editor", "UpdateExperiment")
 def update_experiment(call: Call) -> None:
     """Rename an experiment."""
     exp_id = keel_experiment_id(call, call.args.text("experiment_id", required=True))
@@ -224,24 +238,26 @@ def update_experiment(call: Call) -> None:
             ) from None
 
 
-@operation(router, "POST", f"{API}/experiments/set-experiment-tag", "editor")
+@operation(router, "POST", f"{API}/experiments/set-experiment-tag", "editor", "SetExperimentTag")
 def set_experiment_tag(call: Call) -> None:
     exp_id = keel_experiment_id(call, call.args.text("experiment_id", required=True))
-    key = call.args.text("key", required=True)
+    key = user_tag_key(call.args.text("key", required=True))
     value = text_value(call.args.data.get("value"), "value")
     call.store.set_experiment_tags(exp_id, {key: value})
 
 
-@operation(router, "POST", f"{API}/experiments/delete-experiment-tag", "editor")
+@operation(
+    router, "POST", f"{API}/experiments/delete-experiment-tag", "editor", "DeleteExperimentTag"
+)
 def delete_experiment_tag(call: Call) -> None:
     exp_id = keel_experiment_id(call, call.args.text("experiment_id", required=True))
-    call.store.delete_experiment_tag(exp_id, call.args.text("key", required=True))
+    call.store.delete_experiment_tag(exp_id, user_tag_key(call.args.text("key", required=True)))
 
 
 # --- runs ------------------------------------------------------------------------------------
 
 
-@operation(router, "POST", f"{API}/runs/create", "editor")
+@operation(router, "POST", f"{API}/runs/create", "editor", "CreateRun")
 def create_run(call: Call) -> dict[str, Any]:
     """A keel run (kind ``tracking``, status running) in an active experiment; the tag
     ``mlflow.parentRunId`` makes it a child of a run of the same experiment."""
@@ -278,20 +294,15 @@ def create_run(call: Call) -> dict[str, Any]:
     return {"run": run_json(run, ExperimentIds(call))}
 
 
-def _model_outputs(call: Call, run_id: str) -> list[str]:
-    found = call.store.find_runs(
-        None, {"parent_id": run_id, f"tags.{LOGGED_MODEL_TAG}": "true"}, [("created_at", 1)]
-    )
-    return [model_id_of(r.id) for r in found]
-
-
-@operation(router, "GET", f"{API}/runs/get", "viewer")
+@operation(router, "GET", f"{API}/runs/get", "viewer", "GetRun")
 def get_run_route(call: Call) -> dict[str, Any]:
     run = get_run(call, call.args.run_id())
-    return {"run": run_json(run, ExperimentIds(call), _model_outputs(call, run.id))}
+    found = run_json(run, ExperimentIds(call))
+    found["inputs"], found["outputs"] = run_inputs_outputs(call, run)  # see .datasets
+    return {"run": found}
 
 
-@operation(router, "POST", f"{API}/runs/update", "editor")
+@operation(router, "POST", f"{API}/runs/update", "editor", "UpdateRun")
 def update_run(call: Call) -> dict[str, Any]:
     """Status, end time and name of a run (a new name is written to ``mlflow.runName`` too)."""
     args = call.args
@@ -310,7 +321,7 @@ def update_run(call: Call) -> dict[str, Any]:
     return {"run_info": run_info_json(run, ExperimentIds(call))}
 
 
-@operation(router, "POST", f"{API}/runs/delete", "editor")
+@operation(router, "POST", f"{API}/runs/delete", "editor", "DeleteRun")
 def delete_run(call: Call) -> None:
     """Mark a run deleted (``keel gc`` purges it later)."""
     run_id = call.args.run_id()
@@ -318,14 +329,14 @@ def delete_run(call: Call) -> None:
     call.store.update_run(run_id, lifecycle="deleted")
 
 
-@operation(router, "POST", f"{API}/runs/restore", "editor")
+@operation(router, "POST", f"{API}/runs/restore", "editor", "RestoreRun")
 def restore_run(call: Call) -> None:
     run_id = call.args.run_id()
     get_run(call, run_id)
     call.store.update_run(run_id, lifecycle="active")
 
 
-@operation(router, "POST", f"{API}/runs/log-metric", "editor")
+@operation(router, "POST", f"{API}/runs/log-metric", "editor", "LogMetric")
 def log_metric(call: Call) -> None:
     args = call.args
     key = args.text("key", required=True)
@@ -337,10 +348,13 @@ def log_metric(call: Call) -> None:
         args.integer("step", default=0),
         args.integer("timestamp") or now_ms(),
     )
-    _log(call, args.run_id(), [(point, args.text("model_id"))], {}, {})
+    target = model_target(
+        args.text("model_id"), args.text("dataset_name"), args.text("dataset_digest")
+    )
+    _log(call, args.run_id(), [(point, target)], {}, {})
 
 
-@operation(router, "POST", f"{API}/runs/log-parameter", "editor")
+@operation(router, "POST", f"{API}/runs/log-parameter", "editor", "LogParam")
 def log_param(call: Call) -> None:
     """Log a param; a different value for a logged key is refused (params are write-once)."""
     args = call.args
@@ -349,7 +363,7 @@ def log_param(call: Call) -> None:
     _log(call, args.run_id(), [], {key: value}, {})
 
 
-@operation(router, "POST", f"{API}/runs/set-tag", "editor")
+@operation(router, "POST", f"{API}/runs/set-tag", "editor", "SetTag")
 def set_tag(call: Call) -> None:
     """Set a tag; ``mlflow.runName`` also renames the run."""
     args = call.args
@@ -358,12 +372,13 @@ def set_tag(call: Call) -> None:
     _log(call, args.run_id(), [], {}, {key: value})
 
 
-@operation(router, "POST", f"{API}/runs/delete-tag", "editor")
+@operation(router, "POST", f"{API}/runs/delete-tag", "editor", "DeleteTag")
 def delete_tag(call: Call) -> None:
     args = call.args
     run_id = args.run_id()
-    key = args.text("key", required=True)
+    key = user_tag_key(args.text("key", required=True))
     run = get_run(call, run_id)
+    _check_active(run)
     if key not in run.tags:
         raise MlflowError(
             f"No tag with name: {key} in run with id {run_id}", RESOURCE_DOES_NOT_EXIST
@@ -371,7 +386,7 @@ def delete_tag(call: Call) -> None:
     call.store.delete_run_tag(run_id, key)
 
 
-@operation(router, "POST", f"{API}/runs/log-batch", "editor")
+@operation(router, "POST", f"{API}/runs/log-batch", "editor", "LogBatch")
 def log_batch(call: Call) -> None:
     """Params, metrics and tags of one run, within MLflow's limits, all or nothing."""
     args = call.args
@@ -382,6 +397,13 @@ def log_batch(call: Call) -> None:
         )
     run_id = args.text("run_id", required=True)
     metrics, params, tags = args.objects("metrics"), args.objects("params"), args.objects("tags")
+    for index, item in enumerate(metrics):  # MLflow's order: every metric's fields first
+        for name in ("key", "value", "timestamp"):
+            if item.get(name) in (None, ""):
+                raise MlflowError(
+                    f"Missing value for required parameter 'metrics[{index}].{name}'. "
+                    "See the API docs for more information about request parameters."
+                )
     for what, items, most in (
         ("metrics", metrics, MAX_METRICS_PER_BATCH),
         ("params", params, MAX_PARAMS_TAGS_PER_BATCH),
@@ -407,21 +429,26 @@ def log_batch(call: Call) -> None:
         _item_key(item, "tags", index): text_value(item.get("value"), f"tags[{index}].value")
         for index, item in enumerate(tags)
     }
-    now = now_ms()
     points = []
     for index, item in enumerate(metrics):
-        key = _item_key(item, "metrics", index)
-        if "value" not in item:
-            raise MlflowError(f"Missing value for required parameter 'metrics[{index}].value'.")
         point = Metric(
-            key,
+            _item_key(item, "metrics", index),
             number(item["value"], f"metrics[{index}].value"),
             integer(item.get("step"), f"metrics[{index}].step"),
-            integer(item.get("timestamp"), f"metrics[{index}].timestamp") or now,
+            integer(item["timestamp"], f"metrics[{index}].timestamp"),
         )
         model_id = item.get("model_id")
-        points.append((point, model_id if isinstance(model_id, str) and model_id else None))
+        target = model_target(model_id, item.get("dataset_name"), item.get("dataset_digest"))
+        points.append((point, target))
     _log(call, run_id, points, param_values, tag_values)
+
+
+def _check_active(run: Run) -> None:
+    """MLflow's refusal to change a deleted run."""
+    if run.lifecycle != "active":
+        raise MlflowError(
+            f"The run {run.id} must be in the 'active' state. Current state is {run.lifecycle}."
+        )
 
 
 def _check_batch_limit(what: str, length: int, most: int) -> None:
@@ -440,7 +467,7 @@ def _item_key(item: Mapping[str, Any], what: str, index: int) -> str:
 
 
 def _check_tags(tags: Mapping[str, str]) -> None:
-    for key, value in tags.items():
+    for key, value in user_tags(tags).items():
         if len(value) > MAX_TAG_VALUE_LENGTH:
             raise MlflowError(
                 f"Tag '{key}' has a value of {len(value)} characters: at most "
@@ -451,7 +478,7 @@ def _check_tags(tags: Mapping[str, str]) -> None:
 def _log(
     call: Call,
     run_id: str,
-    points: list[tuple[Metric, str | None]],
+    points: list[tuple[Metric, ModelTarget | None]],
     params: Mapping[str, str],
     tags: Mapping[str, str],
 ) -> None:
@@ -467,19 +494,19 @@ def _log(
                 f"{MAX_PARAM_VALUE_LENGTH} are allowed."
             )
     _check_tags(tags)
-    run_points = [p for p, model_id in points if model_id is None]
-    by_model: dict[str, list[Metric]] = {}
-    for point, model_id in points:
-        if model_id is not None:
-            by_model.setdefault(model_id, []).append(point)
-    if by_model:
-        run_points += _new_points(call, run_id, [p for ps in by_model.values() for p in ps])
-    call.store.log_batch(run_id, params=params, metrics=run_points, tags=tags)
+    run_points = [p for p, target in points if target is None]
+    model_points = [(p, target) for p, target in points if target is not None]
+    if model_points:
+        run_points += _new_points(call, run_id, [p for p, _target in model_points])
+    try:
+        call.store.log_batch(run_id, params=params, metrics=run_points, tags=tags)
+    except Conflict:
+        _check_active(call.store.get_run(run_id))  # a deleted run: say so as MLflow does
+        raise
     if RUN_NAME_TAG in tags:
         call.store.update_run(run_id, name=tags[RUN_NAME_TAG])
-    for model_id, model_points in by_model.items():
-        model_run = logged_model_run(call, model_id)
-        call.store.log_batch(model_run.id, metrics=model_points)
+    if model_points:  # with the run and dataset of each point: see .logged_models
+        log_model_metrics(call, run_id, model_points)
 
 
 def _new_points(call: Call, run_id: str, points: list[Metric]) -> list[Metric]:
@@ -520,22 +547,10 @@ def _search_runs(call: Call) -> dict[str, Any]:
     return reply
 
 
-operation(router, "POST", f"{API}/runs/search", "viewer")(_search_runs)
+operation(router, "POST", f"{API}/runs/search", "viewer", "SearchRuns")(_search_runs)
 
 
-@operation(router, "POST", f"{API}/runs/outputs", "editor")
-def log_outputs(call: Call) -> None:
-    """Link logged models to a run: keel's logged models already belong to the run that
-    logged them, so this only checks that the run and the models exist."""
-    get_run(call, call.args.text("run_id", required=True))
-    for index, item in enumerate(call.args.objects("models")):
-        model_id = item.get("model_id")
-        if not isinstance(model_id, str):
-            raise MlflowError(f"Missing value for required parameter 'models[{index}].model_id'.")
-        logged_model_run(call, model_id)
-
-
-@operation(router, "GET", f"{API}/metrics/get-history", "viewer")
+@operation(router, "GET", f"{API}/metrics/get-history", "viewer", "GetMetricHistory")
 def get_metric_history(call: Call) -> dict[str, Any]:
     """Every point of a metric, by step then time (paged when ``max_results`` is given)."""
     args = call.args
@@ -557,3 +572,100 @@ def get_metric_history(call: Call) -> dict[str, Any]:
     if size is not None and offset + size < len(points):
         reply["next_page_token"] = page_token(offset + size)
     return reply
+
+
+MAX_BULK_RUNS = 100
+MAX_BULK_HISTORY = 25_000
+MAX_INTERVAL_RESULTS = 2500  # MLflow's MAX_RESULTS_PER_RUN
+
+
+@operation(router, "GET", f"{API}/metrics/get-history-bulk", "viewer")
+def get_metric_history_bulk(call: Call) -> dict[str, Any]:
+    """A metric's points in several runs (MLflow's UI calls it under ``/ajax-api``): by run
+    id, then time, step and value; runs that do not exist have none."""
+    args = call.args
+    run_ids = args.strings("run_id")
+    if not run_ids:
+        raise MlflowError("GetMetricHistoryBulk request must specify at least one run_id.")
+    if len(run_ids) > MAX_BULK_RUNS:
+        raise MlflowError(
+            f"GetMetricHistoryBulk request cannot specify more than {MAX_BULK_RUNS} run_ids. "
+            f"Received {len(run_ids)} run_ids."
+        )
+    key = args.text("metric_key")
+    if key is None:
+        raise MlflowError("GetMetricHistoryBulk request must specify a metric_key.")
+    size = min(args.integer("max_results", default=MAX_BULK_HISTORY), MAX_BULK_HISTORY)
+    found: list[dict[str, Any]] = []
+    for run_id in sorted(set(run_ids)):
+        if len(found) >= size:
+            break
+        if not is_id(run_id):
+            continue
+        try:
+            points = call.store.get_metric_history(run_id, key)
+        except NotFound:
+            continue
+        points.sort(key=lambda m: (m.timestamp, m.step, m.value))
+        found += [{**_point_json(m), "run_id": run_id} for m in points]
+    return {"metrics": found[:size]}
+
+
+@operation(
+    router,
+    "GET",
+    f"{API}/metrics/get-history-bulk-interval",
+    "viewer",
+    "GetMetricHistoryBulkInterval",
+)
+def get_metric_history_bulk_interval(call: Call) -> dict[str, Any]:
+    """At most ``max_results`` points of a metric per run, evenly spread over its history (or
+    over the steps from ``start_step`` to ``end_step``), the first and last always kept: the
+    sampling of MLflow's SQL store."""
+    args = call.args
+    run_ids = args.strings("run_ids")
+    if len(run_ids) > MAX_BULK_RUNS:
+        raise MlflowError(
+            f"GetMetricHistoryBulkInterval request must specify at most {MAX_BULK_RUNS} "
+            f"run_ids. Received {len(run_ids)} run_ids."
+        )
+    size = args.integer("max_results", default=MAX_INTERVAL_RESULTS)
+    if not 1 <= size <= MAX_INTERVAL_RESULTS:
+        raise MlflowError(f"max_results must be between 1 and {MAX_INTERVAL_RESULTS}.")
+    key = args.text("metric_key", required=True)
+    start, end = args.integer("start_step"), args.integer("end_step")
+    if (start is None) != (end is None):
+        raise MlflowError("If either start step or end step are specified, both must be specified.")
+    if start is not None and start > end:
+        raise MlflowError(
+            f"end_step must be greater than start_step. Found start_step={start} and "
+            f"end_step={end}."
+        )
+    runs = [get_run(call, run_id) for run_id in run_ids]
+    found: list[dict[str, Any]] = []
+    for run in runs:
+        points = call.store.get_metric_history(run.id, key)
+        if start is not None:
+            points = [m for m in points if start <= m.step <= end]
+        points.sort(key=lambda m: (m.step, m.timestamp, m.value))
+        found += [{**_point_json(m), "run_id": run.id} for m in _sampled(points, size)]
+    return {"metrics": found}
+
+
+def _sampled(points: list[Metric], size: int) -> list[Metric]:
+    """The first point of each of ``size`` equal buckets (SQL's ``NTILE``), then the last point
+    in place of the final one when it is missing."""
+    total = len(points)
+    if total <= size:
+        return points
+    big, small = total % size, total // size  # the first `big` buckets hold one more
+    starts = [i * (small + 1) if i < big else big * (small + 1) + (i - big) * small
+              for i in range(size)]  # fmt: skip
+    chosen = [points[i] for i in starts]
+    if chosen[-1] is not points[-1]:
+        chosen[-1] = points[-1]
+    return chosen
+
+
+def _point_json(m: Metric) -> dict[str, Any]:
+    return metric_json(m.key, m.value, m.step, m.timestamp)

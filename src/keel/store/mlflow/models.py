@@ -123,6 +123,34 @@ def set_model_tags(store: MlflowStore, project: str, name: str, tags: Mapping[st
         )
 
 
+def rename_model(store: MlflowStore, project: str, name: str, new_name: str) -> RegisteredModel:
+    _model_raw(store, project, name)
+    _check_model_name(new_name)
+    try:
+        store._call(
+            "POST",
+            "registered-models/rename",
+            {"name": c.qualified(project, name), "new_name": c.qualified(project, new_name)},
+        )
+    except Conflict:
+        raise Conflict(f"model {new_name!r} already exists in project {project!r}") from None
+    return get_model(store, project, new_name)
+
+
+def delete_model(store: MlflowStore, project: str, name: str) -> None:
+    _model_raw(store, project, name)
+    store.http.call("DELETE", "registered-models/delete", {"name": c.qualified(project, name)})
+
+
+def delete_model_version(store: MlflowStore, project: str, model: str, version: int) -> None:
+    found = get_model_version(store, project, model, int(version))
+    store.http.call(
+        "DELETE",
+        "model-versions/delete",
+        {"name": c.qualified(project, model), "version": str(found.version)},
+    )
+
+
 # --- model versions -----------------------------------------------------------------
 
 

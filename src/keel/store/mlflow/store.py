@@ -60,6 +60,7 @@ from keel.store.mlflow import datasets, invocations, models
 from keel.store.mlflow.filters import push_run_query
 from keel.store.mlflow.http import MlflowHttp, safe_url
 from keel.store.validation import (
+    check_experiment_name,
     check_id,
     check_key,
     check_name,
@@ -121,7 +122,7 @@ class MlflowStore(MetadataStore):
         self, project: str, name: str, tags: Mapping[str, Any] | None = None
     ) -> Experiment:
         check_name(project, "project")
-        check_name(name, "experiment")
+        check_experiment_name(name)
         texts, kinds = c.encode_values(tags, "tag", c.MAX_EXPERIMENT_TAG_VALUE)
         types = c.merged_types({}, kinds)
         if types:
@@ -141,7 +142,7 @@ class MlflowStore(MetadataStore):
     def get_or_create_experiment(
         self, project: str, name: str, tags: Mapping[str, Any] | None = None
     ) -> Experiment:
-        check_name(name, "experiment")
+        check_experiment_name(name)
         found = self._experiment_by_name(project, name)
         if found is not None:
             return c.experiment(found)
@@ -732,6 +733,15 @@ class MlflowStore(MetadataStore):
         self, version_id: str, metrics: Mapping[str, float]
     ) -> ModelVersion:
         return models.update_model_version_metrics(self, version_id, metrics)
+
+    def rename_model(self, project: str, name: str, new_name: str) -> RegisteredModel:
+        return models.rename_model(self, project, name, new_name)
+
+    def delete_model(self, project: str, name: str) -> None:
+        return models.delete_model(self, project, name)
+
+    def delete_model_version(self, project: str, model: str, version: int) -> None:
+        return models.delete_model_version(self, project, model, version)
 
     def set_alias(self, project: str, model: str, alias: str, version: int) -> None:
         return models.set_alias(self, project, model, alias, version)
