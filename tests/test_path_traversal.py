@@ -339,6 +339,29 @@ def s_mlflow_download(sb: Sandbox, h: str) -> None:
     _refused_http(listing)
 
 
+def s_mlflow_proxy_path(sb: Sandbox, h: str) -> None:
+    """The proxy's paths outside any run: plain files under its root (MLflow's
+    --artifacts-destination), written and read by path."""
+    url = f"/api/2.0/mlflow-artifacts/artifacts/{_in_url(h)}"
+    answer = sb.app_client.put(url, content=b"evil")
+    _refused_http(answer)
+    # "." is dropped by the HTTP client: a PUT to the root, which no route takes
+    assert answer.json()["error_code"] in ("INVALID_PARAMETER_VALUE", "ENDPOINT_NOT_FOUND")
+    if h == ".":  # a GET of the root lists it, as MLflow's proxy does
+        assert set(sb.app_client.get(url).json()) <= {"files"}
+    else:
+        _refused_http(sb.app_client.get(url))
+    _refused_http(sb.app_client.delete(url))
+
+
+def s_mlflow_get_artifact(sb: Sandbox, h: str) -> None:
+    """MLflow's UI download route: a run's file by ``path`` query."""
+    answer = sb.app_client.get(
+        "/ajax-api/2.0/mlflow/get-artifact", params={"run_id": sb.server_run, "path": h}
+    )
+    _refused_http(answer)
+
+
 def s_ui_download(sb: Sandbox, h: str) -> None:
     _refused_http(sb.ui_viewer.get(f"/runs/{sb.server_run}/artifacts/{_in_url(h)}"))
 
@@ -495,6 +518,8 @@ SURFACES: dict[str, Callable[[Sandbox, str], None]] = {
     "api-list": s_api_list,
     "mlflow-upload": s_mlflow_upload,
     "mlflow-download": s_mlflow_download,
+    "mlflow-proxy-path": s_mlflow_proxy_path,
+    "mlflow-get-artifact": s_mlflow_get_artifact,
     "ui-download": s_ui_download,
     "pipeline-upload": s_pipeline_upload,
     "input-upload": s_input_upload,

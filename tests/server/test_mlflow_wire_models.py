@@ -195,6 +195,22 @@ def test_log_outputs_are_a_runs_model_outputs_with_their_steps(wire: Wire) -> No
 # --- datasets and inputs -------------------------------------------------------------------------
 
 
+def test_log_inputs_checks_its_fields_before_any_work(wire: Wire) -> None:
+    """MLflow's LogInputs schema: run_id a required string, datasets and models lists."""
+    run = wire.client.create_run(wire.client.create_experiment("inputs-types")).info.run_id
+    for body, field in (
+        ({"datasets": []}, "run_id"),
+        ({"run_id": 31, "datasets": []}, "run_id"),
+        ({"run_id": run, "datasets": "foo"}, "datasets"),
+        ({"run_id": run, "models": {"model_id": "m-1"}}, "models"),
+    ):
+        answer = wire.post("/api/2.0/mlflow/runs/log-inputs", body)
+        assert answer.status_code == 400, (body, answer.text)
+        assert answer.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+        assert f"'{field}'" in answer.json()["message"]
+    assert wire.keel().get_run(run).tags.get("mlflow.keel.datasetInputs") is None
+
+
 def test_log_inputs_are_keel_datasets_used_by_the_run(wire: Wire) -> None:
     client = wire.client
     exp = client.create_experiment("inputs")

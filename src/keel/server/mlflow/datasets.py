@@ -158,7 +158,7 @@ def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
-@operation(router, "POST", f"{API}/runs/log-inputs", "editor")
+@operation(router, "POST", f"{API}/runs/log-inputs", "editor", "LogInputs")
 def log_inputs(call: Call) -> None:
     """Datasets (each a keel dataset linked to the run as an input) and logged models a run
     used. An input logged again (same name and digest) keeps its first tags, as MLflow's."""

@@ -332,6 +332,7 @@ MESSAGES: dict[str, dict[str, Field]] = {
         order_by=Field("strings"),
         page_token=Field("string", checked=False),
     ),
+    "LogInputs": _schema(run_id=_RS, datasets=_L, models=_L),
     "LogOutputs": _schema(run_id=_RS, models=Field("list", required=True)),
     "GetMetricHistory": _schema(
         run_id=_RS,
