@@ -27,25 +27,9 @@ from keel.server.auth import Accounts  # noqa: E402
 from keel.server.settings import ServerSettings  # noqa: E402
 from keel.store.accounts import AccountStore  # noqa: E402
 from keel_server import ADMIN, RunningServer, _password_hash, running_server  # noqa: E402
+from mlflow_wire import MLFLOW_ENV, QUIET, reset_fluent_state  # noqa: E402
 
-pytestmark = [
-    # MLflow and the libraries it loads warn about their own deprecations
-    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
-    pytest.mark.filterwarnings("ignore::FutureWarning"),
-    pytest.mark.filterwarnings("ignore::UserWarning"),
-    pytest.mark.filterwarnings("ignore::PendingDeprecationWarning"),
-]
-
-#: keep MLflow's client from calling anything but the server under test, and fail fast
-MLFLOW_ENV = {
-    "MLFLOW_DISABLE_TELEMETRY": "true",
-    "DO_NOT_TRACK": "true",
-    "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
-    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
-    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
-    "MLFLOW_ENABLE_ASYNC_LOGGING": "false",
-    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
-}
+pytestmark = QUIET
 
 
 class Server:
@@ -77,12 +61,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         patch.setenv("MLFLOW_TRACKING_TOKEN", tokens["editor"])
         mlflow.set_tracking_uri(running.url)
         yield Server(running, str(settings.artifacts), tokens)
-        while mlflow.active_run():
-            mlflow.end_run()
-        # the fluent API remembers the last experiment set: the next module's server lacks it
-        mlflow.tracking.fluent._active_experiment_id = None
-        os.environ.pop("MLFLOW_EXPERIMENT_ID", None)  # set_experiment sets it too
-        mlflow.set_tracking_uri(None)
+        reset_fluent_state()
 
 
 @pytest.fixture

@@ -26,66 +26,15 @@ from mlflow.exceptions import MlflowException  # noqa: E402
 import keel  # noqa: E402
 from keel.server.mlflow.artifacts import proxy_root  # noqa: E402
 from keel.server.settings import ServerSettings  # noqa: E402
-from keel_server import RunningServer, running_server  # noqa: E402
+from mlflow_wire import QUIET, serving  # noqa: E402
+from mlflow_wire import Wire as Server  # noqa: E402
 
-pytestmark = [
-    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
-    pytest.mark.filterwarnings("ignore::FutureWarning"),
-    pytest.mark.filterwarnings("ignore::UserWarning"),
-    pytest.mark.filterwarnings("ignore::PendingDeprecationWarning"),
-]
-
-MLFLOW_ENV = {
-    "MLFLOW_DISABLE_TELEMETRY": "true",
-    "DO_NOT_TRACK": "true",
-    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
-    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
-    "MLFLOW_ENABLE_ASYNC_LOGGING": "false",
-    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
-}
-
-
-class Server:
-    def __init__(self, running: RunningServer, settings: ServerSettings) -> None:
-        self.url = running.url
-        self.token = running.token
-        self.store = running.store
-        self.artifacts = str(settings.artifacts)
-        self.proxy = self.url + "/api/2.0/mlflow-artifacts/artifacts"
-
-    def keel(self) -> keel.Client:
-        return keel.Client(store=self.store, artifacts=self.artifacts)
-
-    def get(self, path: str, **kwargs: Any) -> requests.Response:
-        return requests.get(self.url + path, headers=self._auth(kwargs), timeout=30, **kwargs)
-
-    def put(self, path: str, **kwargs: Any) -> requests.Response:
-        return requests.put(self.url + path, headers=self._auth(kwargs), timeout=30, **kwargs)
-
-    def post(self, path: str, **kwargs: Any) -> requests.Response:
-        return requests.post(self.url + path, headers=self._auth(kwargs), timeout=30, **kwargs)
-
-    def delete(self, path: str, **kwargs: Any) -> requests.Response:
-        return requests.delete(self.url + path, headers=self._auth(kwargs), timeout=30, **kwargs)
-
-    def _auth(self, kwargs: dict[str, Any]) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}", **kwargs.pop("headers", {})}
+pytestmark = QUIET
 
 
 def _serve(root: Path, mlflow_artifact_root: str | None = None) -> Iterator[Server]:
-    settings = ServerSettings(
-        store=str(root / "store"),
-        artifacts=str(root / "artifacts"),
-        mlflow_artifact_root=mlflow_artifact_root,
-    )
-    with pytest.MonkeyPatch.context() as patch, running_server(settings) as running:
-        for key, value in MLFLOW_ENV.items():
-            patch.setenv(key, value)
-        patch.setenv("MLFLOW_TRACKING_TOKEN", running.token)
-        mlflow.set_tracking_uri(running.url)
-        yield Server(running, settings)
-        while mlflow.active_run():
-            mlflow.end_run()
+    with serving(root, mlflow_artifact_root=mlflow_artifact_root) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

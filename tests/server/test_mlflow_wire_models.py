@@ -17,7 +17,6 @@ import pytest
 mlflow = pytest.importorskip("mlflow", reason="mlflow==3.17.2 is in the dev extra")
 requests = pytest.importorskip("requests")
 
-from mlflow import MlflowClient  # noqa: E402
 from mlflow.entities import (  # noqa: E402
     Dataset,
     DatasetInput,
@@ -28,55 +27,16 @@ from mlflow.entities import (  # noqa: E402
 )
 from mlflow.exceptions import MlflowException  # noqa: E402
 
-import keel  # noqa: E402
-from keel.server.settings import ServerSettings  # noqa: E402
-from keel_server import RunningServer, running_server  # noqa: E402
+from mlflow_wire import QUIET, Wire, serving  # noqa: E402
 
-pytestmark = [
-    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
-    pytest.mark.filterwarnings("ignore::FutureWarning"),
-    pytest.mark.filterwarnings("ignore::UserWarning"),
-    pytest.mark.filterwarnings("ignore::PendingDeprecationWarning"),
-]
-
-MLFLOW_ENV = {
-    "MLFLOW_DISABLE_TELEMETRY": "true",
-    "DO_NOT_TRACK": "true",
-    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
-    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
-    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
-}
+pytestmark = QUIET
 CONTEXT = "mlflow.data.context"
-
-
-class Wire:
-    """A running server, MLflow's client on it, bare HTTP with its token, keel's client."""
-
-    def __init__(self, running: RunningServer, artifacts: str) -> None:
-        self.url = running.url
-        self.token = running.token
-        self.store = running.store
-        self.artifacts = artifacts
-        self.client = MlflowClient(tracking_uri=running.url)
-
-    def post(self, path: str, body: Any) -> requests.Response:
-        headers = {"Authorization": f"Bearer {self.token}"}
-        return requests.post(f"{self.url}{path}", json=body, headers=headers, timeout=30)
-
-    def keel(self) -> keel.Client:
-        """keel's own client on the server's stores (the same database)."""
-        return keel.Client(store=self.store, artifacts=self.artifacts)
 
 
 @pytest.fixture(scope="module")
 def wire(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wire]:
-    root = tmp_path_factory.mktemp("mlflow-models")
-    settings = ServerSettings(store=str(root / "store"), artifacts=str(root / "artifacts"))
-    with pytest.MonkeyPatch.context() as patch, running_server(settings) as running:
-        for key, value in MLFLOW_ENV.items():
-            patch.setenv(key, value)
-        patch.setenv("MLFLOW_TRACKING_TOKEN", running.token)
-        yield Wire(running, str(settings.artifacts))
+    with serving(tmp_path_factory.mktemp("mlflow-models")) as wire:
+        yield wire
 
 
 def _dataset(name: str, digest: str, **more: str) -> Dataset:

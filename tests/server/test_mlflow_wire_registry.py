@@ -15,60 +15,22 @@ import pytest
 
 mlflow = pytest.importorskip("mlflow", reason="mlflow==3.17.2 is in the dev extra")
 
-import requests  # noqa: E402
 from mlflow import MlflowClient  # noqa: E402
 from mlflow.exceptions import MlflowException  # noqa: E402
 
 import keel  # noqa: E402
 from keel.errors import Conflict, NotFound  # noqa: E402
 from keel.hashing import hash_path  # noqa: E402
-from keel.server.settings import ServerSettings  # noqa: E402
-from keel_server import RunningServer, running_server  # noqa: E402
+from mlflow_wire import QUIET, serving  # noqa: E402
+from mlflow_wire import Wire as Server  # noqa: E402
 
-pytestmark = [
-    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
-    pytest.mark.filterwarnings("ignore::FutureWarning"),
-    pytest.mark.filterwarnings("ignore::UserWarning"),
-]
-
-MLFLOW_ENV = {
-    "MLFLOW_DISABLE_TELEMETRY": "true",
-    "DO_NOT_TRACK": "true",
-    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
-    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
-    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
-}
-
-
-class Server:
-    def __init__(self, running: RunningServer, artifacts: str) -> None:
-        self.url = running.url
-        self.store = running.store
-        self.token = running.token
-        self.artifacts = artifacts
-
-    def keel(self) -> keel.Client:
-        """keel's client on the server's own store (the same database and files)."""
-        return keel.Client(store=self.store, artifacts=self.artifacts)
-
-    def post(self, path: str, body: dict[str, Any]) -> requests.Response:
-        return requests.post(
-            f"{self.url}/api/2.0/mlflow/{path}",
-            json=body,
-            headers={"Authorization": f"Bearer {self.token}"},
-            timeout=30,
-        )
+pytestmark = QUIET
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    root = tmp_path_factory.mktemp("mlflow-registry")
-    settings = ServerSettings(store=str(root / "store"), artifacts=str(root / "artifacts"))
-    with pytest.MonkeyPatch.context() as patch, running_server(settings) as running:
-        for key, value in MLFLOW_ENV.items():
-            patch.setenv(key, value)
-        patch.setenv("MLFLOW_TRACKING_TOKEN", running.token)
-        yield Server(running, str(settings.artifacts))
+    with serving(tmp_path_factory.mktemp("mlflow-registry")) as server:
+        yield server
 
 
 @pytest.fixture

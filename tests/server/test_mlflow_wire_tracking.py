@@ -18,71 +18,25 @@ import pytest
 mlflow = pytest.importorskip("mlflow", reason="mlflow==3.17.2 is in the dev extra")
 requests = pytest.importorskip("requests")
 
-from mlflow import MlflowClient  # noqa: E402
 from mlflow.exceptions import MlflowException  # noqa: E402
 
-import keel  # noqa: E402
-from keel.server.settings import ServerSettings  # noqa: E402
-from keel_server import RunningServer, running_server  # noqa: E402
+from mlflow_wire import QUIET, Wire, serving  # noqa: E402
 
-pytestmark = [
-    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
-    pytest.mark.filterwarnings("ignore::FutureWarning"),
-    pytest.mark.filterwarnings("ignore::UserWarning"),
-    pytest.mark.filterwarnings("ignore::PendingDeprecationWarning"),
-]
-
-MLFLOW_ENV = {
-    "MLFLOW_DISABLE_TELEMETRY": "true",
-    "DO_NOT_TRACK": "true",
-    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
-    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
-    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
-}
+pytestmark = QUIET
 API = "/api/2.0/mlflow"
-
-
-class Wire:
-    """A running server, MLflow's client on it, and bare HTTP calls with its token."""
-
-    def __init__(self, running: RunningServer, artifacts: str) -> None:
-        self.url = running.url
-        self.token = running.token
-        self.store = running.store
-        self.artifacts = artifacts
-        self.client = MlflowClient(tracking_uri=running.url)
-
-    def post(self, path: str, body: Any) -> requests.Response:
-        return requests.post(f"{self.url}{path}", json=body, headers=self._auth(), timeout=30)
-
-    def get(self, path: str, **params: Any) -> requests.Response:
-        return requests.get(f"{self.url}{path}", params=params, headers=self._auth(), timeout=30)
-
-    def keel(self) -> keel.Client:
-        return keel.Client(store=self.store, artifacts=self.artifacts)
-
-    def _auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
-
-
-def _wire(root: Path) -> Iterator[Wire]:
-    settings = ServerSettings(store=str(root / "store"), artifacts=str(root / "artifacts"))
-    with pytest.MonkeyPatch.context() as patch, running_server(settings) as running:
-        for key, value in MLFLOW_ENV.items():
-            patch.setenv(key, value)
-        patch.setenv("MLFLOW_TRACKING_TOKEN", running.token)
-        yield Wire(running, str(settings.artifacts))
 
 
 @pytest.fixture(scope="module")
 def wire(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wire]:
-    yield from _wire(tmp_path_factory.mktemp("mlflow-wire-tracking"))
+    with serving(tmp_path_factory.mktemp("mlflow-wire-tracking")) as wire:
+        yield wire
 
 
 @pytest.fixture
 def fresh(tmp_path: Path) -> Iterator[Wire]:
     """A server on a store nothing has touched yet."""
-    yield from _wire(tmp_path)
+    with serving(tmp_path) as wire:
+        yield wire
 
 
 def _refused(response: requests.Response, text: str, status: int = 400) -> None:
@@ -193,14 +147,14 @@ def test_experiment_names_mlflow_accepts_are_kept(wire: Wire) -> None:
 
 def test_routes_answer_under_ajax_api_and_unknown_paths_say_so(wire: Wire) -> None:
     exp_id = wire.client.create_experiment("ajax")
-    got = wire.get("/ajax-api/2.0/mlflow/experiments/get", experiment_id=exp_id)
+    got = wire.query("/ajax-api/2.0/mlflow/experiments/get", experiment_id=exp_id)
     assert got.status_code == 200
     assert got.json()["experiment"]["name"] == "ajax"
     for path in ("/api/2.0/mlflow/nope", "/ajax-api/2.0/mlflow/nope", "/api/3.0/mlflow/nope"):
-        _refused(wire.get(path), f"keel does not implement GET {path}", status=404)
+        _refused(wire.query(path), f"keel does not implement GET {path}", status=404)
         _refused(wire.post(path, {}), f"keel does not implement POST {path}", status=404)
     # the /api/3.0 route keel has still answers
-    assert wire.get("/api/3.0/mlflow/server-info").status_code == 200
+    assert wire.query("/api/3.0/mlflow/server-info").status_code == 200
 
 
 def test_a_fresh_store_lists_its_default_experiment(fresh: Wire) -> None:
@@ -294,7 +248,7 @@ def test_metric_history_pages(wire: Wire) -> None:
     seen, token, pages = [], None, 0
     while True:
         params = {"run_id": run_id, "metric_key": "m", "max_results": 4}
-        answer = wire.get(path, **params, **({"page_token": token} if token else {})).json()
+        answer = wire.query(path, **params, **({"page_token": token} if token else {})).json()
         seen += [(m["step"], m["timestamp"]) for m in answer["metrics"]]
         pages += 1
         token = answer.get("next_page_token")
@@ -302,8 +256,8 @@ def test_metric_history_pages(wire: Wire) -> None:
             break
     assert pages == 3
     assert seen == [(i, 1000 + i) for i in range(10)]
-    _refused(wire.get(path, run_id=run_id, metric_key="m", page_token="bad"), "page token")
-    _refused(wire.get(path, run_id=run_id, metric_key="m", max_results=0), "positive integer")
+    _refused(wire.query(path, run_id=run_id, metric_key="m", page_token="bad"), "page token")
+    _refused(wire.query(path, run_id=run_id, metric_key="m", max_results=0), "positive integer")
 
 
 def test_metric_history_bulk_orders_by_run_then_time(wire: Wire) -> None:
@@ -317,7 +271,7 @@ def test_metric_history_bulk_orders_by_run_then_time(wire: Wire) -> None:
     _log(wire, first, points)
     _log(wire, second, points[:1])
     path = "/ajax-api/2.0/mlflow/metrics/get-history-bulk"
-    answer = wire.get(path, run_id=[second, first], metric_key="a").json()["metrics"]
+    answer = wire.query(path, run_id=[second, first], metric_key="a").json()["metrics"]
     by_run = sorted([first, second])
     expected = {
         first: [(1, 2, 10.0), (1, 3, 11.0), (2, 3, 12.0)],
@@ -326,14 +280,14 @@ def test_metric_history_bulk_orders_by_run_then_time(wire: Wire) -> None:
     assert [(m["run_id"], m["timestamp"], m["step"], m["value"]) for m in answer] == [
         (run, *p) for run in by_run for p in expected[run]
     ]
-    limited = wire.get(path, run_id=[first], metric_key="a", max_results=2).json()["metrics"]
+    limited = wire.query(path, run_id=[first], metric_key="a", max_results=2).json()["metrics"]
     assert [m["value"] for m in limited] == [10.0, 11.0]
-    _refused(wire.get(path, metric_key="a"), "must specify at least one run_id")
+    _refused(wire.query(path, metric_key="a"), "must specify at least one run_id")
     _refused(
-        wire.get(path, run_id=[f"id_{i}" for i in range(101)], metric_key="a"),
+        wire.query(path, run_id=[f"id_{i}" for i in range(101)], metric_key="a"),
         "cannot specify more than 100 run_ids",
     )
-    _refused(wire.get(path, run_id=[first]), "must specify a metric_key")
+    _refused(wire.query(path, run_id=[first]), "must specify a metric_key")
 
 
 def test_metric_history_bulk_interval_samples_each_run(wire: Wire) -> None:
@@ -346,7 +300,7 @@ def test_metric_history_bulk_interval_samples_each_run(wire: Wire) -> None:
     path = "/ajax-api/2.0/mlflow/metrics/get-history-bulk-interval"
 
     def steps(**params: Any) -> list[int]:
-        answer = wire.get(path, run_ids=[run_id], metric_key="a", **params)
+        answer = wire.query(path, run_ids=[run_id], metric_key="a", **params)
         assert answer.status_code == 200, answer.text
         return [m["step"] for m in answer.json()["metrics"]]
 
@@ -354,21 +308,21 @@ def test_metric_history_bulk_interval_samples_each_run(wire: Wire) -> None:
     assert steps(max_results=5) == [0, 2, 4, 6, 9]
     assert steps(max_results=20) == list(range(10))
     assert steps(start_step=2, end_step=4, max_results=5) == [2, 3, 4]
-    _refused(wire.get(path, metric_key="a"), "Missing value for required parameter 'run_ids'.")
+    _refused(wire.query(path, metric_key="a"), "Missing value for required parameter 'run_ids'.")
     _refused(
-        wire.get(path, run_ids=[f"id_{i}" for i in range(101)], metric_key="a"),
+        wire.query(path, run_ids=[f"id_{i}" for i in range(101)], metric_key="a"),
         "must specify at most 100 run_ids",
     )
     _refused(
-        wire.get(path, run_ids=[run_id], metric_key="a", max_results=0),
+        wire.query(path, run_ids=[run_id], metric_key="a", max_results=0),
         "max_results must be between 1 and 2500",
     )
-    _refused(wire.get(path, run_ids=[run_id], metric_key=""), "'metric_key'")
+    _refused(wire.query(path, run_ids=[run_id], metric_key=""), "'metric_key'")
     _refused(
-        wire.get(path, run_ids=[run_id], metric_key="a", start_step=1, end_step=0),
+        wire.query(path, run_ids=[run_id], metric_key="a", start_step=1, end_step=0),
         "end_step must be greater than start_step",
     )
     _refused(
-        wire.get(path, run_ids=[run_id], metric_key="a", start_step=1),
+        wire.query(path, run_ids=[run_id], metric_key="a", start_step=1),
         "both must be specified",
     )
