@@ -12,7 +12,9 @@ The MLflow-compatible API (``/api/2.0/…``) is not in that document: it is moun
 router and reads MLflow's JSON by hand. It is fuzzed here with plain Hypothesis instead, one
 test per route: bodies (query strings for GETs) whose fields are the parameter names the
 routes read (harvested from the source of :mod:`keel.server.mlflow`), with values of every
-JSON type, huge integers, NaN, nested objects, or the seeded records' ids and names. The
+JSON type, huge integers, NaN, nested objects, or the seeded records' ids and names; and,
+for a route that checks an MLflow request message, bodies of that message's fields, each of
+its type, so that the cases get past the check to the store. The
 same property holds there, in MLflow's error shape (``{"error_code", "message"}``).
 
 CI runs ``KEEL_FUZZ_EXAMPLES`` (default 15) fuzzing examples per operation, derandomized.
@@ -230,6 +232,22 @@ def test_platform_api_answers_every_request_without_a_server_error(
 # --- the MLflow-compatible API: not in the OpenAPI document, fuzzed from its routes -----------
 
 
+def _mlflow_messages() -> dict[tuple[str, str], dict[str, Any]]:
+    """(method, full path) → the fields of the MLflow request message its route checks."""
+    from fastapi.routing import APIRoute, iter_route_contexts
+
+    from keel.server.mlflow import PREFIX, router
+
+    found = {}
+    for context in iter_route_contexts(router.routes):
+        route = context.original_route
+        fields = getattr(getattr(route, "endpoint", None), "message_fields", None)
+        if isinstance(route, APIRoute) and fields:
+            for method in route.methods:
+                found[(method, PREFIX + context.path)] = fields
+    return found
+
+
 def _mlflow_routes() -> list[tuple[str, str]]:
     """(method, full path) of every MLflow route but the catch-all."""
     from fastapi.routing import APIRoute, iter_route_contexts
@@ -260,6 +278,17 @@ def _mlflow_parameter_names() -> list[str]:
 
 MLFLOW_ROUTES = _mlflow_routes()
 MLFLOW_NAMES = _mlflow_parameter_names()
+MLFLOW_MESSAGES = _mlflow_messages()
+#: a value of each field kind that MLflow's type check takes (seeded values come first)
+_WELL_TYPED = {
+    "string": st.sampled_from(["a", "acc", "clf"]),
+    "int": st.integers(min_value=0, max_value=2**40),
+    "float": st.floats(allow_nan=False, allow_infinity=False),
+    "bool": st.booleans(),
+    "enum": st.sampled_from(["ACTIVE_ONLY", "RUNNING", "FINISHED"]),
+    "list": st.just([]),
+    "strings": st.lists(st.text(max_size=5), max_size=2),
+}
 
 _SCALARS = st.one_of(
     st.none(),
@@ -288,6 +317,22 @@ def _mlflow_args(known: dict[str, list[Any]]) -> st.SearchStrategy[dict[str, Any
     return st.fixed_dictionaries({}, optional={name: value(name) for name in MLFLOW_NAMES})
 
 
+def _well_formed_args(
+    known: dict[str, list[Any]], fields: dict[str, Any]
+) -> st.SearchStrategy[dict[str, Any]]:
+    """Bodies that pass the route's MLflow message check (every required field, each of its
+    type), so the cases also reach the store and not only the check."""
+
+    def value(name: str, kind: str) -> st.SearchStrategy[Any]:
+        real = known.get(name)
+        typed = _WELL_TYPED[kind]
+        return st.one_of(st.sampled_from(real), typed) if real else typed
+
+    required = {n: value(n, f.kind) for n, f in fields.items() if f.required}
+    optional = {n: value(n, f.kind) for n, f in fields.items() if not f.required}
+    return st.fixed_dictionaries(required, optional=optional)
+
+
 def _query_string(args: dict[str, Any]) -> list[tuple[str, str]]:
     """A GET's arguments as MLflow's client sends them: text, lists as repeated names."""
     pairs = []
@@ -311,7 +356,11 @@ def test_mlflow_api_answers_every_request_without_a_server_error(
     from schemathesis.python.asgi import get_client
 
     known = platform.mlflow_known
-    args = data.draw(_mlflow_args(known), label="args")
+    fields = MLFLOW_MESSAGES.get((method, path))
+    strategy = _mlflow_args(known)
+    if fields:
+        strategy = st.one_of(_well_formed_args(known, fields), strategy)
+    args = data.draw(strategy, label="args")
 
     def fill(m: re.Match[str]) -> str:  # a path parameter: a seeded value or any text
         value = data.draw(st.sampled_from(known[m[1]]) | st.text(min_size=1), label=m[1])

@@ -622,6 +622,7 @@ def operation(
             return await run_in_threadpool(respond, Call(request, args))
 
         endpoint.__doc__ = fn.__doc__
+        endpoint.message_fields = fields  # type: ignore[attr-defined]  # read by the fuzz tests
         router.add_api_route(
             path,
             endpoint,
