@@ -108,6 +108,11 @@ class RegisteredModel:
     updated_at: int
 
 
+#: the source a version was registered from through MLflow's API when keel does not hold its
+#: files (``s3://…``, a path the client wrote itself): the version has no run and no hash
+EXTERNAL_SOURCE_TAG = "keel.mlflow.source"
+
+
 @dataclass(frozen=True)
 class ModelVersion:
     """One registered version of a model, pointing to the run artifact it was made from."""

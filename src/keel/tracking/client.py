@@ -1507,8 +1507,10 @@ def _under(path: str, prefix: str) -> bool:
 
 def _no_files(mv: Any) -> NotFound:
     """The one-line error of a version whose files keel does not hold (registered through
-    MLflow's API from a source elsewhere, kept in the reserved tag ``keel.mlflow.source``)."""
-    source = mv.tags.get("keel.mlflow.source")
+    MLflow's API from a source elsewhere, kept in :data:`~keel.entities.EXTERNAL_SOURCE_TAG`)."""
+    from keel.entities import EXTERNAL_SOURCE_TAG
+
+    source = mv.tags.get(EXTERNAL_SOURCE_TAG)
     if source:
         return NotFound(
             f"model {mv.model} version {mv.version} has no files in keel: it was registered "

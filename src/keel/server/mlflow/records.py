@@ -44,6 +44,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
+from keel.entities import EXTERNAL_SOURCE_TAG
 from keel.errors import NotFound
 from keel.server.deps import get_settings
 from keel.server.mlflow.protocol import (
@@ -76,7 +77,7 @@ MODEL_FOLDER = "model"  # where a logged model's files are in its run
 # shown to MLflow as tags): the source and run id as given, the download URI of a version whose
 # files keel does not hold, the stage and the time of the last update
 VERSION_TAG_PREFIX = "keel.mlflow."
-VERSION_SOURCE_TAG = "keel.mlflow.source"
+VERSION_SOURCE_TAG = EXTERNAL_SOURCE_TAG
 VERSION_RUN_TAG = "keel.mlflow.run_id"
 VERSION_STORAGE_TAG = "keel.mlflow.storage"
 VERSION_STAGE_TAG = "keel.mlflow.stage"
