@@ -64,12 +64,20 @@ READS_STORE = frozenset(
         "ml2p model describe",
         "users list",
         "tokens list",
+        "monitor drift",
+        "monitor profile",
+        "monitor show",
+        "monitor update",
     }
 )
 
 #: of those, commands that read keel.yml first: a mistake in it is what they report, with
 #: or without a store (they call :meth:`State.require_store` once their config is read)
 CONFIG_FIRST = frozenset({"predict", "retest", "batch-predict", "serve"})
+
+#: commands whose errors exit with another status than 1 (``keel monitor drift`` exits 1
+#: when the data drifted, so cron can tell a drift from a failed check)
+ERROR_EXIT = {"monitor drift": 2}
 
 EPILOG_EXAMPLES = """\b
 Examples:
@@ -133,6 +141,8 @@ class State:
     verbose: bool = False
     #: the command reads a store and checks it exists once its keel.yml is read
     store_check_pending: bool = False
+    #: the exit status of an error (``keel monitor drift`` keeps 1 for "drifted")
+    error_exit: int = 1
     _client: Client | None = None
 
     @property
@@ -190,6 +200,7 @@ def pass_state(func: Any) -> Any:
         ctx = click.get_current_context()
         state = ctx.ensure_object(State)
         name = _command_name(ctx)
+        state.error_exit = ERROR_EXIT.get(name, 1)
         if name in CONFIG_FIRST:
             state.store_check_pending = True
         elif name in READS_STORE:
@@ -907,11 +918,11 @@ def _fail(exc: BaseException, state: State, args: list[str]) -> NoReturn:
         sys.exit(exc.exit_code)
     if isinstance(exc, NotFound):
         click.echo("error: " + _not_found_line(exc, state, args), err=True)
-        sys.exit(1)
+        sys.exit(state.error_exit)
     if isinstance(exc, KeelError):
         # one line, whatever the message quotes (a key or a path may hold a line break)
         click.echo("error: " + _one_line(exc), err=True)
-        sys.exit(1)
+        sys.exit(state.error_exit)
     # Raised by user code (a model, a plugin) or a keel bug: one line that says where,
     # the traceback with -v.
     if not isinstance(exc, Exception) or state.verbose or "-v" in args or "--verbose" in args:
@@ -1026,6 +1037,7 @@ from keel.cli import jobs as _jobs  # noqa: E402, F401
 from keel.cli import launchpad as _launchpad  # noqa: E402, F401
 from keel.cli import lifecycle as _lifecycle  # noqa: E402, F401
 from keel.cli import ml2p as _ml2p  # noqa: E402, F401
+from keel.cli import monitor as _monitor  # noqa: E402, F401
 from keel.cli import pipelines as _pipelines  # noqa: E402, F401
 from keel.cli import server as _server  # noqa: E402, F401
 from keel.cli import serving as _serving  # noqa: E402, F401

@@ -180,6 +180,56 @@ class ServerSection(Section):
     login_max_delay_s: float = Field(default=900.0, gt=0)
 
 
+DURATION_PATTERN = r"^\s*\d+(\.\d+)?\s*(ms|s|m|min|h|d|w)\s*$"
+
+
+class DriftTestSection(Section):
+    """One drift test and its threshold (``threshold`` omitted: the test's default)."""
+
+    test: str = Field(pattern=r"^(auto|ks|chisquare|z|wasserstein|jensenshannon|psi)$")
+    threshold: float | None = Field(default=None, gt=0)
+
+
+class LabelsSection(Section):
+    """Late ground truth: a data source whose rows carry an invocation's request id and the
+    true value, joined to the records to track the model's metric per window."""
+
+    source: str = Field(min_length=1)
+    id_column: str = "request_id"
+    label_column: str = Field(min_length=1)
+    # the output field compared with the label (a flattened output name, e.g. ``species``)
+    prediction: str = Field(min_length=1)
+    metric: str = Field(default="auto", pattern=r"^(auto|accuracy|mae|rmse)$")
+
+
+class MonitoringSection(Section):
+    """How a model's live inputs and outputs are compared with its training data.
+
+    The defaults are Evidently's: for references of up to ``small_reference_rows`` rows KS
+    (numbers), chi-squared (categories) and a Z-test (binary) at p < 0.05; above that
+    Wasserstein distance normalised by the reference's standard deviation (numbers) and
+    Jensen-Shannon distance (categories) at 0.1; the dataset drifts when ``drift_share`` of the
+    features drift.
+    """
+
+    enabled: bool = True  # reference profile at train, live profiles while serving
+    reference: str | None = None  # data source of the reference (default: what training read)
+    features: list[str] | None = None  # input columns compared (default: every one seen)
+    exclude: list[str] = Field(default_factory=list)  # e.g. the label column of the train data
+    outputs: bool = True  # profile and compare the model's outputs too
+    output_sample_rows: int = Field(default=10_000, ge=1)
+    window: str = Field(default="1h", pattern=DURATION_PATTERN)  # live profile windows
+    flush_s: float = Field(default=30.0, gt=0)  # a live window's profile is stored this often
+    small_reference_rows: int = Field(default=1_000, ge=1)
+    drift_share: float = Field(default=0.5, gt=0, le=1)
+    numeric: DriftTestSection | None = None  # one test for every number feature
+    categorical: DriftTestSection | None = None  # one test for every category feature
+    per_feature: dict[str, DriftTestSection] = Field(default_factory=dict)
+    labels: LabelsSection | None = None
+    kll_k: int = Field(default=200, ge=8, le=65535)  # quantile sketch size (rank error ~1.65%)
+    max_categories: int = Field(default=1024, ge=8, le=1 << 20)
+
+
 class KeelConfig(Section):
     """The whole of keel.yml."""
 
@@ -194,6 +244,7 @@ class KeelConfig(Section):
     api: ApiSection | None = None
     jobs: JobsSection | None = None
     server: ServerSection = Field(default_factory=ServerSection)
+    monitoring: MonitoringSection = Field(default_factory=MonitoringSection)
 
     @field_validator("store", mode="before")
     @classmethod

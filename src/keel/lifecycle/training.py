@@ -188,6 +188,9 @@ def _train(
         )
         version = run.log_model_version(name, staging, path_in_run="model", label=label)
         shutil.rmtree(staging, ignore_errors=True)
+        from keel.lifecycle.monitoring import reference_after_training
+
+        reference_after_training(project, version, dataset_dir, work / "monitor")
         superseded = _supersede(client, version) if label else []
         run.set_tags({"model_version": version.version})
     return TrainResult(version, run.refresh(), metrics, tracker.items, superseded)

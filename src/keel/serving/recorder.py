@@ -28,6 +28,7 @@ from keel.entities import InvocationRecord
 from keel.errors import KeelError
 
 if TYPE_CHECKING:
+    from keel.monitoring.live import LiveProfiler
     from keel.tracking.client import Client
     from keel.tracking.handles import ModelVersionApi
 
@@ -61,6 +62,8 @@ class InvocationRecorder:
         self.written = 0  # records stored (read by /metrics)
         self.failed_writes = 0
         self.on_written: Callable[[int, int], None] | None = None  # (records, queue depth)
+        # folds stored records into live monitoring profiles (keel.monitoring.live)
+        self.profiler: LiveProfiler | None = None
         self._queue: queue.Queue[object] = queue.Queue(maxsize=queue_size)
         self._thread: threading.Thread | None = None
         self._closed = False
@@ -115,6 +118,7 @@ class InvocationRecorder:
                 log.error("the invocation writer did not finish within %.0f s", timeout)
                 return
         self._write_leftovers(self._take_all())
+        self._profile([], force=True)
 
     # --- the writer thread ----------------------------------------------------------------
 
@@ -133,8 +137,23 @@ class InvocationRecorder:
                 if not self._store(batch):
                     self._write_leftovers(batch + self._take_all())
                     return
+                self._profile(batch)
             elif self._closed and self._queue.empty():
                 return
+            else:
+                self._profile([])  # store a window's profile on time when traffic stops
+
+    def _profile(self, records: list[InvocationRecord], force: bool = False) -> None:
+        """Fold stored records into the live profiles (monitoring never fails a request or
+        stops the writer: a failure is logged and the records stay stored)."""
+        if self.profiler is None:
+            return
+        try:
+            if records:
+                self.profiler.add(records)
+            self.profiler.flush(force)
+        except Exception as exc:
+            log.warning("monitoring: live profile not updated (%s)", exc)
 
     def _next_batch(self) -> list[InvocationRecord]:
         """Up to ``batch_size`` queued records, collected every ``flush_s``.

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from keel.config import Config
 from keel.entities import InvocationRecord
-from keel.errors import ConfigError
+from keel.errors import ConfigError, KeelError
 from keel.models.base import Model, default_invoke_id, invoke_record_name
 from keel.serving.spec import ApiSpec
 
@@ -278,6 +278,30 @@ def _iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat()
 
 
+def _live_profiler(config: Config, client: Client, version: Any) -> Any:
+    """The live profiler of a recording server (None when ``monitoring.enabled`` is off);
+    columns take the kinds of the version's reference profile, when it has one."""
+    from keel.lifecycle.monitoring import settings_of
+    from keel.monitoring.live import LiveProfiler
+    from keel.monitoring.storage import load_reference
+
+    settings = settings_of(config)
+    if not settings.section.enabled:
+        return None
+    try:
+        kinds = load_reference(client, version).kinds()
+    except KeelError:
+        kinds = None  # no reference yet: kinds are inferred from the records
+    return LiveProfiler(
+        client,
+        version,
+        window_s=settings.window_s,
+        flush_s=settings.section.flush_s,
+        kinds=kinds,
+        settings=settings.profile,
+    )
+
+
 def api_spec(config: Config) -> ApiSpec:
     """The config's ``api:`` section, checked (errors name the file and line)."""
     from keel.config import validate_section
@@ -328,6 +352,7 @@ def open_service(
             flush_s=spec.record_flush_s,
             fallback_dir=record_dir or project.config.base_dir,
         )
+        recorder.profiler = _live_profiler(project.config, client, mv)
     try:
         return ModelService(loaded, spec, client, recorder)
     except Exception:

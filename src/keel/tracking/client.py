@@ -1256,6 +1256,37 @@ class Client:
 
     # --- datasets ------------------------------------------------------------------------
 
+    # --- a version's own files (invocation batches, monitoring profiles) ------------------
+
+    def put_version_file(self, model_version: VersionRef, path: str, data: bytes) -> ArtifactFile:
+        """Store ``data`` as the version's file ``path`` (replacing what was there). These
+        are the files keel keeps about a version (``predictions/``, ``monitoring/``), not its
+        model artifact, whose files and content hash never change."""
+        mv = (
+            model_version
+            if isinstance(model_version, ModelVersionApi)
+            else self.get_model_version(model_version)
+        )
+        store = self._online("put_version_file")
+        blob = self.artifact_store.put_bytes(data)
+        stored = ArtifactFile(path, blob.sha256, blob.size)
+        store.record_artifacts("model_version", mv.id, [stored])
+        return stored
+
+    def list_version_files(self, model_version: VersionRef, prefix: str = "") -> list[ArtifactFile]:
+        """The version's own files at or under ``prefix`` (see :meth:`put_version_file`)."""
+        mv = (
+            model_version
+            if isinstance(model_version, ModelVersionApi)
+            else self.get_model_version(model_version)
+        )
+        return self._online("list_version_files").list_artifacts("model_version", mv.id, prefix)
+
+    def read_file_bytes(self, file: ArtifactFile) -> bytes:
+        """The content of a stored file (by its content hash)."""
+        with self.artifact_store.open(file.sha256) as fh:
+            return fh.read()
+
     # --- invocation records -------------------------------------------------------------
 
     def log_invocations(
