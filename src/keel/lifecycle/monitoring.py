@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("keel.monitoring")
 
 DATA_SUFFIXES = (".parquet", ".csv", ".jsonl", ".json")
+#: the key of a reference profile's meta holding keel.yml's ``monitoring:`` it was made with
+STORED_SETTINGS = "monitoring"
 
 
 @dataclass
@@ -111,7 +113,12 @@ def profile_reference(
         inputs,
         None,
         settings=settings.profile,
-        meta={"source": source, "output_rows": 0 if outputs is None else len(outputs)},
+        meta={
+            "source": source,
+            "output_rows": 0 if outputs is None else len(outputs),
+            # the server and the UI have no keel.yml: they judge with these
+            STORED_SETTINGS: settings.section.model_dump(mode="json"),
+        },
     )
     if outputs is not None:
         from keel.monitoring.profiles import update_columns
@@ -294,3 +301,39 @@ def update(
         )
     finally:
         project.close()
+
+
+def stored_settings(reference: Profile) -> MonitoringSettings:
+    """The ``monitoring:`` settings a reference profile was made with (defaults if none)."""
+    from keel.config.models import MonitoringSection
+
+    raw = reference.meta.get(STORED_SETTINGS) or {}
+    try:
+        return MonitoringSettings(MonitoringSection.model_validate(raw))
+    except ValueError:  # made by another keel: judge with today's defaults
+        return MonitoringSettings(MonitoringSection())
+
+
+def check_version(
+    client: Client,
+    version: Any,
+    *,
+    since: str = "7d",
+    window: str | None = "1d",
+    until_ms: int | None = None,
+) -> DriftCheck:
+    """A drift check judged with the settings stored with the version's reference profile:
+    what the REST API and the UI run (they have no keel.yml)."""
+    from keel.monitoring.storage import load_reference
+
+    mv = client.get_model_version(version)
+    reference = load_reference(client, mv)
+    return check_drift(
+        client,
+        mv,
+        since=since,
+        window=window,
+        until_ms=until_ms,
+        settings=stored_settings(reference).drift,
+        reference=reference,
+    )

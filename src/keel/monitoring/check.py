@@ -22,6 +22,9 @@ from keel.monitoring.storage import load_reference, load_windows, window_files
 if TYPE_CHECKING:
     from keel.tracking.client import Client, VersionRef
 
+#: stored window profiles one check may read, and report windows it may make
+MAX_FILES = 20_000
+MAX_WINDOWS = 2_000
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d|w)\s*$")
 
@@ -163,20 +166,35 @@ def check_drift(
     until_ms: int | None = None,
     settings: DriftSettings | None = None,
     labels: Any = None,
+    reference: Profile | None = None,
+    max_files: int = MAX_FILES,
 ) -> DriftCheck:
     """Compare the live profiles of the last ``since`` (ending at ``until_ms``, default now)
     with the version's reference profile, overall and per ``window``.
 
     ``labels`` (a :class:`keel.monitoring.quality.Labels`) adds the model's metric on the
-    labelled records of each window.
+    labelled records of each window. A period holding more than ``max_files`` stored
+    window profiles is refused before any is read (ask for a shorter ``since``).
     """
     settings = settings or DriftSettings()
     mv = client.get_model_version(version)
     until = int(time.time() * 1000) if until_ms is None else int(until_ms)
     since_ms = until - int(parse_duration(since, "--since") * 1000)
     window_ms = int(parse_duration(window or since, "--window") * 1000)
-    reference = load_reference(client, mv)
-    loaded = load_windows(client, window_files(client, mv, since_ms, until))
+    if reference is None:
+        reference = load_reference(client, mv)
+    files = window_files(client, mv, since_ms, until)
+    if len(files) > max_files:
+        raise InvalidInput(
+            f"{len(files):,} window profiles of {mv.model} version {mv.version} lie in the last "
+            f"{since}: more than the {max_files:,} one check reads; ask for a shorter period"
+        )
+    if (until - since_ms) // window_ms > MAX_WINDOWS:
+        raise InvalidInput(
+            f"--since {since} in windows of {window} makes over {MAX_WINDOWS:,} rows: "
+            "choose a longer --window"
+        )
+    loaded = load_windows(client, files)
     groups: dict[int, Profile] = {}
     for stored, profile in loaded:
         # a report window is at least one stored window: a stored hour is never split

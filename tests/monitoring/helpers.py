@@ -1,0 +1,92 @@
+"""Shared by the monitoring tests: the iris example trained into a fresh store, and invocation
+records fed to it as a recording server stores them (records + live window profiles)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+import keel
+from keel.entities import InvocationRecord
+from keel.lifecycle import train
+from keel.monitoring.live import LiveProfiler
+from keel.monitoring.storage import load_reference
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+HOUR_MS = 3_600_000
+
+
+def trained_iris(folder: Path) -> tuple[Path, keel.Client, Any]:
+    """The iris example copied into ``folder``/iris and trained into its own store there:
+    (project folder, client of project ``examples``, the version)."""
+    project = folder / "iris"
+    shutil.copytree(EXAMPLES / "iris", project, ignore=shutil.ignore_patterns(".keel", "output"))
+    client = keel.Client(store=str(project / ".keel"), project="examples")
+    result = train(project / "keel.yml", client=client)
+    return project, client, result.version
+
+
+def training_like(project: Path, n: int, seed: int = 0) -> pd.DataFrame:
+    """``n`` rows drawn from the training data with a little noise (no drift)."""
+    train_rows = pd.read_csv(project / "data/iris_train.csv")
+    rng = np.random.default_rng(seed)
+    rows = train_rows.sample(n=n, replace=True, random_state=seed)[FEATURES].reset_index(drop=True)
+    return (rows + rng.normal(0, 0.02, size=rows.shape)).round(2)
+
+
+def shifted(rows: pd.DataFrame, by: dict[str, float]) -> pd.DataFrame:
+    """``rows`` with the features in ``by`` moved by that much."""
+    out = rows.copy()
+    for name, delta in by.items():
+        out[name] = out[name] + delta
+    return out
+
+
+def feed(
+    client: keel.Client,
+    version: Any,
+    rows: pd.DataFrame,
+    at_ms: int,
+    *,
+    window_s: int = 3600,
+    writer: str = "test",
+    spacing_ms: int = 1000,
+    status: str = "ok",
+) -> list[InvocationRecord]:
+    """Store one invocation record per row (timestamps ``at_ms``, ``at_ms + spacing_ms``…)
+    with the version's own predictions, and fold them into live profiles as a recording
+    server does."""
+    from keel.lifecycle.loading import load_version
+
+    with load_version(None, client, f"{version.model}@{version.version}") as loaded:
+        results = loaded.predict_batch(rows)
+    records = [
+        InvocationRecord(
+            request_id=f"ts-{at_ms + i * spacing_ms}--uuid-{writer}-{i:06d}-{at_ms}",
+            model=version.model,
+            version=version.version,
+            timestamp=at_ms + i * spacing_ms,
+            latency_ms=2.0 + (i % 7),
+            status=status,
+            resource="species",
+            input={k: float(v) for k, v in row.items()},
+            result=result,
+        )
+        for i, (row, result) in enumerate(zip(rows.to_dict("records"), results, strict=True))
+    ]
+    client.log_invocations(version, records)
+    try:
+        kinds = load_reference(client, version).kinds()
+    except keel.errors.NotFound:
+        kinds = None
+    profiler = LiveProfiler(
+        client, version, window_s=window_s, flush_s=0, kinds=kinds, writer=writer
+    )
+    profiler.add(records)
+    profiler.flush(force=True)
+    return records
