@@ -30,7 +30,8 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d|w)\s*$")
 
 
 def parse_duration(text: str | float | int, what: str = "duration") -> float:
-    """Seconds in ``7d``, ``1h``, ``30m``, ``90s``, ``500ms`` (a bare number is seconds)."""
+    """Seconds in ``7d``, ``1h``, ``30m``, ``90s``, ``500ms`` (text needs its unit; a
+    number given as a number is seconds)."""
     if isinstance(text, (int, float)) and not isinstance(text, bool):
         seconds = float(text)
     else:

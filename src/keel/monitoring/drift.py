@@ -20,7 +20,7 @@ from keel.monitoring.stattests import TESTS, auto_test
 
 
 @dataclass(frozen=True)
-class TestChoice:
+class ChosenTest:
     test: str = "auto"
     threshold: float | None = None
 
@@ -31,9 +31,9 @@ class DriftSettings:
 
     small_reference_rows: int = 1_000
     drift_share: float = 0.5
-    numeric: TestChoice = field(default_factory=TestChoice)
-    categorical: TestChoice = field(default_factory=TestChoice)
-    per_feature: dict[str, TestChoice] = field(default_factory=dict)
+    numeric: ChosenTest = field(default_factory=ChosenTest)
+    categorical: ChosenTest = field(default_factory=ChosenTest)
+    per_feature: dict[str, ChosenTest] = field(default_factory=dict)
     features: list[str] | None = None  # input columns compared (patterns allowed)
     exclude: list[str] = field(default_factory=list)
     outputs: bool = True
@@ -42,8 +42,8 @@ class DriftSettings:
     def from_section(cls, section: Any) -> DriftSettings:
         """From a :class:`keel.config.models.MonitoringSection`."""
 
-        def choice(value: Any) -> TestChoice:
-            return TestChoice() if value is None else TestChoice(value.test, value.threshold)
+        def choice(value: Any) -> ChosenTest:
+            return ChosenTest() if value is None else ChosenTest(value.test, value.threshold)
 
         return cls(
             small_reference_rows=section.small_reference_rows,
@@ -56,7 +56,7 @@ class DriftSettings:
             outputs=section.outputs,
         )
 
-    def choice_for(self, name: str, kind: str) -> TestChoice:
+    def choice_for(self, name: str, kind: str) -> ChosenTest:
         if name in self.per_feature:
             return self.per_feature[name]
         return self.numeric if kind == "number" else self.categorical

@@ -19,6 +19,7 @@ from keel.server.api import (
     invocations,
     jobs,
     models,
+    monitoring,
     pipelines,
     runs,
 )
@@ -28,6 +29,7 @@ for _module in (
     experiments,
     runs,
     artifacts,
+    monitoring,  # before models: /model-versions/{model:path}/{ref} would take …/drift
     models,
     datasets,
     invocations,
