@@ -6,11 +6,11 @@ them by versioned URLs (``static_url``), served gzipped and cached for a year.
 
 This package owns the Jinja2 environment, :func:`render` and the error page; each area has
 its router module: :mod:`.pages` (start page, experiment), :mod:`.runs` (run, charts,
-artifacts, compare), :mod:`.models`, :mod:`.datasets`, :mod:`.pipelines`, :mod:`.jobs`,
-:mod:`.auth_pages` (login), :mod:`.legacy` (the old project-less URLs, redirected). Pages
+artifacts, compare), :mod:`.models`, :mod:`.monitoring` (drift), :mod:`.datasets`,
+:mod:`.pipelines`, :mod:`.jobs`, :mod:`.auth_pages` (login), :mod:`.legacy` (the old project-less URLs, redirected). Pages
 of a project's records live under ``/projects/{project}/`` (see :mod:`.common`). The
 helpers they share are in :mod:`.common`, :mod:`.formatting`, :mod:`.filters`,
-:mod:`.series`, :mod:`.downsample` and :mod:`.charts`.
+:mod:`.series`, :mod:`.downsample`, :mod:`.charts` and :mod:`.drift_charts`.
 """
 
 from __future__ import annotations
@@ -131,10 +131,22 @@ def _know_the_caller(request: Request) -> None:
 
 def mount_ui(app: FastAPI) -> None:
     """Add the UI's routes and static files to ``app``."""
-    from keel.server.ui import auth_pages, datasets, jobs, legacy, models, pages, pipelines, runs
+    from keel.server.ui import (
+        auth_pages,
+        datasets,
+        jobs,
+        legacy,
+        models,
+        monitoring,
+        pages,
+        pipelines,
+        runs,
+    )
 
+    # monitoring before models: /models/{name:path} would take …/v/{version}/drift as a name.
     # legacy last: its /projects/{rest:path} catches only what no project page matched
-    for module in (auth_pages, pages, runs, models, datasets, pipelines, jobs, legacy):
+    modules = (auth_pages, pages, runs, monitoring, models, datasets, pipelines, jobs, legacy)
+    for module in modules:
         app.include_router(module.router)
     # A plain route (no role): the login page needs its static files too.
     app.router.routes.append(static_files().route())

@@ -4,7 +4,8 @@ invocation records.
 Routes, each under ``/projects/{project}`` (model names may hold ``/``, so the name is a
 path and the fixed suffixes are matched first):
 
-* ``GET /models``: every registered model of the project.
+* ``GET /models``: every registered model of the project, with its latest version's drift
+  badge (:func:`keel.server.ui.monitoring.drift_badges`).
 * ``GET /models/{name}``: versions (label, aliases, metrics, hash, source run), paged.
 * ``POST /models/{name}/aliases``: set or move an alias (editor, CSRF token); htmx gets
   the aliases panel back, a plain form a redirect.
@@ -42,9 +43,17 @@ router = APIRouter(
 
 @router.get("/models", response_class=HTMLResponse, dependencies=[VIEWER])
 def models(request: Request, project: str) -> Response:
+    from keel.server.ui.monitoring import drift_badges
+
     client = project_client(request, project)
     found = client.find_models(sort=[("name", 1)], limit=1000)
-    return render(request, "models.html", models=found, project=client.project)
+    return render(
+        request,
+        "models.html",
+        models=found,
+        badges=drift_badges(request, client, found),
+        project=client.project,
+    )
 
 
 @router.post("/models/{name:path}/aliases", response_class=HTMLResponse, dependencies=[EDITOR])

@@ -124,7 +124,7 @@ def drift_page(
         return render(request, "drift.html", status=422, **page | {"error": _one_line(exc)})
     except NotFound:  # the reference went away since the listing above
         return render(request, "drift.html", **page | {"stored": Stored(False, [])})
-    return render(request, "drift.html", **page | _drift_context(check, stored))
+    return render(request, "drift.html", **page | _drift_context(check, stored, window))
 
 
 @dataclass(frozen=True)
@@ -163,11 +163,13 @@ class ColumnChart:
     figure: dict[str, Any]
 
 
-def _drift_context(check: DriftCheck, stored: Stored) -> dict[str, Any]:
+def _drift_context(check: DriftCheck, stored: Stored, window: str) -> dict[str, Any]:
     from keel.monitoring.check import histograms_of
     from keel.server.ui.drift_charts import column_figure, timeline_figure
 
     report = check.report
+    if not check.windows:
+        return {"check": check, "further": _further(check, stored, window)}
     histograms = histograms_of(check.reference, check.current, BINS) if check.windows else {}
     # drifted columns first: with many columns, those are the charts worth drawing
     ordered = sorted(report.columns, key=lambda c: not c.drifted)
@@ -198,6 +200,21 @@ def _drift_context(check: DriftCheck, stored: Stored) -> dict[str, Any]:
         else None,
         "reference_source": check.reference.meta.get("source"),
     }
+
+
+def _further(check: DriftCheck, stored: Stored, window: str) -> dict[str, str] | None:
+    """The period (query of the page) reaching back to the newest stored live window, when
+    the one asked for holds none."""
+    import math
+
+    from keel.monitoring.check import MAX_WINDOWS, parse_duration
+
+    if stored.newest_ms is None or stored.newest_ms >= check.since_ms:
+        return None
+    days = max(1, math.ceil((check.until_ms - stored.newest_ms) / 86_400_000))
+    # the same windows if that makes few enough timeline rows, else one a day
+    fits = days * 86_400 / parse_duration(window) <= MAX_WINDOWS
+    return {"since": f"{days}d", "window": window if fits else "1d"}
 
 
 def _histogram_key(column: ColumnDrift) -> str:
