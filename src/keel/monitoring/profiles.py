@@ -167,13 +167,19 @@ class ColumnProfile:
         self.missing += len(series) - len(present)
         if not len(present):
             return
-        if present.dtype != object or not all(isinstance(v, str) for v in present[:64]):
-            present = present.map(_category_key)
-        counts = present.value_counts(sort=False)
         self.count += len(present)
+        # count first, then name the distinct values: O(distinct) Python calls, not O(rows)
+        try:
+            counts = present.value_counts(sort=False)
+        except TypeError:  # unhashable values (dicts, lists): by their JSON text
+            counts = present.map(_category_key).value_counts(sort=False)
+        merged: dict[str, int] = {}
         for value, c in counts.items():
-            self.items.update(value, int(c))
-            self.distinct.update(value)
+            key = value if isinstance(value, str) else _category_key(value)
+            merged[key] = merged.get(key, 0) + int(c)
+        for key, c in merged.items():
+            self.items.update(key, c)
+            self.distinct.update(key)
 
     def merge(self, other: ColumnProfile) -> ColumnProfile:
         """A new profile of both columns' values (neither is changed)."""
@@ -507,8 +513,12 @@ def infer_kind(series: Any) -> str:
     present = series.dropna()
     if not len(present):
         return NUMBER
-    if any(isinstance(v, (bool, str, dict, list)) for v in present[:256]):
-        if all(isinstance(v, str) for v in present[:256]):
+    head = present.iloc[:256]
+    if any(isinstance(v, (bool, str, dict, list)) for v in head):
+        if all(isinstance(v, str) for v in head):
+            # text that is all numbers: a sample decides before the whole column is parsed
+            if pd.to_numeric(head, errors="coerce").isna().any():
+                return CATEGORY
             parsed = pd.to_numeric(present, errors="coerce")
             return NUMBER if parsed.notna().all() else CATEGORY
         return CATEGORY
