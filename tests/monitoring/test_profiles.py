@@ -149,3 +149,20 @@ def test_a_column_absent_from_a_chunk_counts_its_rows_as_missing() -> None:
     assert profile.inputs["a"].missing == 1
     assert profile.inputs["b"].count == 1
     assert not math.isnan(profile.inputs["a"].mean)
+
+
+def test_a_version_registered_without_training_gets_a_reference_from_frames(tmp_path) -> None:
+    import keel
+    from keel.monitoring.reference import make_reference
+    from keel.monitoring.storage import load_reference
+
+    client = keel.Client(store=str(tmp_path / "store"), project="p")
+    weights = tmp_path / "w.bin"
+    weights.write_bytes(b"w")
+    with client.start_run("e") as run:
+        client.log_model_version("m", run, weights)
+    df = frame(500)
+    made = make_reference(client, "m@1", df, df[["colour"]], source="train.parquet")
+    stored = load_reference(client, "m@1")
+    assert stored.summary() == made.summary()
+    assert stored.meta["source"] == "train.parquet" and set(stored.outputs) == {"colour"}

@@ -7,7 +7,8 @@
 - :mod:`~keel.monitoring.storage`: where profiles are kept (a version's own files);
 - :mod:`~keel.monitoring.stattests` and :mod:`~keel.monitoring.drift`: tests and verdicts;
 - :mod:`~keel.monitoring.check`: a version's drift over a period, per window;
-- :mod:`~keel.monitoring.quality`: the model's metric once late labels arrive.
+- :mod:`~keel.monitoring.quality`: the model's metric once late labels arrive;
+- :mod:`~keel.monitoring.reference`: a reference profile from frames in hand.
 
 The reference profile of a version (its training data and its outputs on them) is made by
 :mod:`keel.lifecycle.monitoring`, which can load and run the model.
