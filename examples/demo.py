@@ -109,6 +109,67 @@ def iris(store: Path) -> None:
         client.close()
 
 
+def traffic(store: Path) -> None:
+    """Serve iris for a moment and send it calls like its training data, then calls with
+    longer petals, so `keel monitor drift iris@1` and the UI's drift page have something to
+    show. The server records and profiles them as a real deployment would."""
+    import socket
+    import time
+    import urllib.error
+    import urllib.request
+
+    from keel.monitoring.storage import window_files
+
+    client = keel.Client(store=str(store), project="examples")
+    try:
+        version = client.get_model_version("iris@latest")
+        if window_files(client, version):
+            say("iris already has live traffic profiled: not sent again")
+            return
+    finally:
+        client.close()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    say(
+        f"serving iris on 127.0.0.1:{port} for a moment: 200 calls like its training data, "
+        "then 200 with petals 2.5 cm longer and 1 cm wider"
+    )
+    server = subprocess.Popen(
+        [sys.executable, "-m", "keel.cli", "--store", str(store), "-c", str(IRIS_CONFIG),
+         "serve", f"iris@{version.version}", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                with urllib.request.urlopen(f"{base}/ping", timeout=1):
+                    break
+            except (urllib.error.URLError, OSError):
+                time.sleep(0.2)
+        rows = np.loadtxt(HERE / "iris" / "data" / "iris_train.csv", delimiter=",", skiprows=1,
+                          usecols=(0, 1, 2, 3))  # fmt: skip
+        rng = np.random.default_rng(0)
+        names = ("sepal_length", "sepal_width", "petal_length", "petal_width")
+        for shift in (np.zeros(4), np.array([0, 0, 2.5, 1.0])):
+            for row in rows[rng.integers(0, len(rows), 200)]:
+                values = row + rng.normal(0, 0.05, 4) + shift
+                body = json.dumps(dict(zip(names, np.round(values, 2).tolist(), strict=True)))
+                request = urllib.request.Request(
+                    f"{base}/iris/v1/species",
+                    data=body.encode(),
+                    headers={"Content-Type": "application/json"},
+                )
+                with urllib.request.urlopen(request, timeout=10):
+                    pass
+    finally:
+        server.terminate()  # the server stores its records and their profiles on the way out
+        server.wait(60)
+    say("see it: keel monitor drift iris@1 --since 1d (from examples/iris), or the UI's models")
+
+
 def main() -> None:
     say(f"store: {STORE}")
     client = keel.Client(store=str(STORE), project="demo")
@@ -117,6 +178,7 @@ def main() -> None:
     finally:
         client.close()
     iris(STORE)
+    traffic(STORE)
     say("what is in the store now (the same commands work from the repository root):")
     keel_cli = [sys.executable, "-m", "keel.cli", "--store", str(STORE), "--project", "demo"]
     subprocess.run(
