@@ -139,10 +139,21 @@ def _show_check(check: DriftCheck) -> None:
 @click.argument("ref", required=False, metavar="NAME@VERSION")
 @click.option("--source", help="A data source of keel.yml to profile.")
 @click.option("--dataset", help="A registered dataset to profile: NAME or NAME@VERSION.")
+@click.option(
+    "--executor",
+    type=click.Choice(["local", "dask"]),
+    help="dask: the source's partitions profiled on keel.yml's Dask cluster (default: "
+    "keel.yml's jobs.executor, else here).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 @pass_state
 def profile(
-    state: State, ref: str | None, source: str | None, dataset: str | None, as_json: bool
+    state: State,
+    ref: str | None,
+    source: str | None,
+    dataset: str | None,
+    executor: str | None,
+    as_json: bool,
 ) -> None:
     """Make (again) a version's reference profile from a data source or a dataset.
 
@@ -153,14 +164,27 @@ def profile(
     Examples:
       keel monitor profile iris@3 --source iris_train
       keel monitor profile iris@3 --dataset iris-data@2
+      keel monitor profile iris@3 --source big --executor dask
     """
     from keel.lifecycle.monitoring import profile_version
 
     config = _config(state)
+    if executor == "dask" and dataset is not None:
+        raise click.UsageError("--executor dask profiles a data source (--source), not a dataset")
+    chosen = executor or (config.settings.jobs.executor if config.settings.jobs else None)
     with status("profiling"):
-        made = profile_version(
-            _ref(ref, config), source=source, dataset=dataset, config=config, client=state.client
-        )
+        if chosen == "dask" and dataset is None:
+            from keel.jobs.monitoring import profile_source_on_dask
+
+            made = profile_source_on_dask(config, state.client, _ref(ref, config), source)
+        else:
+            made = profile_version(
+                _ref(ref, config),
+                source=source,
+                dataset=dataset,
+                config=config,
+                client=state.client,
+            )
     if as_json:
         return _print_json(made.summary())
     _show_profile(

@@ -137,21 +137,28 @@ def _windows(
         dask_client.close()
 
 
-def profile_source_on_dask(config: Config, client: Client, ref: str | None, source: str) -> Profile:
-    """Make (again) the reference profile of ``ref`` from data source ``source``, profiled
-    partition by partition on keel.yml's Dask cluster (see the module docstring); stored as
-    the version's reference, with the meta :func:`~keel.lifecycle.monitoring.profile_reference`
-    gives it."""
+def profile_source_on_dask(
+    config: Config, client: Client, ref: str | None, source: str | None = None
+) -> Profile:
+    """Make (again) the reference profile of ``ref`` from data source ``source`` (None: what
+    training reads, or ``monitoring.reference``), profiled partition by partition on
+    keel.yml's Dask cluster (see the module docstring); stored as the version's reference,
+    with the meta :func:`~keel.lifecycle.monitoring.profile_reference` gives it."""
     from keel.jobs.batch import DASK_READABLE, _pieces
-    from keel.lifecycle.monitoring import STORED_SETTINGS, settings_of
+    from keel.lifecycle.monitoring import finish_reference, reference_source, settings_of
     from keel.lifecycle.project import Project
-    from keel.monitoring.profiles import update_columns
-    from keel.monitoring.storage import save_reference
+    from keel.lifecycle.runs import scratch
 
     executor = _executor(config, client)
     project = Project.open(config, client)
     try:
         mv = client.get_model_version(project.resolve_ref(ref))
+        source = source or reference_source(project)
+        if source is None:
+            raise ConfigError(
+                "no data to profile: give --source NAME (a data source of keel.yml) or set "
+                "monitoring.reference"
+            )
         data_source = project.catalog.source(source)
         if data_source.type not in DASK_READABLE and not data_source.gives_frames:
             raise InvalidInput(
@@ -167,34 +174,10 @@ def profile_source_on_dask(config: Config, client: Client, ref: str | None, sour
             )
         finally:
             dask_client.close()
-        outputs = None
-        if sample is not None and len(sample):
-            outputs = _outputs(project, mv, sample)
-        profile.meta = {
-            "source": source,
-            "output_rows": 0 if outputs is None else len(outputs),
-            # the server and the UI have no keel.yml: they judge with these
-            STORED_SETTINGS: settings.section.model_dump(mode="json"),
-        }
-        if outputs is not None:
-            update_columns(profile.outputs, outputs, None, settings.profile)
-        save_reference(client, mv, profile)
-        return profile
+        with scratch("monitor") as work:
+            return finish_reference(project, mv, profile, sample, source, work)
     finally:
         project.close()
-
-
-def _outputs(project: Any, mv: Any, sample: pd.DataFrame) -> pd.DataFrame:
-    """The version's outputs on ``sample``, predicted here as profile_reference does."""
-    from keel.lifecycle.loading import load_version
-    from keel.lifecycle.runs import scratch
-    from keel.monitoring.records import outputs_frame
-
-    with (
-        scratch("monitor") as work,
-        load_version(project, project.client, f"{mv.model}@{mv.version}", work_dir=work) as loaded,
-    ):
-        return outputs_frame(loaded.predict_batch(sample))
 
 
 def _profile_pieces(
@@ -244,12 +227,11 @@ def _profile_pieces(
 def _monitored(profile: Profile, source: str, config: Config) -> Profile:
     """``profile`` with only the input columns keel.yml's monitoring compares (as
     profile_reference chooses them; InvalidInput when there are none)."""
-    import pandas as pd
 
-    from keel.lifecycle.monitoring import _features
+    from keel.lifecycle.monitoring import monitored_columns
 
     names = list(profile.inputs)
-    chosen = [str(c) for c in _features(pd.DataFrame(columns=names), config).columns]
+    chosen = monitored_columns(names, config)
     if not chosen:
         raise InvalidInput(
             f"the reference data ({source}) has none of the features monitored "

@@ -73,13 +73,16 @@ def _api_inputs(config: Config) -> list[str]:
     return names
 
 
-def _features(frame: pd.DataFrame, config: Config) -> pd.DataFrame:
+def monitored_columns(columns: Any, config: Config) -> list[str]:
+    """The input columns a reference profile keeps: ``monitoring.features`` (names or
+    patterns) or, when the config's ``api.resources`` declare inputs, those; less
+    ``monitoring.exclude``."""
     settings = settings_of(config).drift
     declared = _api_inputs(config)
-    columns = [str(c) for c in frame.columns]
-    if settings.features is None and declared and set(declared) & set(columns):
-        columns = [c for c in columns if c in declared]
-    return frame[settings.compared(columns)]
+    names = [str(c) for c in columns]
+    if settings.features is None and declared and set(declared) & set(names):
+        names = [c for c in names if c in declared]
+    return settings.compared(names)
 
 
 def profile_reference(
@@ -91,41 +94,59 @@ def profile_reference(
 ) -> Profile:
     """Profile ``frame`` (and the version's outputs on a sample of it) and store the
     profile as the version's reference."""
-    from keel.lifecycle.loading import load_version
-    from keel.monitoring.storage import save_reference
-
     settings = settings_of(project.config)
-    inputs = _features(frame, project.config)
-    if inputs.shape[1] == 0:
+    columns = monitored_columns(frame.columns, project.config)
+    if not columns:
         raise InvalidInput(
             f"the reference data ({source}) has none of the features monitored "
             f"(columns: {', '.join(map(str, frame.columns))}): check monitoring.features"
         )
-    outputs = None
-    if settings.section.outputs and len(frame):
-        n = min(len(frame), settings.section.output_sample_rows)
-        sample = frame.sample(n=n, random_state=0) if n < len(frame) else frame
-        with load_version(
-            project, project.client, f"{version.model}@{version.version}", work_dir=work_dir
-        ) as loaded:
-            outputs = outputs_frame(loaded.predict_batch(sample))
-    profile = profile_frame(
-        inputs,
-        None,
-        settings=settings.profile,
-        meta={
-            "source": source,
-            "output_rows": 0 if outputs is None else len(outputs),
-            # the server and the UI have no keel.yml: they judge with these
-            STORED_SETTINGS: settings.section.model_dump(mode="json"),
-        },
-    )
-    if outputs is not None:
-        from keel.monitoring.profiles import update_columns
+    profile = profile_frame(frame[columns], settings=settings.profile)
+    n = min(len(frame), settings.section.output_sample_rows)
+    sample = frame.sample(n=n, random_state=0) if n < len(frame) else frame
+    return finish_reference(project, version, profile, sample, source, work_dir)
 
+
+def finish_reference(
+    project: Project,
+    version: ModelVersionApi,
+    profile: Profile,
+    sample: pd.DataFrame | None,
+    source: str,
+    work_dir: Path | None = None,
+) -> Profile:
+    """Add the version's outputs on ``sample`` (predicted the way the server predicts) and
+    the meta to an inputs' ``profile``, and store it as the version's reference."""
+    from keel.lifecycle.loading import load_version
+    from keel.monitoring.profiles import update_columns
+    from keel.monitoring.storage import save_reference
+
+    settings = settings_of(project.config)
+    outputs = None
+    if settings.section.outputs and sample is not None and len(sample):
+        ref = f"{version.model}@{version.version}"
+        with load_version(project, project.client, ref, work_dir=work_dir) as loaded:
+            outputs = outputs_frame(loaded.predict_batch(sample))
         update_columns(profile.outputs, outputs, None, settings.profile)
+    profile.meta = {
+        "source": source,
+        "output_rows": 0 if outputs is None else len(outputs),
+        # the server and the UI have no keel.yml: they judge with these
+        STORED_SETTINGS: settings.section.model_dump(mode="json"),
+    }
     save_reference(project.client, version, profile)
     return profile
+
+
+def reference_source(project: Project) -> str | None:
+    """The data source a reference is made of by default: ``monitoring.reference``, else
+    the first source the train step reads (None when there is neither)."""
+    named = project.config.settings.monitoring.reference
+    if named:
+        return named
+    for name in project.catalog.sources_for("train"):
+        return name
+    return None
 
 
 def reference_after_training(
@@ -157,11 +178,9 @@ def reference_after_training(
 
 
 def _training_frame(project: Project, dataset_dir: Path | None) -> tuple[Any, str] | None:
-    named = project.config.settings.monitoring.reference
-    if named:
-        return project.catalog.source(named).get_dataframe(), named
-    for name, source in project.catalog.sources_for("train").items():
-        return source.get_dataframe(), name
+    name = reference_source(project)
+    if name is not None:
+        return project.catalog.source(name).get_dataframe(), name
     if dataset_dir is not None:
         frame = _dataset_frame(dataset_dir)
         if frame is not None:
