@@ -7,10 +7,11 @@ them by versioned URLs (``static_url``), served gzipped and cached for a year.
 This package owns the Jinja2 environment, :func:`render` and the error page; each area has
 its router module: :mod:`.pages` (start page, experiment), :mod:`.runs` (run, charts,
 artifacts, compare), :mod:`.models`, :mod:`.monitoring` (drift), :mod:`.datasets`,
-:mod:`.pipelines`, :mod:`.jobs`, :mod:`.auth_pages` (login), :mod:`.legacy` (the old project-less URLs, redirected). Pages
-of a project's records live under ``/projects/{project}/`` (see :mod:`.common`). The
-helpers they share are in :mod:`.common`, :mod:`.formatting`, :mod:`.filters`,
-:mod:`.series`, :mod:`.downsample`, :mod:`.charts` and :mod:`.drift_charts`.
+:mod:`.pipelines`, :mod:`.jobs`, :mod:`.auth_pages` (login), :mod:`.legacy` (the old
+project-less URLs, redirected). Pages of a project's records live under
+``/projects/{project}/`` (see :mod:`.common`). The helpers they share are in
+:mod:`.common`, :mod:`.formatting`, :mod:`.filters`, :mod:`.series`, :mod:`.downsample`,
+:mod:`.charts` and :mod:`.drift_charts`.
 """
 
 from __future__ import annotations

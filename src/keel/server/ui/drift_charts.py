@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -57,9 +58,9 @@ def column_figure(title: str, histogram: Mapping[str, Any]) -> dict[str, Any]:
     traces: list[dict[str, Any]] = []
     if histogram.get("kind") == "number":
         edges = [float(e) for e in histogram["edges"]]
-        centres = [(a + b) / 2 for a, b in zip(edges, edges[1:], strict=False)]
-        widths = [b - a for a, b in zip(edges, edges[1:], strict=False)]
-        spans = [f"[{a:.4g}, {b:.4g})" for a, b in zip(edges, edges[1:], strict=False)]
+        centres = [(a + b) / 2 for a, b in pairwise(edges)]
+        widths = [b - a for a, b in pairwise(edges)]
+        spans = [f"[{a:.4g}, {b:.4g})" for a, b in pairwise(edges)]
         for name, shares, colour in (
             ("reference", reference, REFERENCE_COLOUR),
             ("live", current, LIVE_COLOUR),
@@ -112,12 +113,28 @@ def column_figure(title: str, histogram: Mapping[str, Any]) -> dict[str, Any]:
     return {"data": traces, "layout": layout, "config": CONFIG}
 
 
+def _line(
+    windows: Sequence[WindowSummary], centres: Sequence[float], values: Sequence[Any]
+) -> dict[str, list[Any]]:
+    """x and y of a line through the windows, broken where windows without records lie
+    between two (the check has no row for those: the line must not bridge them)."""
+    x: list[Any] = []
+    y: list[Any] = []
+    for i, (window, centre, value) in enumerate(zip(windows, centres, values, strict=True)):
+        if i and window.start_ms > windows[i - 1].end_ms:
+            x.append((windows[i - 1].end_ms + window.start_ms) / 2)
+            y.append(None)
+        x.append(centre)
+        y.append(_finite(value))
+    return {"x": x, "y": y}
+
+
 def timeline_figure(
     windows: Sequence[WindowSummary], window_s: int, share_threshold: float
 ) -> dict[str, Any]:
     """Per report window: drift share, records, error rate and latency p50/p99, in four
-    panels stacked over one shared time axis (x: the window's start, UTC)."""
-    starts = [w.start_ms for w in windows]
+    panels stacked over one shared time axis (UTC). Bars span their window; the points of
+    the lines sit at the middle of theirs."""
     # a bar spans its window (plotly's bar width on a date axis is in milliseconds)
     widths = [max(1, w.end_ms - w.start_ms) * 0.9 for w in windows]
     centres = [w.start_ms + (w.end_ms - w.start_ms) / 2 for w in windows]
@@ -150,10 +167,9 @@ def timeline_figure(
             "type": "scatter",
             "mode": "lines+markers",
             "name": "error rate",
-            "x": starts,
-            "y": [_finite(w.error_rate) for w in windows],
+            **_line(windows, centres, [w.error_rate for w in windows]),
             "hovertemplate": "%{y:.2%} errors<extra></extra>",
-            "line": {"color": DRIFT_COLOUR, "shape": "hv"},
+            "line": {"color": DRIFT_COLOUR},
             "xaxis": "x",
             "yaxis": "y3",
         },
@@ -164,10 +180,9 @@ def timeline_figure(
                 "type": "scatter",
                 "mode": "lines+markers",
                 "name": f"latency {quantile}",
-                "x": starts,
-                "y": [_finite(w.latency_ms.get(quantile)) for w in windows],
+                **_line(windows, centres, [w.latency_ms.get(quantile) for w in windows]),
                 "hovertemplate": "%{y:.1f} ms<extra>" + quantile + "</extra>",
-                "line": {"color": "#5f6b7a", "dash": dash, "shape": "hv"},
+                "line": {"color": "#5f6b7a", "dash": dash},
                 "connectgaps": False,
                 "xaxis": "x",
                 "yaxis": "y4",
@@ -175,7 +190,8 @@ def timeline_figure(
         )
     if windows:  # the last window's right edge, so a single window is not a dot at the edge
         end = windows[-1].end_ms
-        span = [starts[0], max(end, starts[0] + window_s * 1000)]
+        first = windows[0].start_ms
+        span = [first, max(end, first + window_s * 1000)]
     else:
         span = None
     layout: dict[str, Any] = {

@@ -15,7 +15,8 @@ Route, under ``/projects/{project}`` (registered before :mod:`.models`, whose
 model: its latest version's verdict over the last 7 days. It reads one listing of each
 version's ``monitoring/`` files, computes a check only when a reference and a live window of
 the period are there, and keeps the verdicts on the app (:class:`BadgeCache`), keyed by the
-version and the content hashes of those files, so a reload computes nothing again.
+version and the content hashes of the files the verdict reads, so a reload computes nothing
+again. One load spends at most ``BADGE_BUDGET_S`` computing; the rest show once cached.
 
 Every verdict is :func:`keel.lifecycle.monitoring.check_version`'s, judged with the settings
 stored in the reference profile (the server has no keel.yml). The figures are built by
@@ -65,6 +66,8 @@ BADGE_SINCE_MS = 7 * 86_400_000
 MAX_BADGES = 200
 #: a badge is computed again after this long even if no file changed: the period moves
 BADGE_TTL_S = 3600.0
+#: seconds one load of the list spends computing badges; past it, only cached ones show
+BADGE_BUDGET_S = 3.0
 #: verdicts kept on the app
 BADGE_CACHE_SIZE = 2048
 
@@ -136,12 +139,7 @@ class Stored:
 
     @classmethod
     def of(cls, files: Sequence[ArtifactFile]) -> Stored:
-        windows = []
-        for f in files:
-            match = _LIVE.match(f.path)
-            if match is not None:
-                start = int(match[2])
-                windows.append((start, start + int(match[1]) * 1000))
+        windows = [w for w in map(_live_window, files) if w is not None]
         return cls(any(f.path == _REFERENCE for f in files), sorted(windows))
 
     def live_since(self, since_ms: int) -> bool:
@@ -151,6 +149,21 @@ class Stored:
     def newest_ms(self) -> int | None:
         """The start of the newest stored live window."""
         return self.windows[-1][0] if self.windows else None
+
+
+def _live_window(file: ArtifactFile) -> tuple[int, int] | None:
+    """(start_ms, end_ms) of a stored live profile; None for any other file."""
+    match = _LIVE.match(file.path)
+    if match is None:
+        return None
+    start = int(match[2])
+    return start, start + int(match[1]) * 1000
+
+
+def _live_after(file: ArtifactFile, since_ms: int) -> bool:
+    """Whether ``file`` is a live profile of a window ending after ``since_ms``."""
+    window = _live_window(file)
+    return window is not None and window[1] > since_ms
 
 
 @dataclass(frozen=True)
@@ -317,9 +330,10 @@ def drift_badges(request: Request, client: Client, models: Sequence[Any]) -> dic
         return {}
     cache = badge_cache(request)
     badges: dict[str, Badge] = {}
+    deadline = time.monotonic() + BADGE_BUDGET_S
     for mv in versions:
         try:
-            badge = _badge(client, cache, mv)
+            badge = _badge(client, cache, mv, compute=time.monotonic() < deadline)
         except Exception:
             log.warning("no drift badge for %s v%s", mv.model, mv.version, exc_info=True)
             continue
@@ -339,15 +353,19 @@ def _latest_versions(client: Client, latest: dict[str, int]) -> list[Any]:
     return found
 
 
-def _badge(client: Client, cache: BadgeCache, mv: Any) -> Badge | None:
+def _badge(client: Client, cache: BadgeCache, mv: Any, compute: bool = True) -> Badge | None:
+    """``mv``'s badge: from the cache, else computed (unless ``compute`` is off: the list's
+    time for badges is spent)."""
     files = client.list_version_files(mv, _MONITORING)
+    since_ms = int(time.time() * 1000) - BADGE_SINCE_MS
     stored = Stored.of(files)
-    now_ms = int(time.time() * 1000)
-    if not stored.reference or not stored.live_since(now_ms - BADGE_SINCE_MS):
+    if not stored.reference or not stored.live_since(since_ms):
         return None  # nothing to judge: computing nothing
-    key = (mv.id, tuple(sorted((f.path, f.sha256) for f in files)))
+    # the files the verdict reads: the reference and the live windows of the period
+    used = [f for f in files if f.path == _REFERENCE or _live_after(f, since_ms)]
+    key = (mv.id, tuple(sorted((f.path, f.sha256) for f in used)))
     hit, badge = cache.get(key)
-    if hit:
+    if hit or not compute:
         return badge
     from keel.lifecycle.monitoring import check_version
 
