@@ -216,5 +216,5 @@ def test_durations_and_limits(iris: Any) -> None:
     for bad in ("", "7", "-1d", "0s", "d7", "7 days"):
         with pytest.raises(InvalidInput):
             parse_duration(bad)
-    with pytest.raises(InvalidInput, match="choose a longer --window"):
+    with pytest.raises(InvalidInput, match="choose a longer window"):
         check_version(client, mv, since="1000d", window="1h")

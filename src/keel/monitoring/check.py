@@ -188,20 +188,22 @@ def check_drift(
     if len(files) > max_files:
         raise InvalidInput(
             f"{len(files):,} window profiles of {mv.model} version {mv.version} lie in the last "
-            f"{since}: more than the {max_files:,} one check reads; ask for a shorter period"
+            f"{since}: more than the {max_files:,} one check reads; check a shorter period"
         )
     if (until - since_ms) // window_ms > MAX_WINDOWS:
         raise InvalidInput(
-            f"--since {since} in windows of {window} makes over {MAX_WINDOWS:,} rows: "
-            "choose a longer --window"
+            f"the last {since} in windows of {window} makes over {MAX_WINDOWS:,} windows: "
+            "choose a longer window"
         )
     loaded = load_windows(client, files)
     groups: dict[int, Profile] = {}
+    sizes: dict[int, int] = {}
     for stored, profile in loaded:
         # a report window is at least one stored window: a stored hour is never split
         size = max(window_ms, stored.window_s * 1000)
         start = stored.start_ms // size * size  # report windows are aligned to the epoch
         groups[start] = groups[start].merge(profile) if start in groups else profile
+        sizes[start] = max(sizes.get(start, 0), size)
     current = Profile(meta={"source": "live"})
     for profile in groups.values():
         current = current.merge(profile)
@@ -216,7 +218,7 @@ def check_drift(
         windows.append(
             WindowSummary(
                 start_ms=start,
-                end_ms=min(start + window_ms, until),
+                end_ms=min(start + sizes[start], until),
                 rows=profile.rows,
                 records=profile.records,
                 errors=profile.errors,

@@ -38,6 +38,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from keel.errors import InvalidInput, NotFound, NotInProject
+from keel.monitoring.storage import LIVE, REFERENCE
 from keel.server.guard import GuardedRoute
 from keel.server.ui import missing_page, render
 from keel.server.ui.common import PROJECTS, VIEWER, project_client
@@ -72,8 +73,8 @@ BADGE_BUDGET_S = 3.0
 BADGE_CACHE_SIZE = 2048
 
 _MONITORING = "monitoring"
-_REFERENCE = "monitoring/reference.kprof"  # keel.monitoring.storage.REFERENCE
-_LIVE = re.compile(r"^monitoring/live/(\d+)/(\d+)/[^/]+\.kprof$")  # storage.live_path
+#: a stored live profile: LIVE/<window_s>/<start_ms>/<writer>.kprof (storage.live_path)
+_LIVE_FILE = re.compile(rf"^{re.escape(LIVE)}/(\d+)/(\d+)/[^/]+\.kprof$")
 _cache_lock = threading.Lock()
 
 
@@ -140,7 +141,7 @@ class Stored:
     @classmethod
     def of(cls, files: Sequence[ArtifactFile]) -> Stored:
         windows = [w for w in map(_live_window, files) if w is not None]
-        return cls(any(f.path == _REFERENCE for f in files), sorted(windows))
+        return cls(any(f.path == REFERENCE for f in files), sorted(windows))
 
     def live_since(self, since_ms: int) -> bool:
         return any(end > since_ms for _, end in self.windows)
@@ -153,7 +154,7 @@ class Stored:
 
 def _live_window(file: ArtifactFile) -> tuple[int, int] | None:
     """(start_ms, end_ms) of a stored live profile; None for any other file."""
-    match = _LIVE.match(file.path)
+    match = _LIVE_FILE.match(file.path)
     if match is None:
         return None
     start = int(match[2])
@@ -183,7 +184,7 @@ def _drift_context(check: DriftCheck, stored: Stored, window: str) -> dict[str, 
     report = check.report
     if not check.windows:
         return {"check": check, "further": _further(check, stored, window)}
-    histograms = histograms_of(check.reference, check.current, BINS) if check.windows else {}
+    histograms = histograms_of(check.reference, check.current, BINS)
     # drifted columns first: with many columns, those are the charts worth drawing
     ordered = sorted(report.columns, key=lambda c: not c.drifted)
     charts = []
@@ -362,7 +363,7 @@ def _badge(client: Client, cache: BadgeCache, mv: Any, compute: bool = True) -> 
     if not stored.reference or not stored.live_since(since_ms):
         return None  # nothing to judge: computing nothing
     # the files the verdict reads: the reference and the live windows of the period
-    used = [f for f in files if f.path == _REFERENCE or _live_after(f, since_ms)]
+    used = [f for f in files if f.path == REFERENCE or _live_after(f, since_ms)]
     key = (mv.id, tuple(sorted((f.path, f.sha256) for f in used)))
     hit, badge = cache.get(key)
     if hit or not compute:
