@@ -90,3 +90,91 @@ def feed(
     profiler.add(records)
     profiler.flush(force=True)
     return records
+
+
+# --- a real `keel serve` of the iris project, fed over HTTP ---------------------------------
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def recording_quickly(project: Path) -> None:
+    """keel.yml of ``project`` set to store records and their profiles within a second."""
+    import yaml
+
+    config = yaml.safe_load((project / "keel.yml").read_text())
+    config["api"]["record_flush_s"] = 0.2
+    config["monitoring"] = {**(config.get("monitoring") or {}), "flush_s": 0.5}
+    (project / "keel.yml").write_text(yaml.safe_dump(config, sort_keys=False))
+
+
+def serve_model(project: Path, port: int) -> Any:
+    """``keel serve`` of ``project``'s keel.yml on 127.0.0.1:``port``, answering /ping."""
+    import subprocess
+    import sys
+    import time
+
+    import httpx2 as httpx
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "keel.cli", "serve", "--port", str(port)],
+        cwd=project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/ping", timeout=1).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            time.sleep(0.2)
+        if process.poll() is not None:
+            raise AssertionError(f"keel serve exited: {process.stdout.read()}")
+    process.kill()
+    raise AssertionError("keel serve did not answer /ping within 60 s")
+
+
+def stop_model(process: Any) -> None:
+    """SIGTERM: the server stores what it recorded and its profiles, then exits."""
+    import subprocess
+
+    process.terminate()
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(10)
+
+
+def send(port: int, rows: pd.DataFrame) -> None:
+    """One prediction call per row to the iris example's resource."""
+    import httpx2 as httpx
+
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+        for row in rows.to_dict("records"):
+            answer = http.post("/iris/v1/species", json=row)
+            assert answer.status_code == 200, answer.text
+
+
+def live_records(client: keel.Client, version: Any) -> int:
+    from keel.monitoring.storage import load_windows, window_files
+
+    return sum(p.records for _w, p in load_windows(client, window_files(client, version)))
+
+
+def wait_for_live_records(client: keel.Client, version: Any, n: int) -> None:
+    import time
+
+    deadline = time.monotonic() + 30
+    while live_records(client, version) < n:
+        assert time.monotonic() < deadline, (
+            f"live profiles hold {live_records(client, version)} of {n}"
+        )
+        time.sleep(0.3)

@@ -10,6 +10,7 @@ drifted, and nothing is fetched from another site. The server and login come fro
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from collections.abc import Iterator
@@ -25,6 +26,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 MODELS = "/projects/examples/models"
 #: the drift page's charts: the timeline, then one per input feature (4) and output (4)
 CHARTS = 1 + 4 + 4
+SHIFT = {"petal_length": 2.5, "petal_width": 1.0}
 
 
 @pytest.fixture(scope="module")
@@ -114,3 +116,58 @@ def test_from_the_models_badge_to_drawn_drift_charts(
     context.close()
     assert not errors, f"errors on the page: {errors}"
     assert not elsewhere, f"fetched from another site: {elsewhere}"
+
+
+def test_a_served_model_shows_no_drift_then_drift_in_the_browser(
+    browser: Any, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Issue 22's "done when": a real ``keel serve`` of the iris example with recording on,
+    fed over HTTP with training-like calls, then shifted ones; the drift page of a real
+    ``keel server`` over the same store shows no drift, then drift on the shifted features."""
+    from monitoring.helpers import (
+        free_port,
+        recording_quickly,
+        send,
+        serve_model,
+        stop_model,
+        wait_for_live_records,
+    )
+
+    root = tmp_path_factory.mktemp("served-drift")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("KEEL_CACHE_DIR", str(root / "cache"))
+        mp.chdir(root)
+        project, client, version = trained_iris(root)
+        recording_quickly(project)
+        port = free_port()
+        model = serve_model(project, port)
+        try:
+            send(port, training_like(project, 150))
+            wait_for_live_records(client, version, 150)
+            with contextlib.contextmanager(_serve)(root, project / ".keel") as live:
+                context = browser.new_context(viewport={"width": 1280, "height": 900})
+                page = context.new_page()
+                page.set_default_timeout(20_000)
+                drift_page = f"{live.url}{MODELS}/iris/v/1/drift?since=1h&window=1h"
+                page.goto(drift_page)
+                _log_in(page, live)
+                page.wait_for_url(re.compile(r"/drift"))
+                verdict = page.inner_text("#verdict")
+                assert "drifted" not in verdict.split(":")[0], verdict
+                assert "0 of 4 features drifted" in verdict, verdict
+                assert page.locator("#drift-columns tr.drifted").count() == 0
+
+                send(port, shifted(training_like(project, 450, seed=3), SHIFT))
+                wait_for_live_records(client, version, 600)
+                page.goto(drift_page)
+                verdict = page.inner_text("#verdict")
+                assert "The live data drifted: 2 of 4 features drifted" in verdict, verdict
+                rows = page.locator("#drift-columns tr.drifted").all_inner_texts()
+                drifted = sorted(r.split("\t")[0] for r in rows if r.split("\t")[1] == "input")
+                assert drifted == ["petal_length", "petal_width"]
+                page.wait_for_selector("#drift-timeline.js-plotly-plot svg.main-svg")
+                page.screenshot(path=str(screenshots() / "served-drift.png"), full_page=True)
+                context.close()
+        finally:
+            stop_model(model)
+            client.close()
