@@ -235,9 +235,6 @@ def test_setup_before_first_request_teardown_on_shutdown(trained: Path) -> None:
     from tests.serving.conftest import _client
 
     marker = trained / "lifecycle.log"
-    # training predicted the reference sample's outputs (monitoring) with setup and teardown
-    assert marker.read_text().splitlines() == ["setup", "teardown"]
-    marker.unlink()
     clients = _client(trained)
     client = next(clients)
     assert marker.read_text().splitlines() == ["setup"]
