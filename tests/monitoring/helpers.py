@@ -178,3 +178,17 @@ def wait_for_live_records(client: keel.Client, version: Any, n: int) -> None:
             f"live profiles hold {live_records(client, version)} of {n}"
         )
         time.sleep(0.3)
+
+
+def keel_cli(project: Path, *args: str) -> Any:
+    """``keel ARGS`` in a subprocess, in ``project``: the completed process (text)."""
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "keel.cli", *args],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )

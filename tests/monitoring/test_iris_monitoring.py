@@ -5,8 +5,6 @@ afterwards (``keel monitor update``) and live quality from late labels."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -21,7 +19,7 @@ from keel.lifecycle.monitoring import check_version, drift, profile_version, upd
 from keel.monitoring.check import parse_duration
 from keel.monitoring.live import LiveProfiler
 from keel.monitoring.storage import load_reference, window_files
-from monitoring.helpers import HOUR_MS, feed, shifted, trained_iris, training_like
+from monitoring.helpers import HOUR_MS, feed, keel_cli, shifted, trained_iris, training_like
 
 SHIFT = {"petal_length": 2.5, "petal_width": 1.0}
 
@@ -29,16 +27,6 @@ SHIFT = {"petal_length": 2.5, "petal_width": 1.0}
 @pytest.fixture
 def iris(tmp_path: Path) -> tuple[Path, Any, Any]:
     return trained_iris(tmp_path)
-
-
-def keel_cli(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "keel.cli", *args],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def test_training_makes_the_reference_profile_of_inputs_and_outputs(iris: Any) -> None:

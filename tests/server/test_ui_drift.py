@@ -204,7 +204,7 @@ def test_a_period_without_live_profiles_says_so_and_where_they_are(vera: TestCli
     [
         ({"since": "soon"}, "since &#39;soon&#39; is not a duration"),
         ({"window": "0h"}, "window &#39;0h&#39; must be longer than zero"),
-        ({"since": "300d", "window": "1m"}, "makes over 2,000 rows"),
+        ({"since": "300d", "window": "1m"}, "makes over 2,000 windows"),
     ],
 )
 def test_a_bad_period_is_a_4xx_page_with_the_reason(

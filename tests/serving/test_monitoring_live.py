@@ -7,8 +7,6 @@ them (nothing is profiled afterwards)."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx2 as httpx
@@ -18,6 +16,7 @@ from keel.monitoring.storage import window_files
 from keel_server import running_server
 from monitoring.helpers import (
     free_port,
+    keel_cli,
     live_records,
     recording_quickly,
     send,
@@ -32,16 +31,6 @@ from monitoring.helpers import (
 pytestmark = pytest.mark.slow
 
 SHIFT = {"petal_length": 2.5, "petal_width": 1.0}
-
-
-def keel_cli(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "keel.cli", *args],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def test_a_served_model_shows_no_drift_then_drift_in_the_cli_and_the_api(tmp_path: Path) -> None:

@@ -55,49 +55,21 @@ def column_figure(title: str, histogram: Mapping[str, Any]) -> dict[str, Any]:
     """
     reference = _numbers(histogram.get("reference") or [])
     current = _numbers(histogram.get("current") or [])
-    traces: list[dict[str, Any]] = []
+    series = (("reference", reference, REFERENCE_COLOUR), ("live", current, LIVE_COLOUR))
     if histogram.get("kind") == "number":
         edges = [float(e) for e in histogram["edges"]]
-        centres = [(a + b) / 2 for a, b in pairwise(edges)]
-        widths = [b - a for a, b in pairwise(edges)]
-        spans = [f"[{a:.4g}, {b:.4g})" for a, b in pairwise(edges)]
-        for name, shares, colour in (
-            ("reference", reference, REFERENCE_COLOUR),
-            ("live", current, LIVE_COLOUR),
-        ):
-            if shares:
-                traces.append(
-                    {
-                        "type": "bar",
-                        "name": name,
-                        "x": centres,
-                        "y": shares,
-                        "width": widths,
-                        "text": spans,
-                        "textposition": "none",
-                        "hovertemplate": "%{text}: %{y:.1%}<extra>" + name + "</extra>",
-                        "marker": {"color": colour},
-                        "opacity": 0.55,
-                    }
-                )
+        bins = {
+            "x": [(a + b) / 2 for a, b in pairwise(edges)],
+            "width": [b - a for a, b in pairwise(edges)],
+            "text": [f"[{a:.4g}, {b:.4g})" for a, b in pairwise(edges)],
+            "textposition": "none",
+            "opacity": 0.55,
+        }
+        traces = [_bar(n, s, colour, "%{text}", bins) for n, s, colour in series if s]
         barmode = "overlay"
     else:
-        values = [str(v) for v in histogram.get("values") or []]
-        for name, shares, colour in (
-            ("reference", reference, REFERENCE_COLOUR),
-            ("live", current, LIVE_COLOUR),
-        ):
-            if shares:
-                traces.append(
-                    {
-                        "type": "bar",
-                        "name": name,
-                        "x": values,
-                        "y": shares,
-                        "hovertemplate": "%{x}: %{y:.1%}<extra>" + name + "</extra>",
-                        "marker": {"color": colour},
-                    }
-                )
+        values = {"x": [str(v) for v in histogram.get("values") or []]}
+        traces = [_bar(n, s, colour, "%{x}", values) for n, s, colour in series if s]
         barmode = "group"
     layout: dict[str, Any] = {
         "title": {"text": title, "font": {"size": 13}},
@@ -231,3 +203,17 @@ def timeline_figure(
         ],
     }
     return {"data": traces, "layout": layout, "config": CONFIG}
+
+
+def _bar(
+    name: str, shares: list[float], colour: str, label: str, extra: dict[str, Any]
+) -> dict[str, Any]:
+    """One bar trace of shares (the reference's or the live data's)."""
+    return {
+        "type": "bar",
+        "name": name,
+        "y": shares,
+        "hovertemplate": label + ": %{y:.1%}<extra>" + name + "</extra>",
+        "marker": {"color": colour},
+        **extra,
+    }
