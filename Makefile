@@ -25,7 +25,7 @@ LOCK_FLAGS := --universal --python-version 3.11 --fork-strategy fewest \
 LINT_PATHS := $(wildcard src tests bench examples conformance)
 comma := ,
 
-.PHONY: install install-runtime lock test lint postgres-bins browser-bins demo bench conformance-mlflow clean distclean
+.PHONY: install install-runtime lock test lint postgres-bins browser-bins demo bench bench-evidently-venv conformance-mlflow clean distclean
 
 install: $(VENV)/.installed
 
@@ -146,6 +146,20 @@ demo: install-runtime
 bench: install
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
+# Evidently for the drift benchmark (python -m bench --only drift), in a venv of its own: it
+# pins plotly<6 and needs pandas<3, keel needs plotly 7. The benchmark builds the same venv
+# itself when it is missing; the marker holds the requirements it was built from.
+EVIDENTLY_VENV := .venv-evidently
+EVIDENTLY_REQUIREMENTS := bench/evidently-requirements.txt
+bench-evidently-venv: $(EVIDENTLY_VENV)/.installed
+
+$(EVIDENTLY_VENV)/.installed: $(EVIDENTLY_REQUIREMENTS)
+	@echo "make: building $(EVIDENTLY_VENV) for the drift benchmark (pip install -r $(EVIDENTLY_REQUIREMENTS))"
+	rm -rf $(EVIDENTLY_VENV)
+	$(PY) -m venv $(EVIDENTLY_VENV)
+	$(EVIDENTLY_VENV)/bin/python -m pip install -q --disable-pip-version-check -r $(EVIDENTLY_REQUIREMENTS)
+	cp $(EVIDENTLY_REQUIREMENTS) $@
+
 # MLflow's own server test files, unmodified, against keel server (conformance/mlflow/README.md):
 #   make conformance-mlflow MLFLOW=~/src/mlflow [CONFORMANCE_ARGS='-k registered_model']
 # In a venv of its own: MLflow's tests need pytest-asyncio, which keel's suite does not load.
@@ -162,4 +176,4 @@ clean:
 	find src -name '*.egg-info' -type d -prune -exec rm -rf {} + 2>/dev/null || true
 
 distclean: clean
-	rm -rf $(VENV) .venv-conformance
+	rm -rf $(VENV) .venv-conformance .venv-evidently

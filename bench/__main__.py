@@ -8,12 +8,17 @@ The MLflow wire benchmark (``--only mlflow-wire``, see :mod:`bench.mlflow_wire`)
 own client log metrics to ``mlflow server`` and to ``keel server``.
 The CLI benchmark (``--only cli``, see :mod:`bench.cli_bench`) times ``keel predict``,
 ``keel runs list``, ``keel models show`` and ``keel --help`` against plain Python.
+The drift benchmark (``--only drift``, see :mod:`bench.drift_bench`) compares keel's drift
+check with Evidently's ``DataDriftPreset`` (run in a venv of its own, ``.venv-evidently``,
+built on first use) on a seeded ``--rows`` × ``--columns`` reference, and measures what live
+profiling costs a recording ``keel serve``.
 
 Usage::
 
     python -m bench [--runs 100000] [--points 10000]
-                    [--only logging|query|data|lifecycle|serving|ui|mlflow-wire|cli]
-                    [--rows 1000000] [--json out.json] [--repeat 5] [--analyze] [--seed N]
+                    [--only logging|query|data|lifecycle|serving|ui|mlflow-wire|cli|drift]
+                    [--rows 1000000] [--columns 100] [--json out.json] [--repeat 5]
+                    [--analyze] [--seed N]
                     [--workers 1] [--seconds 10] [--rounds 3] [--tmp DIR] [--keep]
 
 Everything happens in a temporary folder (removed at the end unless ``--keep``). The exit
@@ -52,14 +57,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--only",
-        choices=("logging", "query", "data", "lifecycle", "serving", "ui", "mlflow-wire", "cli"),
+        choices=(
+            "logging", "query", "data", "lifecycle", "serving", "ui", "mlflow-wire", "cli",
+            "drift",
+        ),
         help="run one benchmark only",
     )
     parser.add_argument(
         "--rows",
         type=int,
         default=1_000_000,
-        help="rows of the data benchmark's CSV and parquet files",
+        help="rows of the data benchmark's CSV and parquet files, and of the drift "
+        "benchmark's reference (its current window has a tenth as many)",
+    )
+    parser.add_argument(
+        "--columns",
+        type=int,
+        default=100,
+        help="columns of the drift benchmark's data (70%% numbers, 30%% categories; "
+        "default 100)",
     )
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the numbers here")
     parser.add_argument(
@@ -67,8 +83,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=int,
         default=5,
         metavar="N",
-        help="timed query and data-read calls per system, after 1 warm-up "
-        "(default 5; the median is shown)",
+        help="timed query and data-read calls per system, after 1 warm-up, and keel's drift "
+        "checks (default 5; the median is shown)",
     )
     parser.add_argument(
         "--analyze",
@@ -87,8 +103,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=int,
         default=3,
         metavar="N",
-        help="serving and mlflow-wire benchmark rounds; each system's median round is shown "
-        "(default 3)",
+        help="serving, mlflow-wire and drift-recording benchmark rounds; each system's median "
+        "round is shown (default 3)",
     )
     parser.add_argument(
         "--systems",
@@ -101,7 +117,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=float,
         default=10.0,
         metavar="S",
-        help="length of each serving measurement (default 10)",
+        help="length of each serving measurement (default 10; the drift benchmark's "
+        "recording runs last at least 30)",
     )
     parser.add_argument(
         "--cli-times",
@@ -121,6 +138,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(
             "--runs, --points, --rows, --repeat, --workers and --rounds must be at least 1"
         )
+    if args.columns < 2:
+        parser.error("--columns must be at least 2 (a number and a category)")
     if args.seconds <= 0:
         parser.error("--seconds must be positive")
     return args
@@ -137,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     console = Console()
     try:
-        if args.only not in ("data", "lifecycle", "ui", "cli"):
+        if args.only not in ("data", "lifecycle", "ui", "cli", "drift"):
             import mlflow  # noqa: F401
     except ImportError:
         console.print("[red]MLflow is not installed: make install (mlflow==3.17.2)[/red]")
@@ -149,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
             "runs": args.runs,
             "points": args.points,
             "rows": args.rows,
+            "columns": args.columns,
             "only": args.only,
             "seed": args.seed,
             "repeat": args.repeat,
@@ -195,6 +215,20 @@ def main(argv: list[str] | None = None) -> int:
             from bench import cli_bench
 
             cli_bench.run(root, report, console, args.cli_times)
+        if args.only in (None, "drift"):
+            from bench import drift_bench
+
+            drift_bench.run(
+                root,
+                report,
+                console,
+                rows=args.rows,
+                columns=args.columns,
+                seed=args.seed,
+                repeat=args.repeat,
+                rounds=args.rounds,
+                seconds=args.seconds,
+            )
     finally:
         if args.keep:
             console.print(f"[dim]kept {root}[/dim]")

@@ -51,7 +51,7 @@ def test_training_makes_the_reference_profile_of_inputs_and_outputs(iris: Any) -
 
 def test_training_like_traffic_does_not_drift_and_shifted_traffic_does(iris: Any) -> None:
     project, client, mv = iris
-    now = int(time.time() * 1000)
+    now = int(time.time() * 1000) // HOUR_MS * HOUR_MS  # records of a feed stay in one hour
     feed(client, mv, training_like(project, 300), now - 5 * HOUR_MS)
     calm = check_version(client, mv, since="1d", window="1h")
     assert not calm.drifted and calm.report.drifted_features == []
@@ -77,7 +77,7 @@ def test_training_like_traffic_does_not_drift_and_shifted_traffic_does(iris: Any
 
 def test_the_cli_shows_the_verdict_and_exits_1_on_drift(iris: Any) -> None:
     project, client, mv = iris
-    now = int(time.time() * 1000)
+    now = int(time.time() * 1000) // HOUR_MS * HOUR_MS
     feed(client, mv, training_like(project, 300), now - 3 * HOUR_MS)
     calm = keel_cli(project, "monitor", "drift", "iris@1", "--since", "1d", "--window", "1h")
     assert calm.returncode == 0, calm.stderr
@@ -153,7 +153,7 @@ def test_update_profiles_records_no_server_profiled_once(iris: Any) -> None:
 
 def test_live_quality_from_late_labels(iris: Any) -> None:
     project, client, mv = iris
-    now = int(time.time() * 1000)
+    now = int(time.time() * 1000) // HOUR_MS * HOUR_MS
     rows = pd.read_csv(project / "data/iris_test.csv")
     records = feed(client, mv, rows.drop(columns=["species"]), now - HOUR_MS)
     # labels arrive later, for all but the last five records
