@@ -58,7 +58,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--only",
         choices=(
-            "logging", "query", "data", "lifecycle", "serving", "ui", "mlflow-wire", "cli",
+            "logging",
+            "query",
+            "data",
+            "lifecycle",
+            "serving",
+            "ui",
+            "mlflow-wire",
+            "cli",
             "drift",
         ),
         help="run one benchmark only",
@@ -74,8 +81,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--columns",
         type=int,
         default=100,
-        help="columns of the drift benchmark's data (70%% numbers, 30%% categories; "
-        "default 100)",
+        help="columns of the drift benchmark's data (70%% numbers, 30%% categories; default 100)",
     )
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the numbers here")
     parser.add_argument(

@@ -282,6 +282,6 @@ def test_a_script_injected_into_a_page_does_not_run(logged_in: Session, ui: UI) 
         """() => { const s = document.createElement("script");
                    s.textContent = "window.pwned = 2"; document.body.appendChild(s); }"""
     )
-    page.wait_for_function("window.__csp.length >= 2")
+    page.wait_for_function("() => window.__csp.length >= 2")
     assert page.evaluate("window.pwned") is None
     assert any("script-src" in v for v in _violations(page)), _violations(page)
