@@ -222,7 +222,7 @@ def test_every_page_and_interaction_keeps_within_the_policy(logged_in: Session, 
     page.fill("input[name=q]", "metrics.auc > 0.95")
     page.click("form.filter button[type=submit]")
     page.wait_for_url(re.compile(r"q=metrics"))
-    page.wait_for_function("!document.querySelector('#runs').innerText.includes('lr=0.01')")
+    page.wait_for_function("() => !document.querySelector('#runs').innerText.includes('lr=0.01')")
     assert "lr=0.1" in page.inner_text("#runs")
     check("experiment page, htmx filter")
 
