@@ -166,3 +166,46 @@ def test_a_version_registered_without_training_gets_a_reference_from_frames(tmp_
     stored = load_reference(client, "m@1")
     assert stored.summary() == made.summary()
     assert stored.meta["source"] == "train.parquet" and set(stored.outputs) == {"colour"}
+
+
+def test_records_fold_into_the_same_profile_as_their_frame() -> None:
+    """The live path (plain lists per column, no DataFrame per batch) and the frame path
+    sketch the same values the same way, missing keys and odd values included."""
+    from keel.entities import InvocationRecord
+    from keel.monitoring.live import fold
+    from keel.monitoring.records import frames_of
+
+    rng = np.random.default_rng(5)
+    records = []
+    for i in range(400):
+        row: dict[str, object] = {"x": float(rng.normal()), "c": str(rng.choice(["a", "b"]))}
+        if i % 7 == 0:
+            del row["x"]  # a key a caller left out
+        if i % 11 == 0:
+            row["x"] = "n/a"  # not a number
+        if i % 13 == 0:
+            row["c"] = None
+        records.append(
+            InvocationRecord(
+                f"r{i}", "m", 1, 1_000 + i, 1.0, "ok" if i % 17 else "error", "r", row,
+                {"label": bool(i % 2), "score": {"p": float(i % 5)}},
+            )
+        )  # fmt: skip
+    kinds = {"input": {"x": NUMBER, "c": CATEGORY}}
+    live: dict[int, Profile] = {}
+    fold(live, records, 3600, kinds, ProfileSettings(), "live")
+    (window,) = live.values()
+    inputs, outputs = frames_of(records)
+    framed = profile_frame(inputs, outputs, kinds=kinds)
+    assert window.rows == framed.rows == sum(1 for i in range(400) if i % 17)
+    assert window.records == 400 and window.errors == sum(1 for i in range(400) if not i % 17)
+    for role in ("input", "output"):
+        a, b = window.columns(role), framed.columns(role)
+        assert set(a) == set(b)
+        for name in a:
+            assert (a[name].kind, a[name].count, a[name].missing) == (
+                b[name].kind, b[name].count, b[name].missing
+            ), (role, name)  # fmt: skip
+            assert a[name].frequencies() == b[name].frequencies()
+            if a[name].kind == NUMBER:
+                assert a[name].mean == pytest.approx(b[name].mean, rel=1e-12)

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from keel.monitoring.profiles import NUMBER, ColumnProfile, Profile, ProfileSettings, update_columns
-from keel.monitoring.records import OK_STATUSES, frames_of
+from keel.monitoring.records import OK_STATUSES, columns_of
 
 if TYPE_CHECKING:
     from keel.tracking.client import Client, VersionRef
@@ -56,10 +56,10 @@ def fold(
             profile = profiles[start] = Profile(
                 meta={"source": source, "window_start": start, "window_s": window_s}
             )
-        inputs, outputs = frames_of(group)
-        update_columns(profile.inputs, inputs, (kinds or {}).get("input"), settings)
-        update_columns(profile.outputs, outputs, (kinds or {}).get("output"), settings)
-        profile.rows += len(inputs)
+        inputs, outputs, rows = columns_of(group)
+        update_columns(profile.inputs, inputs, (kinds or {}).get("input"), settings, rows)
+        update_columns(profile.outputs, outputs, (kinds or {}).get("output"), settings, rows)
+        profile.rows += rows
         profile.records += len(group)
         profile.errors += sum(str(r.status).lower() not in OK_STATUSES for r in group)
         if profile.latency is None:

@@ -115,22 +115,28 @@ class ColumnProfile:
 
     def update(self, values: Any) -> None:
         """Fold a sequence (list, numpy array or pandas Series) of this column's values in."""
+        if isinstance(values, list):
+            # the live path (a batch of records): plain lists, no pandas on the way in
+            if self.kind == NUMBER:
+                self._update_numbers(_float_array(values))
+            else:
+                self._update_category_list(values)
+            return
+        import numpy as np
         import pandas as pd
 
         series = values if isinstance(values, pd.Series) else pd.Series(values, dtype=object)
         if self.kind == NUMBER:
-            self._update_numbers(series)
+            if series.dtype == bool:
+                series = series.astype(float)
+            self._update_numbers(np.asarray(pd.to_numeric(series, errors="coerce"), dtype=float))
         else:
             self._update_categories(series)
 
-    def _update_numbers(self, series: Any) -> None:
+    def _update_numbers(self, array: Any) -> None:
         import numpy as np
         import pandas as pd
 
-        if series.dtype == bool:
-            series = series.astype(float)
-        numbers = pd.to_numeric(series, errors="coerce")
-        array = np.asarray(numbers, dtype=float)
         present = array[np.isfinite(array)]
         self.missing += len(array) - len(present)
         n = len(present)
@@ -161,6 +167,26 @@ class ColumnProfile:
                     self.few[key] = self.few.get(key, 0) + int(c)
                 if len(self.few) > FEW_VALUES:
                     self.few = None
+
+    def _update_category_list(self, values: list[Any]) -> None:
+        from collections import Counter
+
+        present = [v for v in values if v is not None and not (isinstance(v, float) and v != v)]
+        self.missing += len(values) - len(present)
+        if not present:
+            return
+        self.count += len(present)
+        try:
+            counts = Counter(present)
+        except TypeError:  # unhashable values (dicts, lists): by their JSON text
+            counts = Counter(_category_key(v) for v in present)
+        merged: dict[str, int] = {}
+        for value, c in counts.items():
+            key = value if isinstance(value, str) else _category_key(value)
+            merged[key] = merged.get(key, 0) + c
+        for key, c in merged.items():
+            self.items.update(key, c)
+            self.distinct.update(key)
 
     def _update_categories(self, series: Any) -> None:
         present = series.dropna()
@@ -373,6 +399,21 @@ def _sketch_cdf(kll: Any, points: Sequence[float], inclusive: bool) -> list[floa
     return [at[float(p)] for p in points]
 
 
+def _float_array(values: list[Any]) -> Any:
+    """``values`` as floats, what is not a number as NaN (counted missing)."""
+    import numpy as np
+
+    try:
+        return np.asarray(values, dtype=float)  # numbers, bools and None: the common case
+    except (TypeError, ValueError):
+        import pandas as pd
+
+        series = pd.Series(values, dtype=object).map(
+            lambda v: float(v) if isinstance(v, bool) else v
+        )
+        return np.asarray(pd.to_numeric(series, errors="coerce"), dtype=float)
+
+
 def _number_key(value: float) -> str:
     return str(int(value)) if value.is_integer() and abs(value) < 2**53 else repr(value)
 
@@ -541,22 +582,36 @@ def update_columns(
     frame: Any,
     kinds: Mapping[str, str] | None = None,
     settings: ProfileSettings | None = None,
+    rows: int | None = None,
 ) -> None:
-    """Fold the columns of ``frame`` (a pandas DataFrame) into ``columns``, making a column's
-    profile on first sight (of the kind ``kinds`` gives, else the inferred one). Columns of
-    ``columns`` that ``frame`` lacks count its rows as missing."""
+    """Fold the columns of ``frame`` (a pandas DataFrame, or a mapping of column name to a
+    list of ``rows`` values) into ``columns``, making a column's profile on first sight (of
+    the kind ``kinds`` gives, else the inferred one). Columns of ``columns`` that ``frame``
+    lacks count its rows as missing."""
+    import pandas as pd
+
     settings = settings or ProfileSettings()
-    for name in frame.columns:
-        key = str(name)
+    if isinstance(frame, pd.DataFrame):
+        items = [(str(name), frame[name]) for name in frame.columns]
+        rows = len(frame)
+    else:
+        items = [(str(name), values) for name, values in frame.items()]
+        rows = rows if rows is not None else max((len(v) for _n, v in items), default=0)
+    for key, values in items:
         column = columns.get(key)
         if column is None:
-            kind = (kinds or {}).get(key) or infer_kind(frame[name])
-            column = columns[key] = settings.column(kind)
-        column.update(frame[name])
-    present = {str(c) for c in frame.columns}
+            given = (kinds or {}).get(key)
+            if given is None:
+                series = (
+                    values if isinstance(values, pd.Series) else pd.Series(values, dtype=object)
+                )
+                given = infer_kind(series)
+            column = columns[key] = settings.column(given)
+        column.update(values)
+    present = {key for key, _values in items}
     for key, column in columns.items():
         if key not in present:
-            column.missing += len(frame)
+            column.missing += rows
 
 
 def profile_frame(

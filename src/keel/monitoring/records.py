@@ -21,7 +21,7 @@ OK_STATUSES = frozenset({"ok", "success", "200"})
 def flatten(value: Any, prefix: str = "", out: dict[str, Any] | None = None) -> dict[str, Any]:
     """``{"a": {"b": 1}, "c": 2}`` → ``{"a.b": 1, "c": 2}`` (lists of scalars dropped)."""
     out = {} if out is None else out
-    if isinstance(value, Mapping):
+    if type(value) is dict or isinstance(value, Mapping):
         for key, item in value.items():
             flatten(item, f"{prefix}{key}.", out)
         return out
@@ -53,6 +53,35 @@ def _outputs(result: Any) -> dict[str, Any]:
     if isinstance(result, list):
         return {}
     return {RESULT: result}
+
+
+def columns_of(
+    records: Iterable[Any],
+) -> tuple[dict[str, list[Any]], dict[str, list[Any]], int]:
+    """The input and output columns (name → one value per row, None where a row lacks it)
+    of the successful records, and the number of rows: what live profiles fold, without a
+    DataFrame per batch."""
+    inputs: dict[str, list[Any]] = {}
+    outputs: dict[str, list[Any]] = {}
+    n = 0
+    for record in records:
+        if str(record.status).lower() not in OK_STATUSES:
+            continue
+        for row_in, row_out in rows_of(record.input, record.result):
+            for columns, row in ((inputs, row_in), (outputs, row_out)):
+                for key, value in row.items():
+                    column = columns.get(key)
+                    if column is None:
+                        column = columns[key] = [None] * n
+                    elif len(column) < n:
+                        column.extend([None] * (n - len(column)))
+                    column.append(value)
+            n += 1
+    for columns in (inputs, outputs):
+        for column in columns.values():
+            if len(column) < n:
+                column.extend([None] * (n - len(column)))
+    return inputs, outputs, n
 
 
 def frames_of(records: Iterable[Any]) -> tuple[Any, Any]:
