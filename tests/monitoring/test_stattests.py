@@ -62,12 +62,15 @@ def test_wasserstein_is_normalised_by_the_reference_std() -> None:
     assert wasserstein_norm(column(big_a), column(big_b)) == pytest.approx(expected, abs=0.02)
 
 
-def evidently_shares(a: pd.Series, b: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Evidently's get_binned_data for categories, zeros filled as it fills them."""
+def evidently_shares(
+    a: pd.Series, b: pd.Series, fill: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """Evidently's get_binned_data for categories (zeros filled as it fills them for PSI;
+    its Jensen-Shannon fills none)."""
     keys = sorted(set(a.dropna()) | set(b.dropna()))
     p = np.array([(a == k).sum() for k in keys]) / len(a)
     q = np.array([(b == k).sum() for k in keys]) / len(b)
-    for shares in (p, q):
+    for shares in (p, q) if fill else ():
         smallest = shares[shares > 0].min()
         shares[shares == 0] = smallest / 10**6 if smallest <= 0.0001 else 0.0001
     return p, q
@@ -76,9 +79,10 @@ def evidently_shares(a: pd.Series, b: pd.Series) -> tuple[np.ndarray, np.ndarray
 def test_jensen_shannon_and_psi_on_categories() -> None:
     a = pd.Series(rng.choice(list("abcd"), 3000, p=[0.4, 0.3, 0.2, 0.1]))
     b = pd.Series(rng.choice(list("abce"), 2000, p=[0.25, 0.25, 0.25, 0.25]))
-    p, q = evidently_shares(a, b)
     ca, cb = column(a, CATEGORY), column(b, CATEGORY)
+    p, q = evidently_shares(a, b, fill=False)
     assert jensenshannon(ca, cb) == pytest.approx(distance.jensenshannon(p, q), rel=1e-9)
+    p, q = evidently_shares(a, b)
     assert psi(ca, cb) == pytest.approx(float(np.sum((p - q) * np.log(p / q))), rel=1e-9)
 
 
@@ -120,7 +124,26 @@ def test_auto_choice_follows_evidentlys_defaults() -> None:
     assert auto_test(few, few, 1000) == "chisquare"
 
 
+def test_numbers_are_binned_as_evidently_bins_them() -> None:
+    """Jensen-Shannon and PSI on numbers: Sturges' number of equal-width bins over both
+    columns' range; per value when the reference has at most 20 values."""
+    a, b = rng.normal(0, 1, 700), rng.normal(0.3, 1, 600)
+    edges = np.histogram_bin_edges(np.concatenate([a, b]), bins="sturges")
+    p = np.histogram(a, edges)[0] / len(a)
+    q = np.histogram(b, edges)[0] / len(b)
+    assert jensenshannon(column(a), column(b)) == pytest.approx(
+        distance.jensenshannon(p, q), rel=1e-9
+    )
+    few_a, few_b = rng.integers(0, 12, 700), rng.integers(0, 12, 600)
+    p, q = evidently_shares(pd.Series(few_a), pd.Series(few_b), fill=False)
+    assert jensenshannon(column(few_a), column(few_b)) == pytest.approx(
+        distance.jensenshannon(p, q), rel=1e-9
+    )
+
+
 def test_verdicts_by_kind_of_statistic() -> None:
     assert TESTS["ks"].drifted(0.01, 0.05) and not TESTS["ks"].drifted(0.5, 0.05)
+    assert TESTS["ks"].drifted(0.05, 0.05)  # Evidently's KS drifts at the threshold too
+    assert not TESTS["chisquare"].drifted(0.05, 0.05)
     assert TESTS["wasserstein"].drifted(0.1, 0.1) and not TESTS["wasserstein"].drifted(0.09, 0.1)
     assert not TESTS["psi"].drifted(math.nan, 0.1)

@@ -226,7 +226,9 @@ class MonitoringSection(Section):
     categorical: DriftTestSection | None = None  # one test for every category feature
     per_feature: dict[str, DriftTestSection] = Field(default_factory=dict)
     labels: LabelsSection | None = None
-    kll_k: int = Field(default=200, ge=8, le=65535)  # quantile sketch size (rank error ~1.65%)
+    # quantile sketch size: k=1000 has a rank error of ~0.35% (Wasserstein within ~0.015 of
+    # the exact value on a million rows); 200 is 5x smaller and ~5x less precise
+    kll_k: int = Field(default=1000, ge=8, le=65535)
     max_categories: int = Field(default=1024, ge=8, le=1 << 20)
 
 

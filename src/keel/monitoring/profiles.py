@@ -4,7 +4,7 @@ A :class:`Profile` holds one :class:`ColumnProfile` per input column and per out
 Which sketch a column gets is keel's own choice, by the column's kind:
 
 - **number**: count, missing, mean and M2 (Chan's parallel formulas, so the standard deviation
-  merges exactly), a KLL quantile sketch (Apache DataSketches, rank error ~1.65% at k=200)
+  merges exactly), a KLL quantile sketch (Apache DataSketches, rank error ~0.35% at k=1000)
   from which histograms and CDFs are read, the values themselves while there are at most
   :data:`EXACT_VALUES` of them (so a small reference is tested exactly, as Evidently does) and
   the value counts while there are at most :data:`FEW_VALUES` distinct values (a "number"
@@ -33,7 +33,7 @@ EXACT_VALUES = 1_000
 #: distinct values of a number column counted exactly (a flag or rating is then a category)
 FEW_VALUES = 32
 FORMAT = 1
-DEFAULT_K = 200
+DEFAULT_K = 1000
 DEFAULT_MAX_CATEGORIES = 1024
 
 

@@ -30,11 +30,14 @@ class StatTest:
     p_value: bool  # True: drift when the result < threshold; False: when >= threshold
     default_threshold: float
     run: Callable[[ColumnProfile, ColumnProfile], float]
+    at_threshold: bool = False  # a p-value equal to the threshold drifts too (Evidendly's KS)
 
     def drifted(self, value: float, threshold: float) -> bool:
         if math.isnan(value):
             return False
-        return value < threshold if self.p_value else value >= threshold
+        if self.p_value:
+            return value <= threshold if self.at_threshold else value < threshold
+        return value >= threshold
 
 
 # --- tests on numbers -------------------------------------------------------------------------
@@ -58,9 +61,12 @@ def ks_p_value(ref: ColumnProfile, cur: ColumnProfile) -> float:
             for a, b in zip(ref.cdf_inclusive(points), cur.cdf_inclusive(points), strict=True)
         ),
     )
-    # A sketch's CDF is off by up to its rank error: only the gap beyond both errors is
-    # evidence (as DataSketches' own ks_test judges), so a sketch never invents a drift.
-    gap = max(0.0, gap - _rank_error(ref) - _rank_error(cur))
+    # Two sketches' CDFs are each off by up to their rank error, which on big samples is
+    # more than the gap KS calls significant: then only the gap beyond both errors is
+    # evidence (as DataSketches' own ks_test judges), so sketches never invent a drift. With
+    # one side exact (a small reference) the gap is used as it is, as exact KS would.
+    if ref.exact is None and cur.exact is None:
+        gap = max(0.0, gap - _rank_error(ref) - _rank_error(cur))
     n = ref.count * cur.count / (ref.count + cur.count)
     return float(stats.kstwo.sf(gap, max(1, round(n))))
 
@@ -103,21 +109,30 @@ def _aligned(ref: ColumnProfile, cur: ColumnProfile) -> tuple[list[str], list[fl
     return keys, [a.get(k, 0.0) for k in keys], [b.get(k, 0.0) for k in keys]
 
 
-def _shares(ref: ColumnProfile, cur: ColumnProfile, bins: int) -> tuple[list[float], list[float]]:
-    """Each column's share per value (categories, few-valued numbers) or per equal-width bin
-    over both columns' range (numbers), zeros filled as Evidently fills them."""
-    if ref.kind == NUMBER and (ref.few is None or cur.few is None):
+#: a number column of the reference with at most this many values is compared per value
+PER_VALUE = 20
+
+
+def _shares(ref: ColumnProfile, cur: ColumnProfile, fill: bool) -> tuple[list[float], list[float]]:
+    """Each column's share per value (categories; numbers whose reference has at most 20
+    values) or per bin (other numbers: Sturges' number of equal-width bins over both columns'
+    range), as Evidently bins them; ``fill``: empty shares get Evidently's small value."""
+    per_value = ref.kind != NUMBER or (
+        ref.few is not None and len(ref.few) <= PER_VALUE and cur.few is not None
+    )
+    if per_value:
+        _keys, a, b = _aligned(ref, cur)
+        ta, tb = sum(a) or 1.0, sum(b) or 1.0
+        p, q = [x / ta for x in a], [x / tb for x in b]
+    else:
         lo = min(ref.kll.get_min_value(), cur.kll.get_min_value())
         hi = max(ref.kll.get_max_value(), cur.kll.get_max_value())
         if hi <= lo:
             return [1.0], [1.0]
+        bins = math.ceil(math.log2(ref.count + cur.count) + 1)
         edges = [lo + (hi - lo) * i / bins for i in range(bins + 1)]
         p, q = ref.bin_shares(edges), cur.bin_shares(edges)
-    else:
-        _keys, a, b = _aligned(ref, cur)
-        ta, tb = sum(a) or 1.0, sum(b) or 1.0
-        p, q = [x / ta for x in a], [x / tb for x in b]
-    return _fill_zeroes(p), _fill_zeroes(q)
+    return (_fill_zeroes(p), _fill_zeroes(q)) if fill else (p, q)
 
 
 def _fill_zeroes(shares: list[float]) -> list[float]:
@@ -130,20 +145,20 @@ def _fill_zeroes(shares: list[float]) -> list[float]:
 
 
 def jensenshannon(ref: ColumnProfile, cur: ColumnProfile) -> float:
-    """Jensen–Shannon distance (natural log) between the value shares (30 bins for numbers)."""
+    """Jensen–Shannon distance (natural log) between the value or bin shares."""
     from scipy.spatial import distance
 
     if not ref.count or not cur.count:
         return math.nan
-    p, q = _shares(ref, cur, 30)
+    p, q = _shares(ref, cur, fill=False)
     return float(distance.jensenshannon(p, q))
 
 
 def psi(ref: ColumnProfile, cur: ColumnProfile) -> float:
-    """Population stability index over the value shares (10 bins for numbers)."""
+    """Population stability index over the value or bin shares (empty ones filled)."""
     if not ref.count or not cur.count:
         return math.nan
-    p, q = _shares(ref, cur, 10)
+    p, q = _shares(ref, cur, fill=True)
     return float(sum((a - b) * math.log(a / b) for a, b in zip(p, q, strict=True)))
 
 
@@ -191,7 +206,7 @@ def z_p_value(ref: ColumnProfile, cur: ColumnProfile) -> float:
 TESTS: dict[str, StatTest] = {
     t.name: t
     for t in (
-        StatTest("ks", "K-S p-value", (NUMBER,), True, 0.05, ks_p_value),
+        StatTest("ks", "K-S p-value", (NUMBER,), True, 0.05, ks_p_value, at_threshold=True),
         StatTest("chisquare", "chi-square p-value", (NUMBER, "category"), True, 0.05,
                  chisquare_p_value),
         StatTest("z", "Z-test p-value", (NUMBER, "category"), True, 0.05, z_p_value),
@@ -209,7 +224,7 @@ def auto_test(ref: ColumnProfile, cur: ColumnProfile, small_reference_rows: int)
     how many distinct values the two columns have together."""
     distinct = _distinct_together(ref, cur)
     few = distinct is not None and distinct <= 5
-    if ref.count + ref.missing <= small_reference_rows:
+    if ref.count <= small_reference_rows:  # values present, as Evidently counts them
         if ref.kind == NUMBER and not few:
             return "ks"
         return "z" if distinct is not None and distinct <= 2 else "chisquare"
