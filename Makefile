@@ -130,7 +130,8 @@ endef
 lint: install
 	$(run-lint)
 
-test: install postgres-bins browser-bins
+# Evidently's own venv too: tests/benchmarks checks keel's drift tests against Evidently's.
+test: install postgres-bins browser-bins bench-evidently-venv
 	$(run-lint)
 	$(BIN)/python -m pytest -q
 
