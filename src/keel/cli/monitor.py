@@ -46,7 +46,7 @@ def monitor() -> None:
 
 
 @monitor.command("drift")
-@click.argument("ref", required=False, metavar="NAME@VERSION")
+@click.argument("ref", required=False, metavar="[NAME@VERSION]")
 @click.option("--since", default="7d", show_default=True, help="How far back: 7d, 12h, 30m.")
 @click.option(
     "--window", default="1d", show_default=True, help="One row of the timeline per window."
@@ -136,7 +136,7 @@ def _show_check(check: DriftCheck) -> None:
 
 
 @monitor.command("profile")
-@click.argument("ref", required=False, metavar="NAME@VERSION")
+@click.argument("ref", required=False, metavar="[NAME@VERSION]")
 @click.option("--source", help="A data source of keel.yml to profile.")
 @click.option("--dataset", help="A registered dataset to profile: NAME or NAME@VERSION.")
 @click.option(
@@ -218,7 +218,7 @@ def _show_profile(summary: dict[str, Any], title: str) -> None:
 
 
 @monitor.command("show")
-@click.argument("ref", required=False, metavar="NAME@VERSION")
+@click.argument("ref", required=False, metavar="[NAME@VERSION]")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 @pass_state
 def show(state: State, ref: str | None, as_json: bool) -> None:
@@ -246,7 +246,7 @@ def show(state: State, ref: str | None, as_json: bool) -> None:
 
 
 @monitor.command("update")
-@click.argument("ref", required=False, metavar="NAME@VERSION")
+@click.argument("ref", required=False, metavar="[NAME@VERSION]")
 @click.option(
     "--executor",
     type=click.Choice(["local", "dask"]),
