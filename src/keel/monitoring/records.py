@@ -18,16 +18,26 @@ RESULT = "result"
 OK_STATUSES = frozenset({"ok", "success", "200"})
 
 
+#: value types kept as they are (what JSON decodes to), without a look inside
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
 def flatten(value: Any, prefix: str = "", out: dict[str, Any] | None = None) -> dict[str, Any]:
     """``{"a": {"b": 1}, "c": 2}`` → ``{"a.b": 1, "c": 2}`` (lists of scalars dropped)."""
     out = {} if out is None else out
     if type(value) is dict or isinstance(value, Mapping):
+        # one level at a time, plain values first: most records are flat, and this runs in
+        # the record writer of a busy server for every call
         for key, item in value.items():
-            flatten(item, f"{prefix}{key}.", out)
+            kind = type(item)
+            if kind in _PLAIN:
+                out[key if not prefix and type(key) is str else f"{prefix}{key}"] = item
+            elif kind is not list:
+                flatten(item, f"{prefix}{key}.", out)
         return out
-    name = prefix[:-1] if prefix.endswith(".") else prefix
     if isinstance(value, list):
         return out  # not one feature
+    name = prefix[:-1] if prefix.endswith(".") else prefix
     out[name or RESULT] = value
     return out
 
@@ -61,27 +71,24 @@ def columns_of(
     """The input and output columns (name → one value per row, None where a row lacks it)
     of the successful records, and the number of rows: what live profiles fold, without a
     DataFrame per batch."""
-    inputs: dict[str, list[Any]] = {}
-    outputs: dict[str, list[Any]] = {}
-    n = 0
+    rows_in: list[dict[str, Any]] = []
+    rows_out: list[dict[str, Any]] = []
     for record in records:
-        if str(record.status).lower() not in OK_STATUSES:
+        status = record.status
+        if status != "ok" and str(status).lower() not in OK_STATUSES:
             continue
         for row_in, row_out in rows_of(record.input, record.result):
-            for columns, row in ((inputs, row_in), (outputs, row_out)):
-                for key, value in row.items():
-                    column = columns.get(key)
-                    if column is None:
-                        column = columns[key] = [None] * n
-                    elif len(column) < n:
-                        column.extend([None] * (n - len(column)))
-                    column.append(value)
-            n += 1
-    for columns in (inputs, outputs):
-        for column in columns.values():
-            if len(column) < n:
-                column.extend([None] * (n - len(column)))
-    return inputs, outputs, n
+            rows_in.append(row_in)
+            rows_out.append(row_out)
+    return _columns(rows_in), _columns(rows_out), len(rows_in)
+
+
+def _columns(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    names: dict[str, None] = {}
+    for row in rows:  # the union of the rows' keys, in order of first sight
+        if not row.keys() <= names.keys():
+            names.update(dict.fromkeys(row))
+    return {name: [row.get(name) for row in rows] for name in names}
 
 
 def frames_of(records: Iterable[Any]) -> tuple[Any, Any]:
