@@ -711,7 +711,9 @@ def test_the_api_runs_watches_and_cancels_jobs(
     ):
         assert time.monotonic() < deadline
         time.sleep(0.3)
-    assert state["status"] == "finished", state
+    if state["status"] != "finished":  # say why: the job's error and the end of its log
+        tail = viewer.get(f"/api/v1/pipelines/jobs/{job_id}/logs").text[-2000:]
+        raise AssertionError(f"job {state['status']}: {state.get('error')!r}\n{tail}")
     assert state["result"]["rows"] == 3 and state["run_id"]
     logs = viewer.get(f"/api/v1/pipelines/jobs/{job_id}/logs").json()
     assert logs["status"] == "finished" and "finished" in logs["log"]
