@@ -30,9 +30,8 @@ from keel.jobs.monitoring import dask_window_mapper, profile_source_on_dask
 from keel.lifecycle.monitoring import profile_version, update
 from keel.monitoring.check import check_drift
 from keel.monitoring.profiles import ColumnProfile, Profile, profile_frame
-from keel.monitoring.records import frames_of
 from keel.monitoring.storage import load_reference, load_windows, window_files
-from monitoring.helpers import FEATURES, HOUR_MS, feed, trained_iris, training_like
+from monitoring.helpers import FEATURES, HOUR_MS, feed, frames_of, trained_iris, training_like
 from test_cli import keel as keel_cli
 
 pytestmark = pytest.mark.slow

@@ -192,3 +192,19 @@ def keel_cli(project: Path, *args: str) -> Any:
         text=True,
         timeout=120,
     )
+
+
+def frames_of(records: Any) -> tuple[Any, Any]:
+    """The input and output frames of the successful records, built with pandas: the
+    independent path the live fold (plain column lists) is compared with."""
+    from keel.monitoring.records import OK_STATUSES, rows_of
+
+    inputs: list[dict[str, Any]] = []
+    outputs: list[dict[str, Any]] = []
+    for record in records:
+        if str(record.status).lower() not in OK_STATUSES:
+            continue
+        for row_in, row_out in rows_of(record.input, record.result):
+            inputs.append(row_in)
+            outputs.append(row_out)
+    return pd.DataFrame.from_records(inputs), pd.DataFrame.from_records(outputs)

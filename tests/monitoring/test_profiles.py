@@ -173,7 +173,7 @@ def test_records_fold_into_the_same_profile_as_their_frame() -> None:
     sketch the same values the same way, missing keys and odd values included."""
     from keel.entities import InvocationRecord
     from keel.monitoring.live import fold
-    from keel.monitoring.records import frames_of
+    from monitoring.helpers import frames_of
 
     rng = np.random.default_rng(5)
     records = []

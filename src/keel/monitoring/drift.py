@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -207,20 +207,3 @@ def compare(
         current_rows=current.rows,
         missing_features=missing,
     )
-
-
-def settings_of(section: Any | None) -> DriftSettings:
-    return DriftSettings() if section is None else DriftSettings.from_section(section)
-
-
-def shares_by_window(reports: Mapping[int, DriftReport]) -> list[dict[str, Any]]:
-    """The timeline rows of per-window reports: when, how many rows, how much drifted."""
-    return [
-        {
-            "window_start": start,
-            "rows": report.current_rows,
-            "drift_share": report.drift_share,
-            "drifted": report.drifted,
-        }
-        for start, report in sorted(reports.items())
-    ]

@@ -91,22 +91,6 @@ def _columns(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
     return {name: [row.get(name) for row in rows] for name in names}
 
 
-def frames_of(records: Iterable[Any]) -> tuple[Any, Any]:
-    """The input and output frames of invocation records (successful calls only: a failed
-    call has no output, and its input is often what made it fail)."""
-    import pandas as pd
-
-    inputs: list[dict[str, Any]] = []
-    outputs: list[dict[str, Any]] = []
-    for record in records:
-        if str(record.status).lower() not in OK_STATUSES:
-            continue
-        for row_in, row_out in rows_of(record.input, record.result):
-            inputs.append(row_in)
-            outputs.append(row_out)
-    return pd.DataFrame.from_records(inputs), pd.DataFrame.from_records(outputs)
-
-
 def outputs_frame(results: Any) -> Any:
     """The output fields of a batch of results (``predict_batch``'s list, or its frame)."""
     import pandas as pd
