@@ -1032,6 +1032,7 @@ def _raised_at(exc: BaseException) -> str:
 
 
 # The lifecycle and serving commands register themselves on ``cli`` (kept in their own module).
+from keel.cli import container as _container  # noqa: E402, F401
 from keel.cli import doctor as _doctor  # noqa: E402, F401
 from keel.cli import jobs as _jobs  # noqa: E402, F401
 from keel.cli import launchpad as _launchpad  # noqa: E402, F401
@@ -1040,6 +1041,7 @@ from keel.cli import ml2p as _ml2p  # noqa: E402, F401
 from keel.cli import monitor as _monitor  # noqa: E402, F401
 from keel.cli import pipelines as _pipelines  # noqa: E402, F401
 from keel.cli import server as _server  # noqa: E402, F401
+from keel.cli import sagemaker as _sagemaker  # noqa: E402, F401
 from keel.cli import serving as _serving  # noqa: E402, F401
 
 if __name__ == "__main__":  # pragma: no cover

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 #: set (to anything) to never draw the status, e.g. in a terminal recording
@@ -23,15 +23,16 @@ def shows_status() -> bool:
 
 
 @contextmanager
-def status(message: str) -> Iterator[None]:
-    """Show a spinner with ``message`` and the time elapsed on stderr while the block runs.
+def status(message: str) -> Iterator[Callable[[str], None]]:
+    """Show a spinner with ``message`` and the time elapsed on stderr while the block runs;
+    the block gets a function that replaces the message (a long step's stages).
 
     Example:
         >>> with status("training"):       # doctest: +SKIP
         ...     train_model(config)
     """
     if not shows_status():
-        yield
+        yield lambda _text: None
         return
     from rich.console import Console
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -47,5 +48,5 @@ def status(message: str) -> Iterator[None]:
         redirect_stdout=sys.stdout.isatty(),
         redirect_stderr=True,
     ) as progress:
-        progress.add_task(message, total=None)
-        yield
+        task = progress.add_task(message, total=None)
+        yield lambda text: progress.update(task, description=text)

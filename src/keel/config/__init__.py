@@ -107,6 +107,36 @@ class Config:
         """``text`` with any secret read through a ``*_var`` key masked."""
         return self.document.scrub(text) if self.document is not None else text
 
+    def write_with(self, changes: Mapping[Loc, Any], target: Path) -> Config:
+        """Write this config as written, with the values at ``changes``' key paths set, to
+        ``target`` (beside the original, so relative paths keep their meaning), and read it.
+
+        Used where a platform hands settings in another form (SageMaker's hyperparameters and
+        channels): the result is an ordinary keel.yml a person can read afterwards.
+        """
+        import copy
+
+        import yaml
+
+        written = copy.deepcopy(self.document.snapshot) if self.document is not None else {}
+        for loc, value in changes.items():
+            node = written
+            for key in loc[:-1]:
+                node = node.setdefault(key, {})
+                if not isinstance(node, dict):
+                    raise ConfigError(f"{self.where(loc)}: {dotted(loc)} is not a mapping")
+            node[loc[-1]] = value
+        partial = target.with_name(f".{target.name}.partial")
+        partial.write_text(
+            "# written by keel from "
+            + str(self.path)
+            + " with settings given at run time\n"
+            + yaml.safe_dump(written, sort_keys=False),
+            encoding="utf-8",
+        )
+        partial.replace(target)
+        return load_config(target)
+
 
 def find_config(
     path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None
