@@ -1,5 +1,5 @@
 # keel developer tasks. `make test` is what CI runs (.ci/run): it builds the virtualenv,
-# makes sure the PostgreSQL server binaries and Chromium exist, lints, then runs the whole
+# makes sure the PostgreSQL server binaries, Chromium and podman exist, lints, then runs the whole
 # test suite.
 #
 # Every install comes from a lock in requirements/ (written by `make lock`, kept in git), so
@@ -25,7 +25,7 @@ LOCK_FLAGS := --universal --python-version 3.11 --fork-strategy fewest \
 LINT_PATHS := $(wildcard src tests bench examples conformance)
 comma := ,
 
-.PHONY: install install-runtime lock test lint postgres-bins browser-bins demo bench bench-evidently-venv conformance-mlflow clean distclean
+.PHONY: install install-runtime lock test lint postgres-bins browser-bins container-bins demo bench bench-evidently-venv conformance-mlflow clean distclean
 
 install: $(VENV)/.installed
 
@@ -121,6 +121,9 @@ postgres-bins:
 browser-bins:
 	scripts/ensure-chromium.sh
 
+container-bins:
+	scripts/ensure-podman.sh
+
 define run-lint
 $(BIN)/ruff check $(LINT_PATHS)
 $(BIN)/ruff format --check $(LINT_PATHS)
@@ -131,7 +134,7 @@ lint: install
 	$(run-lint)
 
 # Evidently's own venv too: tests/benchmarks checks keel's drift tests against Evidently's.
-test: install postgres-bins browser-bins bench-evidently-venv
+test: install postgres-bins browser-bins container-bins bench-evidently-venv
 	$(run-lint)
 	$(BIN)/python -m pytest -q
 

@@ -77,8 +77,9 @@ def store_url(request: pytest.FixtureRequest) -> str:
 # --------------------------------------------------------------------------- 3. CI guard
 
 #: Tests with these markers must not be skipped in CI: a missing PostgreSQL, moto S3,
-#: Chromium or MLflow would otherwise turn the suite green while testing nothing of the kind.
-CI_REQUIRED_MARKERS = ("postgres", "s3", "browser", "mlflow")
+#: Chromium, MLflow or podman would otherwise turn the suite green while testing nothing of
+#: the kind.
+CI_REQUIRED_MARKERS = ("postgres", "s3", "browser", "mlflow", "container")
 
 _MARKER_DOCS = {
     "browser": "browser: Playwright + system Chromium UI tests",

@@ -1040,8 +1040,9 @@ from keel.cli import lifecycle as _lifecycle  # noqa: E402, F401
 from keel.cli import ml2p as _ml2p  # noqa: E402, F401
 from keel.cli import monitor as _monitor  # noqa: E402, F401
 from keel.cli import pipelines as _pipelines  # noqa: E402, F401
-from keel.cli import server as _server  # noqa: E402, F401
 from keel.cli import sagemaker as _sagemaker  # noqa: E402, F401
+from keel.cli import sagemaker_local as _sagemaker_local  # noqa: E402, F401
+from keel.cli import server as _server  # noqa: E402, F401
 from keel.cli import serving as _serving  # noqa: E402, F401
 
 if __name__ == "__main__":  # pragma: no cover

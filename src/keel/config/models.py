@@ -232,6 +232,71 @@ class MonitoringSection(Section):
     max_categories: int = Field(default=1024, ge=8, le=1 << 20)
 
 
+class SageMakerVpcSection(Section):
+    """ML2P's ``vpc_config``: the security groups and subnets jobs and endpoints run in."""
+
+    security_groups: list[str] = Field(min_length=1)
+    subnets: list[str] = Field(min_length=1)
+
+
+class SageMakerTrainSection(Section):
+    """How ``keel sagemaker training-job create`` trains (unset keys: ``sagemaker:``'s)."""
+
+    instance_type: str | None = None  # e.g. ml.m5.large
+    image: str | None = None  # ECR image URI (default: sagemaker.image)
+    role: str | None = None  # IAM role ARN (default: sagemaker.role)
+    volume_gb: int = Field(default=20, ge=1)
+    max_runtime_s: int = Field(default=3600, ge=1)
+    # SageMaker's HyperParameters (strings on the wire): the run's params in keel
+    hyperparameters: dict[str, Any] = Field(default_factory=dict)
+    vpc_config: SageMakerVpcSection | None = None
+
+
+class SageMakerDeploySection(Section):
+    """How ``keel sagemaker model|endpoint create`` serve (unset keys: ``sagemaker:``'s)."""
+
+    instance_type: str | None = None  # e.g. ml.t2.medium
+    image: str | None = None
+    role: str | None = None
+    record_invokes: bool = False  # ML2P_RECORD_INVOKES: each invocation recorded to S3
+    instance_count: int = Field(default=1, ge=1)
+    workers: int | None = Field(default=None, ge=1)  # SAGEMAKER_MODEL_SERVER_WORKERS
+    vpc_config: SageMakerVpcSection | None = None
+
+
+class SageMakerSection(Section):
+    """AWS SageMaker, where ``keel sagemaker …`` trains and serves (ML2P's ml2p.yml keys).
+
+    ``bucket`` is ML2P's ``s3folder``: datasets go to ``{bucket}/datasets/NAME/``, training
+    output to ``{bucket}/models/``. Names of jobs, models and endpoints are prefixed with
+    ``project-`` (default: the model's name). ``endpoint_url`` points every AWS client at
+    another server (moto, LocalStack); botocore's ``AWS_ENDPOINT_URL*`` variables work too.
+    """
+
+    bucket: str
+    role: str | None = None
+    image: str | None = None
+    region: str | None = None
+    endpoint_url: str | None = None
+    project: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9\-]*$")
+    train: SageMakerTrainSection = Field(default_factory=SageMakerTrainSection)
+    deploy: SageMakerDeploySection = Field(default_factory=SageMakerDeploySection)
+    vpc_config: SageMakerVpcSection | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("bucket")
+    @classmethod
+    def _s3_folder(cls, value: str) -> str:
+        import re
+
+        if not re.fullmatch(r"s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/.*)?", value):
+            raise ValueError(
+                "expected an S3 folder s3://BUCKET[/PREFIX] (bucket names: 3-63 lower-case "
+                "letters, digits, dots, dashes), e.g. s3://my-models/iris"
+            )
+        return value
+
+
 class KeelConfig(Section):
     """The whole of keel.yml."""
 
@@ -247,6 +312,7 @@ class KeelConfig(Section):
     jobs: JobsSection | None = None
     server: ServerSection = Field(default_factory=ServerSection)
     monitoring: MonitoringSection = Field(default_factory=MonitoringSection)
+    sagemaker: SageMakerSection | None = None
 
     @field_validator("store", mode="before")
     @classmethod

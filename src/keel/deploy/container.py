@@ -7,7 +7,7 @@ no network (it builds with any builder, in a sandbox, behind a proxy)::
     site-packages/   keel + the libraries, installed by pip for the image's Python
     bin/keel         the keel command, for a shell in the image
     project/         the project's folder (keel.yml, model code, small data), minus the store
-    model/           the version (keel-model.json + version/), when one is given
+    model/           the version (keel-version.json + version/), when one is given
 
 Only what the version needs goes in: the libraries it recorded at training (``sklearn`` →
 scikit-learn at the version it was trained with) and keel's serving core (no UI, Dask or
@@ -81,6 +81,7 @@ IGNORED = (
     "node_modules",
     ".keel-sagemaker.yml",
     "keel-container*",
+    "sagemaker-local",
 )
 DEFAULT_PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 #: Debian bookworm's C library, the base of python:3.11-slim

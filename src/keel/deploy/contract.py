@@ -224,7 +224,13 @@ def train(
         return _train(ml, project_dir, environ)
     except BaseException as exc:
         reason = str(exc) if isinstance(exc, KeelError) else f"{type(exc).__name__}: {exc}"
-        detail = "" if isinstance(exc, KeelError) else "\n\n" + traceback.format_exc()
+        # a mistake in the request (a keel error of its own) is its one line; anything the
+        # model's code raised keeps its traceback, for its author
+        caused = exc.__cause__ is not None or (
+            exc.__context__ is not None and not exc.__suppress_context__
+        )
+        own = isinstance(exc, KeelError) and not caused
+        detail = "" if own else "\n\n" + traceback.format_exc()
         ml.write_failure((reason[:FAILURE_LIMIT] + detail).strip() + "\n")
         raise
 
@@ -239,6 +245,12 @@ def _train(ml: MlFolder, project_dir: Path, environ: Mapping[str, str]) -> Train
     model = config.settings.model
     if model is None or not model.name:
         raise ConfigError(f"{config.describe()} has no model: section with a name to train")
+    wanted = environ.get("KEEL_MODEL")
+    if wanted and wanted != model.name:
+        raise ConfigError(
+            f"the training job asks for model {wanted} (KEEL_MODEL) but {config.describe()} "
+            f"trains {model.name}: the job names another project's image"
+        )
     hyper = typed_hyperparameters(read_hyperparameters(ml), model.params)
     changes: dict[tuple[str | int, ...], Any] = {_param_loc(k): v for k, v in hyper.items()}
     sources = set(config.settings.datasources or {})
@@ -335,6 +347,7 @@ class Prepared:
     store: str
     artifacts: str | None
     settings: ServeSettings
+    project: str | None = None
 
 
 def prepare_serve(
@@ -346,7 +359,7 @@ def prepare_serve(
     """Register the version in ``/opt/ml/model`` (else the image's ``baked`` one) in the
     serving store and write the config ``keel serve`` will read."""
     from keel.config import DEFAULT_CONFIG_NAME, load_config
-    from keel.deploy.model_dir import is_model_dir, register_model_dir
+    from keel.deploy.model_dir import is_model_dir, read_model_dir, register_model_dir
     from keel.tracking.client import Client
 
     environ = os.environ if environ is None else environ
@@ -354,7 +367,23 @@ def prepare_serve(
     folder = ml.model
     if not is_model_dir(folder) and baked is not None and is_model_dir(baked):
         folder = baked
+    wanted = environ.get("KEEL_MODEL_VERSION") or None
     store, _ = _store_for(environ, "serve")
+    if not is_model_dir(folder):
+        if not (wanted and environ.get("KEEL_STORE")):
+            raise ConfigError(
+                f"no model to serve: {ml.model} holds no keel version (model.tar.gz of a keel "
+                "training job) and the image has none built in; or set KEEL_MODEL_VERSION "
+                "and KEEL_STORE to serve a version from the team's store"
+            )
+        folder = None  # the version comes from the team's store
+    elif wanted:
+        found = read_model_dir(folder).ref
+        if found != wanted:
+            raise ConfigError(
+                f"{folder} holds {found} but KEEL_MODEL_VERSION says {wanted}: the SageMaker "
+                "model points at another training job's model.tar.gz"
+            )
     artifacts = settings.artifacts
     config_path: Path | None = None
     changes: dict[tuple[str | int, ...], Any] = {}
@@ -362,21 +391,25 @@ def prepare_serve(
         changes[("api", "record_invokes")] = settings.record_invokes
     if settings.max_body_mb is not None:
         changes[("api", "max_body_mb")] = settings.max_body_mb
+    project = environ.get("KEEL_PROJECT") or None
     if project_dir is not None and (project_dir / DEFAULT_CONFIG_NAME).is_file():
         config = load_config(project_dir / DEFAULT_CONFIG_NAME)
         config_path = config.write_with(changes, project_dir / DERIVED_CONFIG).path
+        project = project or config.project
     elif changes:
         target = Path(tempfile.mkdtemp(prefix="keel-serve-config-")) / DEFAULT_CONFIG_NAME
         config_path = load_config(None, env={}).write_with(changes, target).path
-    client = Client(store=store, artifacts=artifacts)
+    client = Client(store=store, artifacts=artifacts, project=project)
     try:
-        version = register_model_dir(
-            client, folder, tags={"served_by": environ.get("ML2P_MODEL_VERSION") or "sagemaker"}
-        )
+        if folder is None:
+            version = client.get_model_version(str(wanted))
+        else:
+            served_by = environ.get("ML2P_MODEL_VERSION") or "sagemaker"
+            version = register_model_dir(client, folder, tags={"served_by": served_by})
         ref = f"{version.model}@{version.version}"
     finally:
         client.close()
-    return Prepared(ref, config_path, store, artifacts, settings)
+    return Prepared(ref, config_path, store, artifacts, settings, project)
 
 
 def serve(
@@ -395,6 +428,8 @@ def serve(
     os.environ["KEEL_STORE"] = prepared.store  # the worker processes read them
     if prepared.artifacts:
         os.environ["KEEL_ARTIFACTS"] = prepared.artifacts
+    if prepared.project:
+        os.environ["KEEL_PROJECT"] = prepared.project
     settings = prepared.settings
     log.warning(
         "keel: serving %s on %s:%d (%d worker(s))",

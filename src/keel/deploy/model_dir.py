@@ -32,7 +32,7 @@ VERSION = "version"
 
 @dataclass
 class ModelDirInfo:
-    """What ``keel-model.json`` says about the version in the folder."""
+    """What ``keel-version.json`` says about the version in the folder."""
 
     model: str
     version: int | None
@@ -54,7 +54,7 @@ def is_model_dir(folder: Path) -> bool:
 
 def export_model_dir(client: Client, ref: str, target: Path) -> ModelDirInfo:
     """Write version ``ref`` of ``client``'s store into ``target`` (made if missing; its
-    ``keel-model.json`` and ``version/`` are replaced)."""
+    ``keel-version.json`` and ``version/`` are replaced)."""
     mv = client.get_model_version(ref)
     source = client.get_model_artifact(mv)  # verified against the registered hash
     target.mkdir(parents=True, exist_ok=True)
@@ -83,7 +83,7 @@ def export_model_dir(client: Client, ref: str, target: Path) -> ModelDirInfo:
 
 
 def read_model_dir(folder: Path) -> ModelDirInfo:
-    """The folder's ``keel-model.json``, after checking ``version/`` against its hash."""
+    """The folder's ``keel-version.json``, after checking ``version/`` against its hash."""
     from keel.hashing import hash_path
 
     if not is_model_dir(folder):
