@@ -13,10 +13,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from keel.deploy.model_dir import read_model_dir
 from tests.deploy.images import ImageRoot, debian_image, podman, require_podman
 from tests.monitoring.helpers import free_port
+
+from keel.deploy.model_dir import read_model_dir
 
 pytestmark = [pytest.mark.container, pytest.mark.slow]
 
