@@ -2,9 +2,9 @@
 dataset → training job → model → endpoint → invoke from keel.yml, what boto3 sends on each
 step, where datasets and model.tar.gz land, and the lineage in keel's store.
 
-moto completes a training job at once and writes no model: the test plays the training
-container, putting a real model.tar.gz (a keel-trained iris version exported with
-:func:`keel.deploy.model_dir.export_model_dir`) where SageMaker would.
+moto completes a training job at once and writes no model: the test plays SageMaker, running
+the image's ``train`` code (:func:`keel.deploy.contract.train`) on the job's hyperparameters
+and channels and putting the model.tar.gz it leaves where SageMaker would.
 """
 
 from __future__ import annotations
@@ -48,24 +48,35 @@ def _tar_gz(folder: Path) -> bytes:
     return buffer.getvalue()
 
 
-@pytest.fixture(scope="module")
-def trained_iris(tmp_path_factory: pytest.TempPathFactory) -> TrainedModel:
-    """keel train on the iris example, exported as /opt/ml/model and tarred."""
-    from keel.deploy.model_dir import export_model_dir
-    from keel.lifecycle.training import train
-    from keel.tracking.client import Client
+def play_training_job(s3: Any, job: dict[str, Any], work: Path) -> TrainedModel:
+    """Do what SageMaker does with a training job, with keel's real entrypoint code: fill an
+    /opt/ml folder from the job (hyperparameters.json, each channel's S3 objects), run the
+    image's ``train`` on the iris project, and upload /opt/ml/model as model.tar.gz where the
+    job's output path says."""
+    from keel.deploy.contract import MlFolder, train
 
-    work = tmp_path_factory.mktemp("container")
-    project = work / "iris"
+    project = work / "image-project"  # the image's /opt/keel/project
     shutil.copytree(EXAMPLES / "iris", project, ignore=shutil.ignore_patterns(".keel", "output"))
-    client = Client(store=str(work / "container-store"), config=str(project / "keel.yml"))
+    ml = MlFolder(work / "opt-ml")
+    ml.hyperparameters.parent.mkdir(parents=True)
+    ml.hyperparameters.write_text(json.dumps(job.get("HyperParameters", {})))
+    for channel in job["InputDataConfig"]:
+        bucket, prefix = _key_of(channel["DataSource"]["S3DataSource"]["S3Uri"])
+        for item in s3.list_objects_v2(Bucket=bucket, Prefix=prefix)["Contents"]:
+            target = ml.data / channel["ChannelName"] / item["Key"][len(prefix) :].lstrip("/")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read())
+    # moto keeps no Environment of a job (the exact request test checks what is sent)
+    environ = {**job.get("Environment", {}), "TRAINING_JOB_NAME": job["TrainingJobName"]}
     try:
-        train(project / "keel.yml", client=client)
-        info = export_model_dir(client, "iris@1", work / "opt-ml-model")
+        outcome = train(ml, project, environ)
     finally:
-        client.close()
         sys.modules.pop("iris_model", None)
-    return TrainedModel(_tar_gz(work / "opt-ml-model"), info.content_hash, info.metrics)
+    tar_gz = _tar_gz(ml.model)
+    output = job["OutputDataConfig"]["S3OutputPath"].rstrip("/")
+    bucket, key = _key_of(f"{output}/{job['TrainingJobName']}/output/model.tar.gz")
+    s3.put_object(Bucket=bucket, Key=key, Body=tar_gz)
+    return TrainedModel(tar_gz, outcome.info.content_hash, outcome.info.metrics)
 
 
 def keel_yml(endpoint: str) -> str:
@@ -124,7 +135,7 @@ def _key_of(url: str) -> tuple[str, str]:
 
 
 def test_the_walk_from_dataset_to_invoke(
-    aws_server, trained_iris: TrainedModel, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    aws_server, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from keel.tracking.client import Client
 
@@ -172,10 +183,14 @@ def test_the_walk_from_dataset_to_invoke(
     assert run.tags["sagemaker_training_job_arn"] == created["TrainingJobArn"]
     assert run.tags["sagemaker_dataset"] == f"s3://{BUCKET}/iris/datasets/iris-20240131"
 
-    # the training container's output, where SageMaker puts it
+    # the training container's output, where SageMaker puts it (moto runs no container:
+    # the test runs the image's entrypoint code on the job as SageMaker would)
     model_url = described["ModelArtifacts"]["S3ModelArtifacts"]
     assert model_url == f"s3://{BUCKET}/iris/models/iris-iris-1-0/output/model.tar.gz"
-    s3.put_object(Bucket=BUCKET, Key=_key_of(model_url)[1], Body=trained_iris.tar_gz)
+    trained_iris = play_training_job(s3, described, tmp_path / "sagemaker")
+    assert s3.get_object(Bucket=BUCKET, Key=_key_of(model_url)[1])["Body"].read() == (
+        trained_iris.tar_gz
+    )
 
     waited = keel_ok(capsys, "sagemaker", "training-job", "wait", "iris-1-0", "--delay", "0")
     assert waited["TrainingJobStatus"] == "Completed"
