@@ -5,6 +5,7 @@ no network (it builds with any builder, in a sandbox, behind a proxy)::
 
     Containerfile
     site-packages/   keel + the libraries, installed by pip for the image's Python
+                     (without the libraries' own test suites)
     bin/keel         the keel command, for a shell in the image
     project/         the project's folder (keel.yml, model code, small data), minus the store
     model/           the version (keel-version.json + version/), when one is given
@@ -336,8 +337,19 @@ def install_libraries(
         ["install", "--quiet", "--no-deps", "--target", str(target), keel_source()],
         "installing keel into the image",
     )
-    for scripts in (target / "bin",):  # console scripts name this machine's Python
-        shutil.rmtree(scripts, ignore_errors=True)
+    shutil.rmtree(target / "bin", ignore_errors=True)  # console scripts name this Python
+    drop_test_suites(target)
+
+
+def drop_test_suites(target: Path) -> int:
+    """Remove the libraries' own test suites (``pandas/tests``, ``scipy/*/tests``, ...):
+    a fifth of a scientific stack's size that a served model never imports. Bytes freed."""
+    freed = 0
+    for folder in sorted(target.glob("*/**/tests")):
+        if folder.is_dir() and (folder.parent / "__init__.py").is_file():
+            freed += sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+            shutil.rmtree(folder)
+    return freed
 
 
 def default_platform(glibc: str = DEFAULT_GLIBC) -> str:
