@@ -240,6 +240,9 @@ def test_the_walk_from_dataset_to_invoke(
     )
     version = client.get_model_version("iris@1")
     assert version.tags["sagemaker_endpoint"] == "iris-iris-1-0-0-live"
+    page = _version_page(tmp_path / ".keel")  # the web UI says what was deployed where
+    for shown in ("iris-iris-1-0", "iris-iris-1-0-0", "iris-iris-1-0-0-live", run.id):
+        assert shown in page
     listed = keel_ok(capsys, "sagemaker", "endpoint", "list", "--json")
     assert listed["EndpointName"] == "iris-iris-1-0-0-live"
 
@@ -266,6 +269,33 @@ def test_the_walk_from_dataset_to_invoke(
     version = client.get_model_version("iris@1")
     assert version.tags["sagemaker_endpoint_deleted"] == "iris-iris-1-0-0-live"
     client.close()
+
+
+def _version_page(store: Path) -> str:
+    """The web UI's page of iris version 1, as a viewer sees it."""
+    import re
+
+    from fastapi.testclient import TestClient
+
+    from keel.server.app import create_app
+    from keel.server.settings import ServerSettings
+
+    app = create_app(ServerSettings(store=str(store)))
+    app.state.accounts.add_user("vera", "correct-horse", "viewer")
+    try:
+        with TestClient(app) as http:
+            token = re.search(r'name="csrf_token" value="([^"]+)"', http.get("/login").text)
+            assert token
+            http.post(
+                "/login",
+                data={"name": "vera", "password": "correct-horse", "csrf_token": token[1]},
+                follow_redirects=False,
+            )
+            page = http.get("/projects/examples/models/iris/v/1")
+            assert page.status_code == 200, page.text
+            return page.text
+    finally:
+        app.state.client.close()
 
 
 def _bytes(body: Any) -> bytes | None:
