@@ -186,6 +186,20 @@ def test_ml2p_docker_train_writes_the_model(docker_project: tuple[Path, dict[str
     assert (ml / "model" / "output.txt").read_text() == "Success!"
 
 
+def test_a_keel_image_entrypoint_trains_an_ml2p_project_the_ml2p_way(
+    docker_project: tuple[Path, dict[str, str]],
+) -> None:
+    """An ML2P project's image (keel container build in its folder): SageMaker's `train`
+    runs ML2P's trainer, the class from ML2P_MODEL_CLS as keel sagemaker's jobs set it."""
+    project, env = docker_project
+    ml = project / "opt-ml"
+    ml.mkdir()
+    env = {**env, "ML2P_TRAINING_JOB": "test-train-1-2", "ML2P_MODEL_CLS": "models.HappyModel"}
+    out = keel("container", "entrypoint", "train", "--ml-root", str(ml), cwd=project, env=env)
+    assert out.stdout.splitlines() == ["Starting training job test-train-1-2.", "Done."]
+    assert (ml / "model" / "output.txt").read_text() == "Success!"
+
+
 def test_ml2p_docker_unhappy_training_writes_failure_and_exits_non_zero(
     docker_project: tuple[Path, dict[str, str]],
 ) -> None:

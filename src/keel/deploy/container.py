@@ -212,6 +212,8 @@ def format_modules(project_dir: Path) -> list[str]:
     """The libraries of the save formats keel.yml asks for (training writes them all)."""
     from keel.config import DEFAULT_CONFIG_NAME, load_config
 
+    if not (project_dir / DEFAULT_CONFIG_NAME).is_file():
+        return []  # an ML2P project (ml2p.yml): its code says what it saves with
     config = load_config(project_dir / DEFAULT_CONFIG_NAME)
     model = config.settings.model
     formats = (model.model_extra or {}).get("formats") if model is not None else None
