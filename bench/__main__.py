@@ -12,11 +12,15 @@ The drift benchmark (``--only drift``, see :mod:`bench.drift_bench`) compares ke
 check with Evidently's ``DataDriftPreset`` (run in a venv of its own, ``.venv-evidently``,
 built on first use) on a seeded ``--rows`` × ``--columns`` reference, and measures what live
 profiling costs a recording ``keel serve``.
+The container benchmark (``--only container``, see :mod:`bench.container_bench`) builds the
+iris model's image with ``keel container build`` and with MLflow's ``build-docker`` Dockerfile
+(podman, from one local stand-in of ``python:3.11-slim``), cold, and compares size and time.
 
 Usage::
 
     python -m bench [--runs 100000] [--points 10000]
-                    [--only logging|query|data|lifecycle|serving|ui|mlflow-wire|cli|drift]
+                    [--only logging|query|data|lifecycle|serving|ui|mlflow-wire|cli|drift|
+                            container]
                     [--rows 1000000] [--columns 100] [--json out.json] [--repeat 5]
                     [--analyze] [--seed N]
                     [--workers 1] [--seconds 10] [--rounds 3] [--tmp DIR] [--keep]
@@ -67,6 +71,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             "mlflow-wire",
             "cli",
             "drift",
+            "container",
         ),
         help="run one benchmark only",
     )
@@ -109,8 +114,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=int,
         default=3,
         metavar="N",
-        help="serving, mlflow-wire and drift-recording benchmark rounds; each system's median "
-        "round is shown (default 3)",
+        help="serving, mlflow-wire, drift-recording and container benchmark rounds; each "
+        "system's median round is shown (default 3)",
     )
     parser.add_argument(
         "--systems",
@@ -235,6 +240,10 @@ def main(argv: list[str] | None = None) -> int:
                 rounds=args.rounds,
                 seconds=args.seconds,
             )
+        if args.only in (None, "container"):
+            from bench import container_bench
+
+            container_bench.run(root, report, console, args.rounds, keep=args.keep)
     finally:
         if args.keep:
             console.print(f"[dim]kept {root}[/dim]")
