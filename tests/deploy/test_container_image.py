@@ -7,12 +7,12 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.deploy.helpers import keel_cli
 from tests.deploy.images import ImageRoot, debian_image, podman, require_podman
 from tests.monitoring.helpers import free_port
 
@@ -23,17 +23,6 @@ pytestmark = [pytest.mark.container, pytest.mark.slow]
 ROW = {"sepal_length": 6.7, "sepal_width": 3.1, "petal_length": 5.6, "petal_width": 2.4}
 #: what a model image must not carry: the UI's, the test tools, Dask, MLflow
 NOT_IN_AN_IMAGE = ("plotly", "dask", "distributed", "mlflow", "_pytest", "playwright", "jinja2")
-
-
-def keel_cli(cwd: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "keel.cli", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +45,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def build(project: Path, base: str, tag: str, *ref: str) -> dict:
     done = keel_cli(
         project, "container", "build", *ref, "--base", base, "--builder", "podman",
-        "--tag", tag, "--json",
+        "--tag", tag, "--json", timeout=900,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from tests.deploy.helpers import keel_cli
 from tests.monitoring.helpers import EXAMPLES, free_port
 
 import keel
@@ -21,17 +22,6 @@ from keel.deploy.model_dir import INFO, VERSION, read_model_dir
 from keel.errors import ConfigError, IntegrityError, InvalidInput
 
 IRIS_ROW = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
-
-
-def keel_cli(cwd: Path, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "keel.cli", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 @pytest.fixture

@@ -85,18 +85,6 @@ class MlFolder:
 # --- hyperparameters ------------------------------------------------------------------------
 
 
-def flat_params(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"tree": {"depth": 3}}`` → ``{"tree.depth": 3}``: the names runs show."""
-    flat: dict[str, Any] = {}
-    for key, value in params.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping) and value:
-            flat.update(flat_params(value, f"{name}."))
-        else:
-            flat[name] = value
-    return flat
-
-
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
 
@@ -139,6 +127,8 @@ def typed_hyperparameters(given: Mapping[str, Any], params: Mapping[str, Any]) -
     A name keel.yml does not declare is refused (a typo would otherwise train silently with
     the default); SageMaker's own ``sagemaker_*`` entries are left out.
     """
+    from keel.lifecycle.training import flat_params
+
     known = flat_params(params)
     typed: dict[str, Any] = {}
     for name, text in given.items():

@@ -6,6 +6,7 @@ import logging
 import os
 import shutil
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -49,12 +50,13 @@ class RetestResult:
     metrics: dict[str, Any] = field(default_factory=dict)
 
 
-def _flat_params(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+def flat_params(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"tree": {"depth": 3}}`` → ``{"tree.depth": 3}``: the names runs show."""
     flat: dict[str, Any] = {}
     for key, value in params.items():
         name = f"{prefix}{key}"
-        if isinstance(value, dict) and value:
-            flat.update(_flat_params(value, f"{name}."))
+        if isinstance(value, Mapping) and value:
+            flat.update(flat_params(value, f"{name}."))
         else:
             flat[name] = value
     return flat
@@ -128,7 +130,7 @@ def _train(
         (staging / FILES).mkdir(parents=True)
         run.log_artifact(json_writer(project.config.snapshot()), CONFIG_ARTIFACT)
         stored_conf = project.stored_model_conf  # secrets as written: names, not values
-        params = _flat_params(stored_conf.get("params") or {})
+        params = flat_params(stored_conf.get("params") or {})
         if params:
             run.log_params(params)
         dataset_dir = None
