@@ -1,6 +1,7 @@
 """Fixtures of the deploy tests: a moto server standing in for AWS (S3, SageMaker and
-sagemaker-runtime), one per session on a free port of 127.0.0.1, emptied before each test
-that uses it, and fake credentials so that no call can reach real AWS."""
+sagemaker-runtime), one per session on a free port of 127.0.0.1 in a process of its own,
+emptied before each test that uses it, and fake credentials so that no call can reach real
+AWS."""
 
 from __future__ import annotations
 
@@ -63,17 +64,40 @@ def _fake_aws_env(env: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="session")
 def _aws_session_server() -> Iterator[AwsServer]:
+    """moto in a process of its own: moto keeps its state per process, and resetting it
+    here must not empty the session's S3 server (tests/s3.py) the other tests share."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
     pytest.importorskip("boto3")
-    moto_server = pytest.importorskip("moto.server")
+    pytest.importorskip("moto.server")
     env = pytest.MonkeyPatch()
     _fake_aws_env(env)
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    server = AwsServer(f"http://127.0.0.1:{port}")
     try:
-        host, port = server.get_host_and_port()
-        yield AwsServer(f"http://{host}:{port}")
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                server.reset()
+                break
+            except OSError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise AssertionError("the moto server did not start") from None
+                time.sleep(0.2)
+        yield server
     finally:
-        server.stop()
+        process.terminate()
+        process.wait(10)
         env.undo()
 
 
