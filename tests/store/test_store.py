@@ -113,3 +113,33 @@ def test_project_scoping(store_url: str) -> None:
     store.create_run(b.id)
     assert [r.id for r in store.find_runs("a")] == [ra.id]
     assert len(store.find_runs(None)) == 2
+
+
+def test_processes_creating_the_same_experiment_at_once_all_get_it(store_url: str) -> None:
+    """A pipeline job and the server (or replicas) may create an experiment at the same
+    moment; on PostgreSQL both saw none and the second insert broke the unique name (a
+    `pg+s3` pipeline test failed so in a full run). Every caller gets the one experiment."""
+    SqlStore(store_url).get_or_create_project("p")
+    callers = 8
+    barrier = threading.Barrier(callers)
+    found: list[str] = []
+    errors: list[BaseException] = []
+
+    def create(attempt: int) -> None:
+        store = SqlStore(store_url)
+        barrier.wait()
+        try:
+            found.append(store.get_or_create_experiment("p", f"same-{attempt}").id)
+        except BaseException as exc:  # the test reports it below
+            errors.append(exc)
+
+    for attempt in range(5):
+        barrier.reset()
+        found.clear()
+        threads = [threading.Thread(target=create, args=(attempt,)) for _ in range(callers)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert errors == []
+        assert len(found) == callers and len(set(found)) == 1

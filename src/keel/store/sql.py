@@ -33,6 +33,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.exc import IntegrityError
 
 from keel.entities import (
     ArtifactFile,
@@ -222,29 +223,37 @@ class SqlStore(MetadataStore):
         check_experiment_name(name)
         exp_id, now = new_id(), now_ms()
         rows = self._kv_rows("experiment_id", exp_id, tags or {}, "tag")
-        with self._write() as conn:
-            project_id = self._ensure_project_id(conn, project)
-            exists = conn.execute(
-                select(t.experiments.c.id).where(
-                    t.experiments.c.project_id == project_id, t.experiments.c.name == name
+        try:
+            with self._write() as conn:
+                project_id = self._ensure_project_id(conn, project)
+                exists = conn.execute(
+                    select(t.experiments.c.id).where(
+                        t.experiments.c.project_id == project_id, t.experiments.c.name == name
+                    )
+                ).first()
+                if exists is not None:
+                    raise Conflict(
+                        f"experiment {name!r} already exists in project {project!r} "
+                        f"(id {exists.id}): use get_or_create_exp to reuse it"
+                    )
+                conn.execute(
+                    insert(t.experiments).values(
+                        id=exp_id,
+                        project_id=project_id,
+                        name=name,
+                        lifecycle="active",
+                        created_at=now,
+                        updated_at=now,
+                    )
                 )
-            ).first()
-            if exists is not None:
-                raise Conflict(
-                    f"experiment {name!r} already exists in project {project!r} "
-                    f"(id {exists.id}): use get_or_create_exp to reuse it"
-                )
-            conn.execute(
-                insert(t.experiments).values(
-                    id=exp_id,
-                    project_id=project_id,
-                    name=name,
-                    lifecycle="active",
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
-            _upsert(conn, t.experiment_tags, rows, ["experiment_id", "key"])
+                _upsert(conn, t.experiment_tags, rows, ["experiment_id", "key"])
+        except IntegrityError:
+            # another writer created it between the check above and the insert (PostgreSQL
+            # reads committed rows only): the same answer as when the check sees it
+            raise Conflict(
+                f"experiment {name!r} already exists in project {project!r}: "
+                "use get_or_create_exp to reuse it"
+            ) from None
         return self.get_experiment(exp_id)
 
     def get_or_create_experiment(
