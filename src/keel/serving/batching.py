@@ -7,11 +7,12 @@ the next one, so an idle server answers a lone call at once (a batch of one) and
 server predicts in batches of up to ``max_batch_size``. Only when the previous batch had
 company does the batcher wait up to ``max_wait_ms`` for more callers to arrive.
 
-When a batch fails, its inputs are predicted one by one so only the bad input's caller sees
-the error. A batch that runs past the time limit (:class:`~keel.serving.runner.ModelTimeout`)
-is not retried: every caller in it gets the 504, since retrying would run the input that
-hangs again. Up to ``concurrency`` batches are predicted at once (``api.model_threads``), so
-with more than one a hung batch does not hold up the calls after it.
+When a batch fails, its inputs are predicted one by one, side by side, so only the bad
+input's caller sees the error and no caller waits behind a slow input of its batch. A batch
+that runs past the time limit (:class:`~keel.serving.runner.ModelTimeout`) is not retried:
+every caller in it gets the 504, since retrying would run the input that hangs again. Up to
+``concurrency`` batches are predicted at once (``api.model_threads``), so with more than one
+a hung batch does not hold up the calls after it.
 """
 
 from __future__ import annotations
@@ -129,16 +130,20 @@ class MicroBatcher:
                 for call in live:
                     _settle(call.future, error=exc)
                 return
-            for call in live:  # find the input(s) that fail; the others still get results
-                try:
-                    result = await self._run_model(self._checked, [call.inputs])
-                except Exception as one_exc:
-                    _settle(call.future, error=one_exc)
-                else:
-                    _settle(call.future, result=result[0])
+            # find the input(s) that fail; the others still get results. Side by side, so
+            # no caller waits behind a slow or hanging input of the same batch.
+            await asyncio.gather(*(self._predict_one(call) for call in live))
             return
         for call, result in zip(live, results, strict=True):
             _settle(call.future, result=result)
+
+    async def _predict_one(self, call: _Call) -> None:
+        try:
+            result = await self._run_model(self._checked, [call.inputs])
+        except Exception as exc:
+            _settle(call.future, error=exc)
+        else:
+            _settle(call.future, result=result[0])
 
     def _checked(self, batch: list[Any]) -> list[Any]:
         results = self._predict_batch(batch)
