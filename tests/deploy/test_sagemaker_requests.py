@@ -329,3 +329,15 @@ def test_no_sagemaker_section_says_how_to_add_one() -> None:
         settings_from_config(parse_config("model: {name: iris, module: m}\n"))
     with pytest.raises(ConfigError, match=r"sagemaker.bucket: expected an S3 folder s3://BUCKET"):
         parse_config("sagemaker: {bucket: my-models}\n")
+
+
+def test_without_boto3_keel_sagemaker_says_how_to_get_it(monkeypatch) -> None:
+    import sys
+
+    from keel.deploy.sagemaker import SageMaker
+    from keel.errors import ConfigError
+
+    monkeypatch.setitem(sys.modules, "boto3", None)  # `import boto3` raises ImportError
+    api = SageMaker.from_config(parse_config(KEEL_YML))
+    with pytest.raises(ConfigError, match=r"needs boto3.*pip install 'keel\[aws\]'"):
+        api.aws("sagemaker")

@@ -124,8 +124,13 @@ class SageMaker:
         if service not in self._clients:
             with _aws_errors(f"{service} client"):
                 if self._session is None:
-                    import boto3
-
+                    try:
+                        import boto3
+                    except ImportError:
+                        raise ConfigError(
+                            "keel sagemaker needs boto3, which is not installed: "
+                            "pip install 'keel[aws]'"
+                        ) from None
                     self._session = boto3.session.Session(region_name=self.settings.region)
                 kwargs = {}
                 if self.settings.endpoint_url:
