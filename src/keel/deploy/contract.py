@@ -281,6 +281,10 @@ def _train(ml: MlFolder, project_dir: Path, environ: Mapping[str, str]) -> Train
         )
     finally:
         client.close()
+        if not environ.get("KEEL_STORE"):  # the job's own store: its version is exported
+            import shutil
+
+            shutil.rmtree(store, ignore_errors=True)
     for key, value in sorted(result.metrics.items()):
         if isinstance(value, int | float):
             # SageMaker reads metrics from the log with the job's MetricDefinitions regexes
