@@ -232,6 +232,35 @@ def test_browse_an_experiment_and_a_run_chart(page, live_server: LiveServer) -> 
     page.screenshot(path=str(shots / "run.png"), full_page=True)
 
 
+def test_choose_search_and_sort_columns_with_the_picker(page, live_server: LiveServer) -> None:  # type: ignore[no-untyped-def]
+    """The runs table's column picker: search the keys, tick one, its column appears and
+    sorts; the picker stays open for the next tick."""
+    page.click("text=browser-exp")
+    page.wait_for_selector("table >> text=lr=0.1")
+    page.click("#column-picker summary")
+    page.wait_for_selector("#column-list input[data-column]")  # loaded when opened
+    page.fill("#column-search", "au")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#column-list input[data-column]')]"
+        ".map((b) => b.dataset.column).join() === 'metrics.auc'"
+    )
+    auc = "#column-list input[data-column='metrics.auc']"
+    header = "th a[title='sort by metrics.auc']"
+    assert page.is_checked(auc)  # shown by default: among the first keys
+    page.uncheck(auc)
+    page.wait_for_function("() => !document.querySelector(\"th a[title='sort by metrics.auc']\")")
+    assert "metrics.auc" not in page.input_value("form.filter input[name=cols]")
+    assert page.is_visible("#column-search")  # the picker stays open across the swap
+    page.check(auc)
+    page.wait_for_selector(header)
+    assert "metrics.auc" in page.input_value("form.filter input[name=cols]")
+    page.click(header)  # highest first
+    page.wait_for_selector("th.active a[title='sort by metrics.auc']")
+    names = page.locator("table.runs tbody tr td:nth-child(2)").all_inner_texts()
+    assert names[:2] == ["lr=0.1", "lr=0.01"], names
+    page.screenshot(path=str(screenshots() / "column-picker.png"), full_page=True)
+
+
 EXAMPLE = REPO / "examples" / "mlopen_pipeline"
 
 

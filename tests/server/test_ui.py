@@ -288,6 +288,53 @@ def test_experiment_filter_box_narrows_the_runs(viewer: TestClient, seeded: Seed
     assert "No runs match this filter." in none.text
 
 
+def test_the_column_picker_searches_the_keys_and_ticks_the_chosen(
+    viewer: TestClient, seeded: Seeded
+) -> None:
+    url = f"{P}/experiments/{seeded.exp_id}"
+    page = viewer.get(url)
+    assert 'id="column-picker"' in page.text and f'hx-get="{url}/columns"' in page.text
+    everything = viewer.get(f"{url}/columns", params={"format": "json"}).json()["columns"]
+    assert {"params.model", "params.n", "metrics.auc", "metrics.loss"} <= set(everything)
+    found = viewer.get(f"{url}/columns", params={"search": "AU", "cols": "metrics.auc"})
+    assert found.status_code == 200
+    assert texts(found.text, r'data-column="([^"]+)"') == ["metrics.auc"]
+    assert 'data-column="metrics.auc" checked' in found.text
+    # the SQL store's query and the default every other store has agree
+    from keel.store.base import MetadataStore
+
+    store = seeded.app.state.client.store
+    assert store.run_keys(seeded.exp_id) == MetadataStore.run_keys(store, seeded.exp_id)
+    assert store.run_keys(seeded.exp_id, 2) == MetadataStore.run_keys(store, seeded.exp_id, 2)
+    unticked = viewer.get(f"{url}/columns", params={"search": "loss"})
+    assert 'data-column="metrics.loss">' in unticked.text
+    none = viewer.get(f"{url}/columns", params={"search": "nothing-like-this"})
+    assert "No key holds" in none.text
+
+
+def test_the_column_picker_lists_a_bounded_number_of_keys(tmp_path: Path) -> None:
+    """1,500 metric keys: 60 at once, and how many more a search would narrow."""
+    from keel.server.settings import ServerSettings
+    from keel.server.ui.pages import PICKER_SHOWN
+
+    app = create_app(ServerSettings(store=str(tmp_path / "store")))
+    app.state.accounts.add_user("vera", PASSWORD, "viewer")
+    exp = app.state.client.get_or_create_exp("wide")
+    with exp.start_run(name="wide") as run:
+        run.log_metrics({f"m{j:04d}": j for j in range(1_500)})
+    with TestClient(app) as tc:
+        login(tc, "vera")
+        page = tc.get(f"{P}/experiments/{exp.id}/columns")
+        assert len(texts(page.text, r'data-column="([^"]+)"')) == PICKER_SHOWN
+        assert f"{1_500 - PICKER_SHOWN:,} more match" in page.text
+        narrow = tc.get(f"{P}/experiments/{exp.id}/columns", params={"search": "m149"})
+        assert texts(narrow.text, r'data-column="([^"]+)"') == [
+            f"metrics.m149{j}" for j in range(10)
+        ]
+        table = tc.get(f"{P}/experiments/{exp.id}", params={"cols": "metrics.m1499"})
+        assert 'title="sort by metrics.m1499"' in table.text
+
+
 def test_htmx_gets_only_the_runs_table(viewer: TestClient, seeded: Seeded) -> None:
     page = viewer.get(
         f"{P}/experiments/{seeded.exp_id}",
@@ -414,6 +461,33 @@ def test_a_100000_point_metric_is_downsampled_on_the_server(
     assert min(trace["y"]) == pytest.approx(-1.0, abs=1e-4)
     assert "100,000 points" in page.text
     assert len(page.content) < 60_000
+
+
+def test_a_long_chart_is_kept_reduced_until_its_history_grows(
+    viewer: TestClient, seeded: Seeded
+) -> None:
+    """Long histories are reduced once and kept by their signature (count, last id): a
+    point logged later, even at an old step, is in the next chart."""
+    from keel.server.ui import series
+
+    client = seeded.app.state.client
+    points = series.CACHE_FROM + 5_000
+    with client.get_or_create_exp("growing").start_run(name="growing") as run:
+        run.flush()
+        client.log_batch(run, metrics=[Metric("g", i % 7, i, 1_000 + i) for i in range(points)])
+    url = f"{P}/runs/{run.id}/chart"
+    first = viewer.get(url, params={"key": "g", "format": "json"}).json()
+    assert first["points"] == points and 0 < first["shown"] <= MAX_POINTS
+    assert first["figure"]["data"][0]["meta"] == {"points": points, "shown": first["shown"]}
+    assert client.store.metric_signature(run.id, "g")[0] == points
+    assert any(name[1:] == (run.id, "g") for name in series._reduced)  # kept
+    client.log_batch(run, metrics=[Metric("g", 99.0, 10, 5)])  # late, at an early step
+    again = viewer.get(url, params={"key": "g", "format": "json"}).json()
+    assert again["points"] == points + 1
+    assert max(again["figure"]["data"][0]["y"]) == 99.0
+    html = viewer.get(url, params={"key": "g"})
+    assert f"{points + 1:,} points" in html.text
+    assert viewer.get(url, params={"key": "g", "format": "xml"}).status_code == 422
 
 
 def test_a_one_point_metric_is_a_line_of_text(viewer: TestClient, seeded: Seeded) -> None:

@@ -131,6 +131,23 @@ class MetadataStore(ABC):
             np.fromiter((p.value for p in points), dtype=float, count=n),
         )
 
+    def metric_signature(self, run_id: str, key: str) -> tuple[int, int] | None:
+        """(points, highest point id) of a metric's history, read without reading the points,
+        or None when the store cannot tell cheaply. The history is append-only, so an equal
+        signature means the same points: the UI keeps long charts by it."""
+        return None
+
+    def run_keys(self, experiment_id: str, sample: int = 200) -> tuple[list[str], list[str]]:
+        """(param keys, metric keys), sorted, of the experiment's newest ``sample`` active
+        runs: what the runs table's column picker offers (keys only older runs logged can
+        still be typed)."""
+        params: set[str] = set()
+        metrics: set[str] = set()
+        for run in self.find_runs(None, {"experiment_id": experiment_id}, limit=sample):
+            params.update(run.params)
+            metrics.update(run.metrics)
+        return sorted(params), sorted(metrics)
+
     @abstractmethod
     def find_runs(
         self,

@@ -47,7 +47,7 @@ def metric_figure(key: str, lines: Sequence[Line], cap: int = MAX_POINTS) -> dic
                 "name": line.name,
                 "x": json_numbers(x),
                 "y": json_numbers(series.values[index]),
-                "meta": {"points": len(series), "shown": int(index.shape[0])},
+                "meta": {"points": series.points, "shown": int(index.shape[0])},
             }
         )
     return {

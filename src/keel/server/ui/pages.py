@@ -6,7 +6,9 @@ project the visitor looked at last, or, with no such project, the one worth land
 (:func:`landing_project`): after ``make demo``, the demo's project, not an empty
 ``default``. ``GET /projects/{project}/experiments/{id}`` is the runs table: chosen params
 and metrics as columns, a filter box (see :mod:`keel.server.ui.filters`), sorting and paging
-done by the store in SQL, so a 100,000-run experiment costs what one page of it costs.
+done by the store in SQL, so a 100,000-run experiment costs what one page of it costs. Its
+``…/columns?search=`` fragment is the column picker: with 1,500 metric keys, a searchable
+list of at most :data:`PICKER_SHOWN` at once, not 1,500 checkboxes.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ router = APIRouter(route_class=GuardedRoute, include_in_schema=False, dependenci
 
 RECENT = 15
 DEFAULT_COLUMNS = 5  # params and metrics each, when the visitor chose none
+PICKER_SAMPLE = 200  # the column picker offers the keys of this many newest runs
+PICKER_SHOWN = 60  # keys listed at once; a search narrows the rest
 SORTABLE_ATTRIBUTES = ("name", "status", "kind", "author", "start_time", "end_time", "created_at")
 
 
@@ -148,7 +152,6 @@ def experiment(
         "cols": ", ".join([f"params.{k}" for k in params] + [f"metrics.{k}" for k in metrics]),
         "param_columns": params,
         "metric_columns": metrics,
-        "available": _available(runs),
         "page": paging,
         "has_next": has_next,
         "page_sizes": PAGE_SIZES,
@@ -158,6 +161,46 @@ def experiment(
     if wants_fragment(request, "runs"):
         return render(request, "_runs_table.html", **context)
     return render(request, "experiment.html", **context)
+
+
+@router.get("/projects/{project}/experiments/{experiment_id}/columns", response_class=HTMLResponse)
+def column_picker(
+    request: Request,
+    project: str,
+    experiment_id: str,
+    search: str = "",
+    cols: str = "",
+    format: str = "html",
+) -> Response:
+    """The runs table's column picker: the param and metric keys of the experiment's newest
+    runs whose name holds ``search`` (any case), at most :data:`PICKER_SHOWN` of them, the
+    chosen ones (``cols``) ticked. ``format=json`` gives every matching key."""
+    client = project_client(request, project)
+    exp = client.get_exp(experiment_id)
+    if exp.project != client.project:
+        return elsewhere(request, exp.project, f"/experiments/{exp.id}")
+    params, metrics = client.store.run_keys(exp.id, PICKER_SAMPLE)
+    needle = search.strip().lower()
+    found = [f"params.{k}" for k in params] + [f"metrics.{k}" for k in metrics]
+    found = [f for f in found if needle in f.lower()]
+    if format == "json":
+        from fastapi.responses import JSONResponse
+
+        return JSONResponse({"search": search, "sample": PICKER_SAMPLE, "columns": found})
+    if format != "html":
+        raise InvalidInput(f"format is html or json, not {format!r}")
+    chosen_params, chosen_metrics = _columns(cols, [])
+    chosen = {f"params.{k}" for k in chosen_params} | {f"metrics.{k}" for k in chosen_metrics}
+    return render(
+        request,
+        "_columns.html",
+        columns=found[:PICKER_SHOWN],
+        more=max(0, len(found) - PICKER_SHOWN),
+        total=len(params) + len(metrics),
+        chosen=chosen,
+        search=search,
+        sample=PICKER_SAMPLE,
+    )
 
 
 def _sort_item(text: str) -> tuple[str, int]:

@@ -5,7 +5,8 @@ under another project than its own redirects there):
 
 * ``GET /runs/{id}``: params, tags, latest metrics, environment, train report, failure
   traceback, parent and children, artifacts; charts load by htmx as they scroll into view.
-* ``GET /runs/{id}/chart?key=K``: one metric's chart (downsampled on the server).
+* ``GET /runs/{id}/chart?key=K``: one metric's chart (downsampled on the server);
+  ``&format=json`` gives its JSON twin (the figure's reduced data).
 * ``GET /runs/{id}/files?path=P``: one folder of the artifacts browser.
 * ``GET /runs/{id}/artifacts/{path}``: download one stored file.
 * ``GET /compare?runs=A&runs=B``: param differences, metrics side by side, overlaid charts.
@@ -32,7 +33,7 @@ from keel.server.ui.common import (
     elsewhere,
     project_client,
 )
-from keel.server.ui.series import metric_series
+from keel.server.ui.series import chart_series
 
 router = APIRouter(
     route_class=GuardedRoute,
@@ -78,20 +79,14 @@ def run_page(request: Request, project: str, run_id: str, path: str = "") -> Res
 
 
 @router.get("/runs/{run_id}/chart", response_class=HTMLResponse)
-def run_chart(request: Request, project: str, run_id: str, key: str) -> Response:
+def run_chart(
+    request: Request, project: str, run_id: str, key: str, format: str = "html"
+) -> Response:
     client = project_client(request, project)
     run = client.get_run(run_id)
-    series = metric_series(client, run.id, key)
-    figure = metric_figure(key, [Line(run.name, series)]) if len(series) > 1 else None
-    return render(
-        request,
-        "_chart.html",
-        key=key,
-        figure=figure,
-        points=len(series),
-        shown=points_in(figure) if figure else 0,
-        series=series,
-    )
+    series = chart_series(client, run.id, key)
+    figure = metric_figure(key, [Line(run.name, series)]) if series.points > 1 else None
+    return _chart(request, format, key, figure, series.points, series)
 
 
 @router.get("/runs/{run_id}/files", response_class=HTMLResponse)
@@ -143,24 +138,42 @@ def compare(request: Request, project: str, runs: list[str] = Query(default=[]))
 
 @router.get("/compare/chart", response_class=HTMLResponse)
 def compare_chart(
-    request: Request, project: str, key: str, runs: list[str] = Query(default=[])
+    request: Request,
+    project: str,
+    key: str,
+    runs: list[str] = Query(default=[]),
+    format: str = "html",
 ) -> Response:
     client = project_client(request, project)
     ids = list(dict.fromkeys(r for r in runs if r))[:MAX_COMPARED]
     lines = [
-        Line(f"{r.name} ({r.id[:7]})", metric_series(client, r.id, key))
+        Line(f"{r.name} ({r.id[:7]})", chart_series(client, r.id, key))
         for r in (client.get_run(i) for i in ids)
     ]
-    points = sum(len(line.series) for line in lines)
+    points = sum(line.series.points for line in lines)
     figure = metric_figure(key, [line for line in lines if len(line.series)]) if points else None
+    return _chart(request, format, key, figure, points, None)
+
+
+def _chart(
+    request: Request,
+    format: str,
+    key: str,
+    figure: dict[str, Any] | None,
+    points: int,
+    series: Any,
+) -> Response:
+    """A chart as the fragment pages load, or (``format=json``) its JSON twin: the
+    figure's data, already reduced to what is drawn."""
+    shown = points_in(figure) if figure else 0
+    if format == "json":
+        from fastapi.responses import JSONResponse
+
+        return JSONResponse({"key": key, "points": points, "shown": shown, "figure": figure})
+    if format != "html":
+        raise InvalidInput(f"format is html or json, not {format!r}")
     return render(
-        request,
-        "_chart.html",
-        key=key,
-        figure=figure,
-        points=points,
-        shown=points_in(figure) if figure else 0,
-        series=None,
+        request, "_chart.html", key=key, figure=figure, points=points, shown=shown, series=series
     )
 
 

@@ -46,9 +46,25 @@
   // <select data-submit-on-change>: choosing sends the form (the jobs list's status filter).
   // <input type=checkbox data-toggle-class="C" data-toggle-target="ID">: class C on element
   // ID follows the box (compare's "show only differences").
+  // <input type=checkbox data-column="metrics.K"> (the runs table's column picker): the
+  // column joins or leaves the Columns box, and the filter form is sent (htmx swaps #runs).
+  function toggleColumn(box) {
+    var runs = box.closest("#runs");
+    var input = runs && runs.querySelector("form.filter input[name=cols]");
+    if (!input) { return; }
+    var name = box.getAttribute("data-column");
+    var items = input.value.split(",").map(function (c) { return c.trim(); })
+      .filter(function (c) { return c && c !== name; });
+    if (box.checked) { items.push(name); }
+    input.value = items.join(", ");
+    if (window.htmx) { htmx.trigger(input.form, "submit"); } else { input.form.submit(); }
+  }
+
   document.addEventListener("change", function (event) {
     var el = event.target;
-    if (el.matches("[data-submit-on-change]") && el.form) {
+    if (el.matches("input[data-column]")) {
+      toggleColumn(el);
+    } else if (el.matches("[data-submit-on-change]") && el.form) {
       el.form.submit();
     } else if (el.matches("[data-toggle-class][data-toggle-target]")) {
       var target = document.getElementById(el.getAttribute("data-toggle-target"));
