@@ -12,6 +12,12 @@ The drift benchmark (``--only drift``, see :mod:`bench.drift_bench`) compares ke
 check with Evidently's ``DataDriftPreset`` (run in a venv of its own, ``.venv-evidently``,
 built on first use) on a seeded ``--rows`` × ``--columns`` reference, and measures what live
 profiling costs a recording ``keel serve``.
+The tracking-load benchmark (``--only tracking-load``, see :mod:`bench.tracking_load`) puts
+20 concurrent clients on ``mlflow server``, MLflow's Go backend and ``keel server`` over one
+PostgreSQL: ``log_batch`` of 10 metrics, and ``search_runs`` over ~23,500 runs.
+The UI-scale benchmark (``--only ui-scale``, see :mod:`bench.ui_scale`) times every UI page and
+its JSON twin over 50 experiments × 1,500 runs × 1,500 metric keys, in process and in
+Chromium, beside ``mlflow ui`` on the same data.
 The container benchmark (``--only container``, see :mod:`bench.container_bench`) builds the
 iris model's image with ``keel container build`` and with MLflow's ``build-docker`` Dockerfile
 (podman, from one local stand-in of ``python:3.11-slim``), cold, and compares size and time.
@@ -20,7 +26,7 @@ Usage::
 
     python -m bench [--runs 100000] [--points 10000]
                     [--only logging|query|data|lifecycle|serving|ui|mlflow-wire|cli|drift|
-                            container]
+                            container|tracking-load|ui-scale]
                     [--rows 1000000] [--columns 100] [--json out.json] [--repeat 5]
                     [--analyze] [--seed N]
                     [--workers 1] [--seconds 10] [--rounds 3] [--tmp DIR] [--keep]
@@ -72,6 +78,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             "cli",
             "drift",
             "container",
+            "tracking-load",
+            "ui-scale",
         ),
         help="run one benchmark only",
     )
@@ -244,6 +252,14 @@ def main(argv: list[str] | None = None) -> int:
             from bench import container_bench
 
             container_bench.run(root, report, console, args.rounds, keep=args.keep)
+        if args.only in (None, "tracking-load"):
+            from bench import tracking_load
+
+            tracking_load.run(root, report, console, rounds=args.rounds, seconds=args.seconds)
+        if args.only in (None, "ui-scale"):
+            from bench import ui_scale
+
+            ui_scale.run(root, report, console, times=max(args.repeat, 10))
     finally:
         if args.keep:
             console.print(f"[dim]kept {root}[/dim]")

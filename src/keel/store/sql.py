@@ -194,8 +194,8 @@ class SqlStore(MetadataStore):
         # Plain tuples and only the columns needed: loading the params of 100 runs is
         # thousands of rows, where per-row attribute access costs more than SQLite does.
         stmt = select(owner, table.c.key, table.c.value, table.c.value_type)
-        for chunk in _chunks(owners):
-            for owner_id, key, value, kind in conn.execute(stmt.where(owner.in_(chunk))):
+        for where in _id_filters(conn, owner, owners):
+            for owner_id, key, value, kind in _plain_rows(conn, stmt.where(where)):
                 out[owner_id][key] = value if kind == "str" else decode_value(value, kind)
         return out
 
@@ -440,8 +440,8 @@ class SqlStore(MetadataStore):
 
     def _runs(self, conn: Connection, ids: Sequence[str]) -> list[Run]:
         rows = {}
-        for chunk in _chunks(ids):
-            for row in conn.execute(select(t.runs).where(t.runs.c.id.in_(chunk))):
+        for where in _id_filters(conn, t.runs.c.id, ids):
+            for row in conn.execute(select(t.runs).where(where)).all():
                 rows[row.id] = row
         found = list(rows)
         params = self._kv_read(conn, t.run_params, "run_id", found)
@@ -449,8 +449,8 @@ class SqlStore(MetadataStore):
         metrics: dict[str, dict[str, float]] = {i: {} for i in found}
         lm = t.latest_metrics
         stmt = select(lm.c.run_id, lm.c.key, lm.c.value, lm.c.is_nan)
-        for chunk in _chunks(found):
-            for run_id, key, value, is_nan in conn.execute(stmt.where(lm.c.run_id.in_(chunk))):
+        for where in _id_filters(conn, lm.c.run_id, found):
+            for run_id, key, value, is_nan in _plain_rows(conn, stmt.where(where)):
                 metrics[run_id][key] = math.nan if is_nan else value
         return [
             Run(
@@ -567,6 +567,21 @@ class SqlStore(MetadataStore):
 
     @staticmethod
     def _update_latest(conn: Connection, run_id: str, latest: Mapping[str, Metric]) -> None:
+        if conn.dialect.name == "postgresql":
+            points = list(latest.values())
+            nans = [m.value != m.value for m in points]
+            conn.exec_driver_sql(
+                _PG_LATEST_UPSERT,
+                (
+                    [run_id] * len(points),
+                    [m.key for m in points],
+                    [None if nan else float(m.value) for m, nan in zip(points, nans, strict=True)],
+                    nans,
+                    [int(m.step) for m in points],
+                    [int(m.timestamp) for m in points],
+                ),
+            )
+            return
         rows = [
             {
                 "run_id": run_id,
@@ -619,6 +634,35 @@ class SqlStore(MetadataStore):
         return MetricArrays(
             table[:, 0].astype(np.int64), table[:, 1].astype(np.int64), table[:, 2].copy()
         )
+
+    def metric_signature(self, run_id: str, key: str) -> tuple[int, int] | None:
+        """Read from the (run_id, key, step) index alone (the row id is its last column):
+        about 0.1 s per million points, against 0.8 s to read the points."""
+        check_key(key, "metric")
+        m = t.metrics
+        with self._read() as conn:
+            count, top = conn.execute(
+                select(func.count(), func.max(m.c.id)).where(m.c.run_id == run_id, m.c.key == key)
+            ).one()
+        return int(count), int(top or 0)
+
+    def run_keys(self, experiment_id: str, sample: int = 200) -> tuple[list[str], list[str]]:
+        """One DISTINCT per table over the newest runs' primary keys (covering indexes):
+        ~0.1 s for 200 runs of 1,500 metrics each, where loading those runs takes seconds."""
+        r = t.runs
+        newest = (
+            select(r.c.id)
+            .where(r.c.experiment_id == experiment_id, r.c.lifecycle == "active")
+            .order_by(r.c.created_at.desc())
+            .limit(sample)
+            .scalar_subquery()
+        )
+        found = []
+        with self._read() as conn:
+            for table in (t.run_params, t.latest_metrics):
+                stmt = select(table.c.key).where(table.c.run_id.in_(newest)).distinct()
+                found.append(sorted(conn.execute(stmt).scalars()))
+        return found[0], found[1]
 
     def find_runs(
         self,
@@ -1741,9 +1785,47 @@ def _latest_upsert(dialect: str) -> Any:
     )
 
 
+# PostgreSQL: a batch of points as one statement over arrays (one round trip, one parsed
+# statement whatever the batch size). psycopg's executemany sends one INSERT per row through
+# its pipeline: for a log_batch of 10 metrics that was a quarter of the server's time.
+_PG_UNNEST = (
+    "SELECT r, k, v, n, s, t FROM unnest(%s::varchar[], %s::varchar[], %s::float8[], "
+    "%s::boolean[], %s::bigint[], %s::bigint[]) WITH ORDINALITY AS u(r, k, v, n, s, t, o) "
+    "ORDER BY o"  # ids follow the order of the batch: the tiebreak of equal step and time
+)
+_PG_INSERT_METRICS = (
+    'INSERT INTO metrics (run_id, "key", "value", is_nan, step, "timestamp") ' + _PG_UNNEST
+)
+#: keeps the newer point of each key, as _latest_upsert does (keys must be unique per call)
+_PG_LATEST_UPSERT = (
+    'INSERT INTO latest_metrics AS lm (run_id, "key", "value", is_nan, step, "timestamp") '
+    + _PG_UNNEST
+    + ' ON CONFLICT (run_id, "key") DO UPDATE SET "value" = excluded."value", '
+    'is_nan = excluded.is_nan, step = excluded.step, "timestamp" = excluded."timestamp" '
+    'WHERE excluded.step > lm.step OR (excluded.step = lm.step AND excluded."timestamp" >= '
+    'lm."timestamp")'
+)
+
+
 def _insert_metric_rows(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
-    """Insert metric points through the driver's executemany: for large batches SQLAlchemy's
-    per-row parameter processing costs several times the database's own work."""
+    """Insert metric points ``(run_id, key, value, is_nan, step, timestamp)``: on PostgreSQL
+    as one statement over arrays, on SQLite through the driver's executemany (for large
+    batches SQLAlchemy's per-row parameter processing costs several times the database's
+    own work)."""
+    if conn.dialect.name == "postgresql":
+        run_ids, keys, values, nans, steps, stamps = zip(*rows, strict=True)
+        conn.exec_driver_sql(
+            _PG_INSERT_METRICS,
+            (
+                list(run_ids),
+                list(keys),
+                [None if v is None else float(v) for v in values],
+                [bool(n) for n in nans],
+                [int(x) for x in steps],
+                [int(x) for x in stamps],
+            ),
+        )
+        return
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     conn.exec_driver_sql(
         'INSERT INTO metrics (run_id, "key", "value", is_nan, step, "timestamp") '
@@ -1755,6 +1837,37 @@ def _insert_metric_rows(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
 def _under(path: str, prefix: str) -> bool:
     """Whether ``path`` is ``prefix`` or inside it (every path is inside ``""``)."""
     return not prefix or path == prefix or path.startswith(prefix + "/")
+
+
+def _plain_rows(conn: Connection, stmt: Any) -> list[tuple[Any, ...]]:
+    """The rows of a select of plain columns (text, numbers, booleans) as the driver's
+    tuples: SQLAlchemy's Row objects cost about as much again as the fetch itself, which
+    for the 30,000 params and metrics of a 1,000-run page was a quarter of the search.
+    (A boolean is 0/1 on SQLite: callers only test its truth.)"""
+    result = conn.execute(stmt)
+    try:
+        return result.cursor.fetchall()  # type: ignore[attr-defined,no-any-return]
+    finally:
+        result.close()
+
+
+def _id_filters(conn: Connection, column: Any, ids: Sequence[str]) -> Iterable[Any]:
+    """Conditions ``column`` is one of ``ids``, together covering all of them.
+
+    PostgreSQL: one ``column = ANY(array)`` with the ids as one parameter, whatever their
+    number. ``IN`` renders a placeholder per id on each call: for the 1,000 runs of a search
+    page, compiling and converting those placeholders (three queries: runs, params, metrics)
+    took a quarter of the search's time. SQLite: ``IN`` over chunks of 500 ids.
+    """
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy import any_, bindparam
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        if ids:
+            yield column == any_(bindparam("ids", list(ids), type_=ARRAY(column.type)))
+        return
+    for chunk in _chunks(ids):
+        yield column.in_(chunk)
 
 
 def _chunks(items: Sequence[str], size: int = 500) -> Iterable[list[str]]:
