@@ -569,3 +569,17 @@ def test_refusals_have_mlflow_error_shape(server: Server) -> None:
         headers={"Authorization": f"Basic {basic}"},
     )
     assert (refused.status_code, refused.json()["error_code"]) == (401, "UNAUTHENTICATED")
+
+
+def test_answers_are_compact_json_and_big_integers_still_encode() -> None:
+    import json
+
+    from keel.server.mlflow.protocol import answer, encode_json
+
+    page = {"runs": [{"info": {"run_id": "a" * 32, "start_time": 1_700_000_000_000}}], 3: "x"}
+    assert json.loads(encode_json(page)) == {**{k: v for k, v in page.items() if k != 3}, "3": "x"}
+    assert b" " not in encode_json(page)
+    # orjson stops at 64 bits; the standard library does not, and neither may the answer.
+    assert json.loads(encode_json({"step": 2**70})) == {"step": 2**70}
+    assert answer(None).body == b"{}"
+    assert answer({"value": "NaN"}).headers["content-type"].startswith("application/json")
