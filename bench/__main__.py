@@ -128,7 +128,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--systems",
         metavar="A,B",
-        help="serving benchmark: only these systems (bare, mlflow, keel, keel-nobatch, "
+        help="serving benchmark: only these systems (bare, bentoml, mlflow, keel, keel-nobatch, "
         "keel-recording)",
     )
     parser.add_argument(

@@ -1,33 +1,42 @@
-"""Serving: keel serve vs MLflow's model server vs a bare Starlette route, same model.
+"""Serving: keel serve vs BentoML, MLflow's model server and a bare Starlette route.
 
 The model is scikit-learn's ``LogisticRegression(max_iter=500)`` fitted on the four feature
-columns of ``examples/iris/data/iris_train.csv`` (→ species). It is served three ways, each
-with the same number of uvicorn workers (``--workers``, default 1):
+columns of ``examples/iris/data/iris_train.csv`` (→ species). It is served these ways, each
+with the same number of server workers (``--workers``, default 1) and one-row requests:
 
 * **bare**: :mod:`bench.serving_bare`, one Starlette ``POST /invocations`` route that makes a
   one-row DataFrame and calls ``predict`` (the least a Python server can do per request);
+* **bentoml**: :mod:`bench.serving_bentoml` under ``bentoml serve`` (BentoML 1.4, the
+  adaptive-batching anchor), a ``batchable`` API fed ``{"rows": [row]}`` whose dispatcher
+  merges concurrent requests into one ``predict`` (``max_batch_size`` 64, as keel's). It runs
+  from a venv of its own, ``.venv-bentoml``, built on first use from
+  ``bench/bentoml-requirements.txt`` (``BENCH_BENTOML_VENV`` overrides where);
 * **mlflow**: ``mlflow.sklearn.save_model`` then ``mlflow models serve --env-manager local``,
   fed ``{"dataframe_records": [row]}``;
 * **keel**: a temporary project trained with ``keel train`` and served with ``keel serve``,
-  three times with a different ``api:`` section: batching on (recording off), batching off,
-  and recording on (batching on).
+  three times with a different ``api:`` section: batching on (recording off), batching off
+  (``keel-nobatch``), and recording on (batching on, ``keel-recording``).
 
 Load comes from another process, :mod:`bench.loadgen` (asyncio raw streams, keep-alive
-HTTP/1.1), on 127.0.0.1. With at least ``workers + 1`` CPUs, the servers are pinned to all but
-the last CPU and the load generator to the last one, so they do not compete for a core.
-For each system: start the server, wait until it is ready, warm up for 2 s, then
+HTTP/1.1), on 127.0.0.1. With at least ``workers + 1`` CPUs, the servers (every process they
+start) are pinned to all but the last CPU and the load generator to the last one, so they do
+not compete for a core. For each system: start the server, wait until it is ready, warm up
+for 2 s, then
 
 1. peak: closed loop, 16 connections sending back-to-back for ``--seconds`` → requests/s,
-   p50 and p99 latency;
+   p50 and p99 latency, and the server's CPU time per request (user + system of its
+   processes, from /proc: the hypervisor's steal is not in it);
 2. latency: open loop at half of that system's own peak rate for ``--seconds``, latency counted
    from each request's scheduled send time (no coordinated omission) → p99;
 
-and stop the server (SIGTERM to its process group, SIGKILL after 10 s). Targets: keel ≥ 3×
-MLflow's throughput and ≥ 0.8× bare; keel's p99 ≤ 10 ms at half its peak; recording costs
-≤ 10% of throughput. Throughput targets are shown as time per request (1 / throughput), so
-that "lower is better" holds for every line of the report; their ratio column is keel's
-throughput over the peer's. A server that does not start or answers with errors is a problem
-(exit status 1); a missed target is not.
+and stop the server (SIGTERM to its process group, SIGKILL after 10 s). Targets: keel
+(batching) ≥ 1.5× BentoML's throughput and a lower p99 than BentoML's at half of each one's
+peak; keel ≥ 3× MLflow's throughput; keel without batching ≥ 0.9× bare; keel's p99 ≤ 10 ms
+at half its peak; recording costs ≤ 10% more server CPU per request (shown round by round,
+so the noise is visible). Throughput targets are shown as time per request (1 /
+throughput), so that "lower is better" holds for every line of the report; their ratio
+column is keel's throughput over the peer's. A server that does not start or answers with
+errors is a problem (exit status 1); a missed target is not.
 """
 
 from __future__ import annotations
@@ -63,6 +72,9 @@ PEAK_CONNECTIONS = 16
 WARMUP_SECONDS = 2.0
 READY_TIMEOUT = 180.0
 STOP_TIMEOUT = 10.0
+BENTOML_REQUIREMENTS = REPO / "bench" / "bentoml-requirements.txt"
+#: where BentoML's venv is (``BENCH_BENTOML_VENV`` overrides)
+DEFAULT_BENTOML_VENV = REPO / ".venv-bentoml"
 
 MODEL = """
 import pandas as pd
@@ -160,27 +172,43 @@ class Server:
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
 
+    def processes(self) -> dict[int, tuple[int, int]]:
+        """``{pid: (utime, stime)}`` in clock ticks of every live process of the server:
+        its process group and every descendant (BentoML starts its worker in a new session,
+        outside the group). Empty where ``/proc`` is not there."""
+        table: dict[int, tuple[int, int, int, int]] = {}  # pid: (ppid, pgrp, utime, stime)
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+                # after the command name: state ppid pgrp ... utime (12th) stime (13th)
+                table[int(stat.parent.name)] = (
+                    int(fields[1]),
+                    int(fields[2]),
+                    int(fields[11]),
+                    int(fields[12]),
+                )
+            except (OSError, IndexError, ValueError):
+                continue  # the process ended meanwhile
+        mine = {pid for pid, row in table.items() if row[1] == self.proc.pid}
+        mine.add(self.proc.pid)
+        grown = True
+        while grown:
+            more = {pid for pid, row in table.items() if row[0] in mine and pid not in mine}
+            mine |= more
+            grown = bool(more)
+        return {pid: table[pid][2:] for pid in mine if pid in table}
+
     def cpu_seconds(self) -> float | None:
-        """User + system CPU time of every live process in the server's group (Linux).
+        """User + system CPU time of every live process of the server (Linux).
 
         Unlike wall-clock throughput, this does not count the time the machine's hypervisor
         gave the CPU to someone else (steal), so it compares two servers fairly on a shared
         host. None where ``/proc`` is not there.
         """
-        proc = Path("/proc")
-        if not (proc / str(self.proc.pid) / "stat").exists():
+        if not (Path("/proc") / str(self.proc.pid) / "stat").exists():
             return None
         ticks = os.sysconf("SC_CLK_TCK")
-        total = 0
-        for stat in proc.glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-            except (OSError, IndexError):
-                continue  # the process ended meanwhile
-            # after the command name: state ppid pgrp ... utime (12th) stime (13th)
-            if int(fields[2]) == self.proc.pid:
-                total += int(fields[11]) + int(fields[12])
-        return total / ticks
+        return sum(u + s for u, s in self.processes().values()) / ticks
 
     def wait_ready(self) -> None:
         deadline = time.monotonic() + READY_TIMEOUT
@@ -205,6 +233,7 @@ class Server:
         return " | ".join(text[-lines:]) or "(no output)"
 
     def stop(self) -> None:
+        family = set(self.processes()) - {self.proc.pid}  # before the parent goes
         if self.proc.poll() is None:
             try:
                 os.killpg(self.proc.pid, signal.SIGTERM)
@@ -216,6 +245,9 @@ class Server:
                 pass
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.proc.pid, signal.SIGKILL)  # workers left behind by their parent
+        for pid in family:  # those in sessions of their own
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
         self._log.close()
 
 
@@ -278,11 +310,7 @@ def _fit() -> Any:
 
 
 def _bare(folder: Path, fitted: Any, port: int, workers: int) -> Variant:
-    import cloudpickle
-
-    path = folder / "bare-model.pkl"
-    with path.open("wb") as handle:
-        cloudpickle.dump(fitted, handle)
+    path = _model_file(folder, fitted)
     return Variant(
         name="bare",
         command=[
@@ -296,6 +324,84 @@ def _bare(folder: Path, fitted: Any, port: int, workers: int) -> Variant:
         body=ROW,
         env={"BENCH_MODEL_PATH": str(path)},
     )
+
+
+def bentoml_venv() -> Path:
+    return Path(os.environ.get("BENCH_BENTOML_VENV") or DEFAULT_BENTOML_VENV)
+
+
+def bentoml_python(console: Console | None = None, create: bool = True) -> Path:
+    """The python of BentoML's venv, built first if it is missing or out of date.
+
+    The venv counts as built when its ``.installed`` marker holds the requirements it was
+    built from. Raises RuntimeError when it is missing and ``create`` is False, or the build
+    fails.
+    """
+    venv = bentoml_venv()
+    python = venv / "bin" / "python"
+    marker = venv / ".installed"
+    wanted = BENTOML_REQUIREMENTS.read_text()
+    if python.exists() and marker.exists() and marker.read_text() == wanted:
+        return python
+    if not create:
+        raise RuntimeError(
+            f"BentoML's venv {venv} is not built: run python -m bench --only serving, which "
+            "builds it"
+        )
+    if console is not None:
+        console.print(
+            f"[yellow]serving: building BentoML's venv {venv} (python -m venv, then pip "
+            f"install -r {BENTOML_REQUIREMENTS.relative_to(REPO)}); once, a minute[/yellow]"
+        )
+    shutil.rmtree(venv, ignore_errors=True)
+    steps = [
+        [sys.executable, "-m", "venv", str(venv)],
+        [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+         "-r", str(BENTOML_REQUIREMENTS)],
+    ]  # fmt: skip
+    for step in steps:
+        done = subprocess.run(step, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(
+                f"building {venv} failed ({' '.join(step[:4])} …): "
+                f"{(done.stderr or done.stdout).strip()[-600:]}"
+            )
+    marker.write_text(wanted)
+    return python
+
+
+def _model_file(folder: Path, fitted: Any) -> Path:
+    """The fitted model as a cloudpickle file (what bare and BentoML load)."""
+    import cloudpickle
+
+    path = folder / "bare-model.pkl"
+    with path.open("wb") as handle:
+        cloudpickle.dump(fitted, handle)
+    return path
+
+
+def _bentoml(console: Console | None) -> Callable[..., Variant]:
+    def make(folder: Path, fitted: Any, port: int, workers: int) -> Variant:
+        python = bentoml_python(console)  # built on first use, before the server starts
+        return Variant(
+            name="bentoml",
+            command=[
+                str(python.parent / "bentoml"),
+                *("serve", "bench.serving_bentoml:BenchService"),
+                *("--host", "127.0.0.1", "--port", str(port)),
+            ],
+            ready_path="/readyz",
+            paths=["/species"],
+            body={"rows": [ROW]},
+            env={
+                "BENCH_MODEL_PATH": str(_model_file(folder, fitted)),
+                "BENCH_WORKERS": str(workers),  # the service's decorator reads it
+                "BENTOML_HOME": str(folder / "bentoml-home"),
+                "BENTOML_DO_NOT_TRACK": "True",
+            },
+        )
+
+    return make
 
 
 def _mlflow(folder: Path, fitted: Any, port: int, workers: int) -> Variant:
@@ -487,7 +593,11 @@ def _run(
     folder = root / "serving"
     folder.mkdir(parents=True)
     fitted = _fit()
-    makers: list[tuple[str, Callable[..., Variant]]] = [("bare", _bare), ("mlflow", _mlflow)]
+    makers: list[tuple[str, Callable[..., Variant]]] = [
+        ("bare", _bare),
+        ("bentoml", _bentoml(console)),
+        ("mlflow", _mlflow),
+    ]
     outcomes: list[Outcome] = []
     why_not = keel_serve_available()
     if why_not is None:
@@ -536,6 +646,48 @@ def _run(
         "systems in alternating order"
     )
     _report(outcomes, report, console, seconds)
+    _recording_rounds(measured, report, console)
+
+
+def recording_rounds(measured: dict[str, list[Outcome]]) -> list[dict[str, Any]]:
+    """Per round, the server CPU µs per request of keel with recording off and on, and the
+    cost in % (None where a round has no figure)."""
+    off, on = measured.get("keel", []), measured.get("keel-recording", [])
+    rows = []
+    for number, (a, b) in enumerate(zip(off, on, strict=False), start=1):
+        cpu_off = a.peak.get("server_cpu_us") if a.peak else None
+        cpu_on = b.peak.get("server_cpu_us") if b.peak else None
+        cost = 100 * (cpu_on / cpu_off - 1) if cpu_off and cpu_on else None
+        rows.append({"round": number, "off_us": cpu_off, "on_us": cpu_on, "cost_percent": cost})
+    return rows
+
+
+def _recording_rounds(measured: dict[str, list[Outcome]], report: Report, console: Console) -> None:
+    rows = recording_rounds(measured)
+    if not rows:
+        return
+    report.details.setdefault("serving", {})["recording_rounds"] = rows
+    table = Table(
+        title="Recording cost, round by round: server CPU µs per request at peak",
+        caption="keel with batching, api.record_invokes off and on; cost = on / off - 1",
+    )
+    for column in ("round", "off", "on", "cost"):
+        table.add_column(column, justify="right", no_wrap=True)
+
+    def cell(value: float | None, fmt: str) -> str:
+        return "-" if value is None else format(value, fmt)
+
+    for row in rows:
+        table.add_row(
+            str(row["round"]),
+            cell(row["off_us"], ",.0f"),
+            cell(row["on_us"], ",.0f"),
+            cell(row["cost_percent"], "+.1f") + ("%" if row["cost_percent"] is not None else ""),
+        )
+    costs = sorted(r["cost_percent"] for r in rows if r["cost_percent"] is not None)
+    if costs:
+        table.add_row("median", "", "", f"{costs[len(costs) // 2]:+.1f}%")
+    console.print(table)
 
 
 def _median(runs: list[Outcome]) -> Outcome:
@@ -583,14 +735,17 @@ def _report(outcomes: list[Outcome], report: Report, console: Console, seconds: 
         "loop at half of each system's peak",
         caption="CPU µs: server CPU time per request at peak (steal excluded); "
         "latencies in ms; ½pk p99: p99 in the open loop at half the system's own peak; "
-        f"×mlflow, ×bare: throughput / the peer's; load generator CPU ≤ {cpu:.0f}% of a core",
+        f"×bentoml, ×mlflow, ×bare: throughput / the peer's; load generator CPU ≤ {cpu:.0f}% "
+        "of a core",
     )
-    columns = ("system", "workers", "req/s", "CPU µs", "p50", "p99", "½pk p99", "×mlflow", "×bare")
+    peers = ("bentoml", "mlflow", "bare")
+    columns = ("system", "workers", "req/s", "CPU µs", "p50", "p99", "½pk p99")
+    columns += tuple(f"×{peer}" for peer in peers)
     for column in columns:
         table.add_column(column, justify="left" if column == "system" else "right", no_wrap=True)
     for o in outcomes:
         if not o.peak:
-            table.add_row(o.name, str(o.workers), "[red]failed[/red]", *["-"] * 6)
+            table.add_row(o.name, str(o.workers), "[red]failed[/red]", *["-"] * 7)
             continue
         mine = o.peak["rps"]
         half = o.half or {}
@@ -602,17 +757,48 @@ def _report(outcomes: list[Outcome], report: Report, console: Console, seconds: 
             f"{o.peak['p50_ms']:.1f}",
             f"{o.peak['p99_ms']:.1f}",
             f"{half['p99_ms']:.1f}" if half.get("p99_ms") is not None else "-",
-            *(f"{mine / peer:.2f}x" if peer else "-" for peer in (rps("mlflow"), rps("bare"))),
+            *(
+                f"{mine / peer:.2f}x" if peer and o.name.startswith("keel") else "-"
+                for peer in map(rps, peers)
+            ),
         )
     console.print(table)
 
     keel, mlflow, bare, recording = rps("keel"), rps("mlflow"), rps("bare"), rps("keel-recording")
+    bentoml, nobatch = rps("bentoml"), rps("keel-nobatch")
+
+    def half_p99(name: str) -> float | None:
+        o = by_name.get(name)
+        return o.half["p99_ms"] if o and o.half and o.half.get("p99_ms") is not None else None
 
     def us(value: float | None) -> float | None:
         return None if value is None else 1e6 / value
 
     unit = "µs/req"
     note = "time per request at peak = 1 / throughput; ratio = keel's throughput / the peer's"
+    report.add(
+        Measure(
+            name="serving throughput vs BentoML (≥ 1.5x)",
+            unit=unit,
+            keel=us(keel),
+            mlflow=us(bentoml),
+            target=None if bentoml is None else us(bentoml) / 1.5,
+            note=note + "; both micro-batching (keel's batcher, BentoML's adaptive batching)",
+            peer="bentoml serve",
+        )
+    )
+    report.add(
+        Measure(
+            name="serving p99 at half peak vs BentoML (lower)",
+            unit="ms",
+            keel=half_p99("keel"),
+            mlflow=half_p99("bentoml"),
+            target=half_p99("bentoml"),
+            note="open loop at half of each system's own peak rate, latency from the scheduled "
+            "send time",
+            peer="bentoml serve",
+        )
+    )
     report.add(
         Measure(
             name="serving throughput vs MLflow (≥ 3x)",
@@ -626,11 +812,12 @@ def _report(outcomes: list[Outcome], report: Report, console: Console, seconds: 
     )
     report.add(
         Measure(
-            name="serving throughput vs bare (≥ 0.8x)",
+            name="serving throughput without batching vs bare (≥ 0.9x)",
             unit=unit,
-            keel=us(keel),
+            keel=us(nobatch),
             mlflow=us(bare),
-            target=None if bare is None else us(bare) / 0.8,
+            target=None if bare is None else us(bare) / 0.9,
+            note=note + "; keel with api.batching off: one predict per request, as bare",
             peer="bare Starlette",
         )
     )
@@ -650,11 +837,12 @@ def _report(outcomes: list[Outcome], report: Report, console: Console, seconds: 
     )
     report.add(
         Measure(
-            name="serving with recording on (≤ 10% slower)",
+            name="serving with recording on, wall clock (shown, no target)",
             unit=unit,
             keel=us(recording),
             mlflow=us(keel),
-            target=None if keel is None else us(keel) / 0.9,
+            note="req/s swings with the hypervisor's steal between runs: the target is on the "
+            "CPU measure below",
             peer="keel, recording off",
         )
     )

@@ -13,19 +13,24 @@ SIGTERM.
 
 ``model_threads`` is how many calls run side by side (0 means one at a time, as 1).
 With ``timeout_s: null`` and ``model_threads: 0`` model code runs on the event loop
-itself: no thread hand-off (~0.1 ms a call), but no time limit either, and a call that
-hangs stops the whole worker.
+itself: no thread hand-off, but no time limit either, and a call that hangs stops the
+whole worker.
+
+The hand-off is on every request's path, so it is kept to the least: the worker thread
+settles an asyncio future on the loop with one ``call_soon_threadsafe`` and the time limit
+is one ``call_later`` timer (no ``concurrent.futures`` future chained to an asyncio one,
+no ``asyncio.wait``), about half the loop's work per call of the obvious way.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future
 from typing import Any
 
 from keel.errors import KeelError
@@ -97,41 +102,42 @@ class ModelRunner:
         async with self._slots:
             if self.saturated:  # more calls hung while this one waited for a slot
                 raise ModelsHung(self.saturated_message())
-            future = self._threads.submit(func, *args)
-            waiter = asyncio.wrap_future(future)
+            loop = asyncio.get_running_loop()
+            call = _Call(func, args, loop)
+            self._threads.submit(call.run)
             started = time.monotonic()
+            timer = (
+                loop.call_later(self.timeout_s, self._expire, call, started)
+                if self.timeout_s is not None
+                else None
+            )
             try:
-                await asyncio.wait({waiter}, timeout=self.timeout_s)
+                return await call.waiter
+            except asyncio.CancelledError:
+                # The request went away (the server stopping): the call is nobody's now.
+                self._abandon(call, started, timed_out=False)
+                raise
             finally:
-                if not waiter.done():  # timed out, or the request was cancelled meanwhile
-                    # Its outcome is nobody's any more: read it so asyncio does not warn.
-                    waiter.add_done_callback(_consume)
-                    if not future.done():
-                        self._abandon(future, started)
-            if waiter.done():
-                return waiter.result()
-            if future.done():  # ended just as the time ran out (its waiter is consumed)
-                return future.result()
-            raise ModelTimeout(
+                if timer is not None:
+                    timer.cancel()
+
+    def _expire(self, call: _Call, started: float) -> None:
+        """The time limit passed (on the loop): answer 504 unless the call just ended."""
+        if call.waiter.done() or not self._abandon(call, started, timed_out=True):
+            return  # it ended just as the time ran out: its result is on its way
+        call.waiter.set_exception(
+            ModelTimeout(
                 f"the model did not answer within {self.timeout_s:g} s, this server's limit "
                 "per call: raise it with api.timeout_s in keel.yml or keel serve --timeout if "
                 "such inputs need longer"
             )
-
-    def _abandon(self, future: Future[Any], started: float) -> None:
-        """Let a call that ran out of time go on in its thread, counted until it ends."""
-        with self._lock:
-            self._hung += 1
-            hung = self._hung
-        log.warning(
-            "a model call is still running after %.1f s: answered as timed out; it goes on "
-            "in its thread (%d such calls now, at most %d)",
-            time.monotonic() - started,
-            hung,
-            self.max_hung,
         )
 
-        def ended(_: Future[Any]) -> None:
+    def _abandon(self, call: _Call, started: float, timed_out: bool) -> bool:
+        """Let a call that ran out of time go on in its thread, counted until it ends;
+        False when it has ended already."""
+
+        def ended() -> None:  # in the call's thread, when it returns
             with self._lock:
                 self._hung -= 1
                 left = self._hung
@@ -141,7 +147,22 @@ class ModelRunner:
                 left,
             )
 
-        future.add_done_callback(ended)
+        with self._lock:  # counted first, so that ended() never finds the count at 0
+            self._hung += 1
+            hung = self._hung
+        if not call.abandon(ended):
+            with self._lock:
+                self._hung -= 1
+            return False
+        if timed_out:
+            log.warning(
+                "a model call is still running after %.1f s: answered as timed out; it goes "
+                "on in its thread (%d such calls now, at most %d)",
+                time.monotonic() - started,
+                hung,
+                self.max_hung,
+            )
+        return True
 
     def close(self) -> None:
         """Stop the idle threads; hung calls are left to end or to die with the process."""
@@ -149,27 +170,72 @@ class ModelRunner:
             self._threads.shutdown()
 
 
+class _Call:
+    """One call of model code: run in a worker thread, settled on the event loop."""
+
+    __slots__ = ("args", "ended", "finished", "func", "lock", "loop", "waiter")
+
+    def __init__(self, func: Callable[..., Any], args: tuple[Any, ...], loop: Any) -> None:
+        self.func, self.args, self.loop = func, args, loop
+        self.waiter: asyncio.Future[Any] = loop.create_future()
+        self.lock = threading.Lock()
+        self.finished = False
+        self.ended: Callable[[], None] | None = None  # set once the call is abandoned
+
+    def run(self) -> None:
+        """In the worker thread: the call, then its outcome handed to the loop."""
+        error: BaseException | None = None
+        result: Any = None
+        try:
+            result = self.func(*self.args)
+        except BaseException as exc:  # handed to the caller, like an executor does
+            error = exc
+        with self.lock:
+            self.finished = True
+            ended = self.ended
+        self.func = self.args = None  # type: ignore[assignment]  # do not hold on to inputs
+        if ended is not None:
+            ended()
+            return  # nobody waits for the outcome any more
+        with contextlib.suppress(RuntimeError):  # the loop is closed: the server stopped
+            self.loop.call_soon_threadsafe(self._settle, result, error)
+
+    def abandon(self, ended: Callable[[], None]) -> bool:
+        """Call ``ended`` (in the thread) when the call returns; False if it has already."""
+        with self.lock:
+            if self.finished:
+                return False
+            self.ended = ended
+            return True
+
+    def _settle(self, result: Any, error: BaseException | None) -> None:
+        if self.waiter.done():  # timed out or cancelled meanwhile
+            return
+        if error is not None:
+            self.waiter.set_exception(error)
+        else:
+            self.waiter.set_result(result)
+
+
 class _DaemonPool:
     """A minimal thread pool of daemon threads, started on demand up to ``size``.
 
     ``concurrent.futures.ThreadPoolExecutor`` joins its threads at interpreter exit, so a
     model call that never returns would keep a stopped server's process alive for ever.
+    A job is a callable that reports its own outcome (:meth:`_Call.run`).
     """
 
     def __init__(self, size: int, name: str) -> None:
         self.size = size
         self.name = name
-        self._work: queue.SimpleQueue[tuple[Future[Any], Callable[..., Any], tuple[Any, ...]]] = (
-            queue.SimpleQueue()
-        )
+        self._work: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
         self._idle = threading.Semaphore(0)
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
         self._closed = False
 
-    def submit(self, func: Callable[..., Any], *args: Any) -> Future[Any]:
-        future: Future[Any] = Future()
-        self._work.put((future, func, args))
+    def submit(self, job: Callable[[], None]) -> None:
+        self._work.put(job)
         if not self._idle.acquire(blocking=False):
             with self._lock:
                 if len(self._threads) < self.size:
@@ -178,34 +244,21 @@ class _DaemonPool:
                     )
                     self._threads.append(thread)
                     thread.start()
-        return future
 
     def _serve(self) -> None:
         while True:
-            item = self._work.get()
+            job = self._work.get()
             if self._closed:
                 return
-            future, func, args = item
-            if future.set_running_or_notify_cancel():
-                try:
-                    result = func(*args)
-                except BaseException as exc:  # handed to the caller, like an executor does
-                    future.set_exception(exc)
-                else:
-                    future.set_result(result)
-                del future, func, args, item  # do not hold on to inputs while idle
+            job()
+            del job  # do not hold on to a call while idle
             self._idle.release()
 
     def shutdown(self) -> None:
         self._closed = True
         for _ in self._threads:
-            self._work.put((Future(), _noop, ()))
+            self._work.put(_noop)
 
 
 def _noop() -> None:
     return None
-
-
-def _consume(future: asyncio.Future[Any]) -> None:
-    if not future.cancelled():
-        future.exception()
