@@ -195,3 +195,29 @@ def test_a_page_of_many_runs_reads_every_param_tag_and_metric(store_url: str) ->
     assert all(by_id[rid].params == {"p": f"v{i}"} for i, rid in enumerate(ids))
     assert all(by_id[rid].tags["i"] == i for i, rid in enumerate(ids))
     assert by_id[ids[-1]].metrics == {"m": 1.5} and by_id[ids[0]].metrics == {}
+
+
+def test_invocation_index_rows_round_trip_and_a_retried_batch_is_indexed_once(
+    store_url: str,
+) -> None:
+    from keel.entities import ArtifactFile, InvocationIndex
+
+    store = SqlStore(store_url)
+    run = store.create_run(store.create_experiment("p", "e").id)
+    mv, _ = store.create_model_version(
+        "p", "m", run_id=run.id, path_in_run="m", content_hash="a" * 64
+    )
+    batch = ArtifactFile("predictions/m/1/r0.jsonl", "b" * 64, 10)
+    rows = [
+        InvocationIndex(f"r{i}", 1_700_000_000_000 + i, 1.5 + i, "ok" if i % 2 else "error", "", i)
+        for i in range(5)
+    ]
+    store.record_invocations(mv.id, batch, rows)
+    store.record_invocations(mv.id, batch, rows)  # the commit's answer was lost: sent again
+    found = store.find_invocations(mv.id)
+    assert sorted(r.request_id for r in found) == [f"r{i}" for i in range(5)]
+    by_id = {r.request_id: r for r in found}
+    assert by_id["r3"] == InvocationIndex("r3", 1_700_000_000_003, 4.5, "ok", "b" * 64, 3)
+    assert by_id["r0"].status == "error"
+    with pytest.raises(Exception, match="not found"):
+        store.record_invocations("f" * 32, batch, rows)

@@ -107,6 +107,13 @@ def _upsert(
     conn.execute(stmt, rows)
 
 
+_SQLITE_INDEX_INVOCATIONS = (
+    "INSERT INTO invocation_records (model_version_id, request_id, timestamp, latency_ms, "
+    "status, batch_sha256, batch_offset) VALUES (?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (request_id) DO NOTHING"
+)
+
+
 class SqlStore(MetadataStore):
     """The metadata store over SQLAlchemy, for SQLite and PostgreSQL URLs.
 
@@ -810,18 +817,6 @@ class SqlStore(MetadataStore):
     ) -> None:
         check_artifact_files([batch])
         now = now_ms()
-        index_rows = [
-            {
-                "model_version_id": version_id,
-                "request_id": r.request_id,
-                "timestamp": r.timestamp,
-                "latency_ms": r.latency_ms,
-                "status": r.status,
-                "batch_sha256": batch.sha256,
-                "batch_offset": r.batch_offset,
-            }
-            for r in rows
-        ]
         artifact = {
             "owner_kind": "model_version",
             "owner_id": version_id,
@@ -840,7 +835,38 @@ class SqlStore(MetadataStore):
                 raise NotFound(f"model version {version_id} not found")
             _upsert(conn, t.artifacts, [artifact], ["owner_kind", "owner_id", "path"])
             # A retried batch (written, then the commit's answer lost) is indexed once.
-            _upsert(conn, t.invocation_records, index_rows, ["request_id"])
+            if conn.dialect.name == "sqlite":
+                # The driver's executemany over tuples: SQLAlchemy's per-row parameter
+                # building was a third of a recording server's writer thread.
+                conn.exec_driver_sql(
+                    _SQLITE_INDEX_INVOCATIONS,
+                    [
+                        (
+                            version_id,
+                            r.request_id,
+                            r.timestamp,
+                            r.latency_ms,
+                            r.status,
+                            batch.sha256,
+                            r.batch_offset,
+                        )
+                        for r in rows
+                    ],
+                )
+            else:
+                index_rows = [
+                    {
+                        "model_version_id": version_id,
+                        "request_id": r.request_id,
+                        "timestamp": r.timestamp,
+                        "latency_ms": r.latency_ms,
+                        "status": r.status,
+                        "batch_sha256": batch.sha256,
+                        "batch_offset": r.batch_offset,
+                    }
+                    for r in rows
+                ]
+                _upsert(conn, t.invocation_records, index_rows, ["request_id"])
 
     def find_invocations(
         self,
