@@ -34,10 +34,8 @@ from __future__ import annotations
 import gc
 import json
 import os
-import shutil
 import statistics
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +46,7 @@ from rich.table import Table
 
 from bench.drift_data import ColumnSpec, read_spec, write
 from bench.report import Measure, Report
+from bench.venvs import peer_python
 
 REPO = Path(__file__).resolve().parent.parent
 REQUIREMENTS = REPO / "bench" / "evidently-requirements.txt"
@@ -71,42 +70,17 @@ def evidently_venv() -> Path:
 
 
 def evidently_python(console: Console | None = None, create: bool = True) -> Path:
-    """The python of Evidently's venv, built first if it is missing or out of date.
-
-    The venv counts as built when its ``.installed`` marker holds the requirements it was
-    built from (``make bench-evidently-venv`` writes the same marker).
-    """
-    venv = evidently_venv()
-    python = venv / "bin" / "python"
-    marker = venv / ".installed"
-    wanted = REQUIREMENTS.read_text()
-    if python.exists() and marker.exists() and marker.read_text() == wanted:
-        return python
-    if not create:
-        raise EvidentlyUnavailable(
-            f"Evidently's venv {venv} is not built: make bench-evidently-venv "
-            "(or run python -m bench --only drift, which builds it)"
-        )
-    if console is not None:
-        console.print(
-            f"[yellow]drift: building Evidently's venv {venv} (python -m venv, then pip install "
-            f"-r {REQUIREMENTS.relative_to(REPO)}); once, a minute or two[/yellow]"
-        )
-    shutil.rmtree(venv, ignore_errors=True)
-    steps = [
-        [sys.executable, "-m", "venv", str(venv)],
-        [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check",
-         "-r", str(REQUIREMENTS)],
-    ]  # fmt: skip
-    for step in steps:
-        done = subprocess.run(step, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            raise EvidentlyUnavailable(
-                f"building {venv} failed ({' '.join(step[:4])} …): "
-                f"{(done.stderr or done.stdout).strip()[-600:]}"
-            )
-    marker.write_text(wanted)
-    return python
+    """The python of Evidently's venv, built first if it is missing or out of date
+    (``make bench-evidently-venv`` builds the same venv)."""
+    return peer_python(
+        evidently_venv(),
+        REQUIREMENTS,
+        what="Evidently",
+        console=console,
+        create=create,
+        hint="make bench-evidently-venv (or run python -m bench --only drift, which builds it)",
+        error=EvidentlyUnavailable,
+    )
 
 
 # --- keel's side ------------------------------------------------------------------------------

@@ -61,6 +61,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.report import Measure, Report
+from bench.venvs import peer_python
 
 REPO = Path(__file__).resolve().parent.parent
 IRIS = REPO / "examples" / "iris" / "data"
@@ -331,43 +332,16 @@ def bentoml_venv() -> Path:
 
 
 def bentoml_python(console: Console | None = None, create: bool = True) -> Path:
-    """The python of BentoML's venv, built first if it is missing or out of date.
-
-    The venv counts as built when its ``.installed`` marker holds the requirements it was
-    built from. Raises RuntimeError when it is missing and ``create`` is False, or the build
-    fails.
-    """
-    venv = bentoml_venv()
-    python = venv / "bin" / "python"
-    marker = venv / ".installed"
-    wanted = BENTOML_REQUIREMENTS.read_text()
-    if python.exists() and marker.exists() and marker.read_text() == wanted:
-        return python
-    if not create:
-        raise RuntimeError(
-            f"BentoML's venv {venv} is not built: run python -m bench --only serving, which "
-            "builds it"
-        )
-    if console is not None:
-        console.print(
-            f"[yellow]serving: building BentoML's venv {venv} (python -m venv, then pip "
-            f"install -r {BENTOML_REQUIREMENTS.relative_to(REPO)}); once, a minute[/yellow]"
-        )
-    shutil.rmtree(venv, ignore_errors=True)
-    steps = [
-        [sys.executable, "-m", "venv", str(venv)],
-        [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check",
-         "-r", str(BENTOML_REQUIREMENTS)],
-    ]  # fmt: skip
-    for step in steps:
-        done = subprocess.run(step, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            raise RuntimeError(
-                f"building {venv} failed ({' '.join(step[:4])} …): "
-                f"{(done.stderr or done.stdout).strip()[-600:]}"
-            )
-    marker.write_text(wanted)
-    return python
+    """The python of BentoML's venv, built first if it is missing or out of date (RuntimeError
+    when it is missing and ``create`` is False, or the build fails)."""
+    return peer_python(
+        bentoml_venv(),
+        BENTOML_REQUIREMENTS,
+        what="BentoML",
+        console=console,
+        create=create,
+        hint="run python -m bench --only serving, which builds it",
+    )
 
 
 def _model_file(folder: Path, fitted: Any) -> Path:

@@ -39,7 +39,6 @@ import contextlib
 import importlib.util
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -54,6 +53,7 @@ from rich.table import Table
 
 from bench.report import Measure, Report
 from bench.serving_bench import BIN, REPO, Server, Variant, free_port
+from bench.venvs import peer_python
 
 CLIENTS = 20
 SEARCH_RUNS = 23_500
@@ -145,24 +145,9 @@ def _create_database(server: Any, name: str) -> tuple[str, str]:
 
 def go_venv(console: Console) -> Path:
     """The python of mlflow-go-backend's venv, built first if missing or out of date."""
-    python = GO_VENV / "bin" / "python"
-    marker = GO_VENV / ".installed"
-    wanted = GO_REQUIREMENTS.read_text()
-    if python.exists() and marker.exists() and marker.read_text() == wanted:
-        return python
-    console.print(f"[yellow]tracking-load: building {GO_VENV} (pip install, a minute)…[/yellow]")
-    shutil.rmtree(GO_VENV, ignore_errors=True)
-    for step in (
-        [sys.executable, "-m", "venv", str(GO_VENV)],
-        [str(python), "-m", "pip", "install", "-q", "-r", str(GO_REQUIREMENTS)],
-    ):
-        done = subprocess.run(step, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            raise Unavailable(
-                f"building {GO_VENV} failed ({' '.join(step[:4])} …): {done.stderr.strip()[-300:]}"
-            )
-    marker.write_text(wanted)
-    return python
+    return peer_python(
+        GO_VENV, GO_REQUIREMENTS, what="MLflow's Go backend", console=console, error=Unavailable
+    )
 
 
 def go_library_folder(python: Path, folder: Path) -> Path:
