@@ -244,6 +244,32 @@ def test_find_runs_with_a_mongo_style_query(api: Api) -> None:
     assert [p["value"] for p in history] == ["NaN"]
 
 
+def test_a_metric_history_keeps_order_words_and_every_field(api: Api) -> None:
+    exp_id = _experiment(api)
+    points = [
+        {"key": "loss", "value": 0.5, "step": 2, "timestamp": 20},
+        {"key": "loss", "value": "Infinity", "step": 0, "timestamp": 5},
+        {"key": "loss", "value": 3, "step": 1, "timestamp": 9},
+        {"key": "loss", "value": "NaN", "step": 1, "timestamp": 7},
+        {"key": "loss", "value": "-Infinity", "step": 2, "timestamp": 10},
+    ]
+    run_id = _run(api, exp_id, "h", metrics=points)
+    history = api.call("viewer", "GET", f"/runs/{run_id}/metrics/loss")
+    assert history.status_code == 200 and history.headers["content-type"] == "application/json"
+    # by step, then time
+    assert history.json() == [
+        {"key": "loss", "value": "Infinity", "step": 0, "timestamp": 5},
+        {"key": "loss", "value": "NaN", "step": 1, "timestamp": 7},
+        {"key": "loss", "value": 3.0, "step": 1, "timestamp": 9},
+        {"key": "loss", "value": "-Infinity", "step": 2, "timestamp": 10},
+        {"key": "loss", "value": 0.5, "step": 2, "timestamp": 20},
+    ]
+    assert api.call("viewer", "GET", f"/runs/{run_id}/metrics/other").json() == []
+    missing = api.call("viewer", "GET", f"/runs/{'0' * 32}/metrics/loss")
+    assert missing.status_code == 404
+    assert missing.json() == {"message": f"no run with id {'0' * 32!r}"}
+
+
 # --- blobs -----------------------------------------------------------------------------------
 
 

@@ -47,7 +47,7 @@ from keel.tracking.settings import ClientSettings, resolve_settings
 
 if TYPE_CHECKING:
     from keel.artifacts import ArtifactCache, ArtifactStore
-    from keel.store.base import MetadataStore
+    from keel.store.base import MetadataStore, MetricArrays
 
 A = TypeVar("A")
 Source = Path | str | Callable[[Path], None]
@@ -737,6 +737,13 @@ class Client:
         run_id = _run_id(run)
         self._buffer.flush(run_id)
         return self._online("get_metric_history").get_metric_history(run_id, key)
+
+    def get_metric_arrays(self, run: RunRef, key: str) -> MetricArrays:
+        """The history of a metric as numpy arrays (steps, timestamps, values), in the order
+        of :meth:`get_metric_history`: for long histories, several times faster to read."""
+        run_id = _run_id(run)
+        self._buffer.flush(run_id)
+        return self._online("get_metric_history").get_metric_arrays(run_id, key)
 
     def set_tags_on_run(self, run: RunRef, tags: Mapping[str, Any]) -> None:
         self._online("set_tags_on_run").log_batch(_run_id(run), tags=tags)

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from pydantic import Field
 
 from keel.entities import RUN_KINDS, RUN_STATUSES, Metric, Run
-from keel.server.api.codec import KeelJSON, no_content, reply, returns
+from keel.server.api.codec import KeelJSON, metric_points, no_content, reply, returns
 from keel.server.api.common import Body, Find, find_params, metadata
 from keel.server.deps import require
 from keel.server.guard import GuardedRoute
@@ -150,6 +150,6 @@ def log_batch(run_id: str, body: BatchBody, request: Request) -> Response:
     responses=returns(Metric, many=True),
     summary="History of a metric",
 )
-def metric_history(run_id: str, key: str, request: Request) -> KeelJSON:
+def metric_history(run_id: str, key: str, request: Request) -> Response:
     """Every point of the metric, by step then time."""
-    return reply(metadata(request).get_metric_history(run_id, key))
+    return metric_points(key, metadata(request).get_metric_arrays(run_id, key))
