@@ -657,6 +657,7 @@ ALLOWED_FORMATTED_SQL = {
     ("engine.py", "_on_connect"): "PRAGMAs with module constants (busy timeout, cache sizes)",
     ("sql.py", "get_metric_arrays"): "a constant SELECT whose ? marks become the driver's %s",
     ("sql.py", "_insert_metric_rows"): "a constant INSERT with six placeholder marks",
+    ("sql.py", "_update_latest"): "a constant upsert over six arrays, module constants joined",
     ("engine.py", "holds_records"): "table names read from SQLite's own catalogue, quoted",
 }
 _SQL_CALLS = {"text", "execute", "exec_driver_sql", "executemany", "executescript"}
