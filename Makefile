@@ -25,7 +25,7 @@ LOCK_FLAGS := --universal --python-version 3.11 --fork-strategy fewest \
 LINT_PATHS := $(wildcard src tests bench examples conformance)
 comma := ,
 
-.PHONY: install install-runtime lock test lint postgres-bins browser-bins container-bins demo bench bench-evidently-venv conformance-mlflow clean distclean
+.PHONY: install install-runtime lock test lint postgres-bins browser-bins container-bins demo bench bench-evidently-venv bench-bentoml-venv bench-mlflow-go-venv conformance-mlflow clean distclean
 
 install: $(VENV)/.installed
 
@@ -133,8 +133,9 @@ endef
 lint: install
 	$(run-lint)
 
-# Evidently's own venv too: tests/benchmarks checks keel's drift tests against Evidently's.
-test: install postgres-bins browser-bins container-bins bench-evidently-venv
+# Evidently's and BentoML's own venvs too: tests/benchmarks checks keel's drift tests against
+# Evidently's, and that the serving benchmark's BentoML service answers.
+test: install postgres-bins browser-bins container-bins bench-evidently-venv bench-bentoml-venv
 	$(run-lint)
 	$(BIN)/python -m pytest -q
 
@@ -164,6 +165,30 @@ $(EVIDENTLY_VENV)/.installed: $(EVIDENTLY_REQUIREMENTS)
 	$(EVIDENTLY_VENV)/bin/python -m pip install -q --disable-pip-version-check -r $(EVIDENTLY_REQUIREMENTS)
 	cp $(EVIDENTLY_REQUIREMENTS) $@
 
+# BentoML for the serving benchmark, and MLflow's Go backend for the tracking-load benchmark,
+# in venvs of their own for the same reason (the benchmarks build them too when missing).
+BENTOML_VENV := .venv-bentoml
+BENTOML_REQUIREMENTS := bench/bentoml-requirements.txt
+bench-bentoml-venv: $(BENTOML_VENV)/.installed
+
+$(BENTOML_VENV)/.installed: $(BENTOML_REQUIREMENTS)
+	@echo "make: building $(BENTOML_VENV) for the serving benchmark (pip install -r $(BENTOML_REQUIREMENTS))"
+	rm -rf $(BENTOML_VENV)
+	$(PY) -m venv $(BENTOML_VENV)
+	$(BENTOML_VENV)/bin/python -m pip install -q --disable-pip-version-check -r $(BENTOML_REQUIREMENTS)
+	cp $(BENTOML_REQUIREMENTS) $@
+
+MLFLOW_GO_VENV := .venv-mlflow-go
+MLFLOW_GO_REQUIREMENTS := bench/mlflow-go-requirements.txt
+bench-mlflow-go-venv: $(MLFLOW_GO_VENV)/.installed
+
+$(MLFLOW_GO_VENV)/.installed: $(MLFLOW_GO_REQUIREMENTS)
+	@echo "make: building $(MLFLOW_GO_VENV) for the tracking-load benchmark (pip install -r $(MLFLOW_GO_REQUIREMENTS))"
+	rm -rf $(MLFLOW_GO_VENV)
+	$(PY) -m venv $(MLFLOW_GO_VENV)
+	$(MLFLOW_GO_VENV)/bin/python -m pip install -q --disable-pip-version-check -r $(MLFLOW_GO_REQUIREMENTS)
+	cp $(MLFLOW_GO_REQUIREMENTS) $@
+
 # MLflow's own server test files, unmodified, against keel server (conformance/mlflow/README.md):
 #   make conformance-mlflow MLFLOW=~/src/mlflow [CONFORMANCE_ARGS='-k registered_model']
 # In a venv of its own: MLflow's tests need pytest-asyncio, which keel's suite does not load.
@@ -180,4 +205,4 @@ clean:
 	find src -name '*.egg-info' -type d -prune -exec rm -rf {} + 2>/dev/null || true
 
 distclean: clean
-	rm -rf $(VENV) .venv-conformance .venv-evidently
+	rm -rf $(VENV) .venv-conformance .venv-evidently .venv-bentoml .venv-mlflow-go
