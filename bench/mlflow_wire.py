@@ -29,7 +29,8 @@ from typing import Any
 from rich.console import Console
 
 from bench.report import Measure, Report
-from bench.serving_bench import BIN, Server, Variant, free_port
+from bench.servers import api_token, keel_server, mlflow_server
+from bench.serving_bench import Server, Variant, free_port
 
 CALLS = 1000
 WARMUP = 20
@@ -38,46 +39,14 @@ SYSTEMS = ("mlflow", "keel")
 
 
 def _mlflow_server(folder: Path, port: int) -> Variant:
-    return Variant(
-        name="mlflow",
-        command=[
-            str(BIN / "mlflow"),
-            "server",
-            *("--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}"),
-            *("--artifacts-destination", str(folder / "mlflow-artifacts")),
-            *("--host", "127.0.0.1", "--port", str(port)),
-        ],
-        ready_path="/health",
-        paths=[],
-        body={},
-        cwd=folder,
-        env={"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
-    )
+    return mlflow_server(folder, port, f"sqlite:///{folder / 'mlflow.db'}")
 
 
 def _keel_server(folder: Path, port: int) -> tuple[Variant, str]:
     """``keel server`` on a new embedded store with an editor; returns its API token."""
-    from keel.server.auth import Accounts
-    from keel.store.accounts import AccountStore
-
-    store = folder / "keel-store"
-    accounts = Accounts(AccountStore(str(store)))
-    accounts.add_user("bench", "bench-password", "editor")
-    _record, token = accounts.create_token("bench", "bench")
-    variant = Variant(
-        name="keel",
-        command=[
-            str(BIN / "keel"),
-            "server",
-            *("--store", str(store), "--host", "127.0.0.1", "--port", str(port)),
-            *("--log-level", "warning"),
-        ],
-        ready_path="/login",
-        paths=[],
-        body={},
-        cwd=folder,
-    )
-    return variant, token
+    store = str(folder / "keel-store")
+    token = api_token(store, "bench", "bench-password", "editor", "bench")
+    return keel_server(folder, port, store), token
 
 
 @contextlib.contextmanager

@@ -18,7 +18,8 @@ on the loading connection only (keel's pooled connection gets its settings back)
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -96,10 +97,184 @@ def _db_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.parent.glob(path.name + "*") if p.is_file())
 
 
+@contextmanager
+def bulk_pragmas(conn: Connection, restore: bool) -> Iterator[Any]:
+    """The loading connection's SQLite settings (``synchronous=OFF``, a 256 MB page cache),
+    given back afterwards when ``restore`` (a pooled connection keel uses again); yields the
+    driver's connection."""
+    raw = conn.connection.driver_connection
+    cache_size = raw.execute("PRAGMA cache_size").fetchone()[0] if restore else None
+    raw.execute("PRAGMA synchronous=OFF")
+    raw.execute(f"PRAGMA cache_size={BULK_CACHE_KIB}")
+    try:
+        yield raw
+    finally:
+        if restore:
+            raw.execute("PRAGMA synchronous=NORMAL")
+            raw.execute(f"PRAGMA cache_size={cache_size}")
+
+
+Batches = list[tuple[BulkInsert, list[tuple[Any, ...]]]]
+
+
+@dataclass(frozen=True)
+class KeelTables:
+    """keel's tables of a finished run, with the columns the bulk loads fill."""
+
+    runs: BulkInsert
+    params: BulkInsert
+    metrics: BulkInsert
+    latest: BulkInsert
+
+    @classmethod
+    def create(cls) -> KeelTables:
+        from keel.store import schema as t
+
+        metric_columns = ("run_id", "key", "value", "is_nan", "step", "timestamp")
+        return cls(
+            BulkInsert(t.runs, KEEL_RUN_COLUMNS),
+            BulkInsert(t.run_params, ("run_id", "key", "value", "value_type", "value_num")),
+            BulkInsert(t.metrics, metric_columns),
+            BulkInsert(t.latest_metrics, metric_columns),
+        )
+
+    @staticmethod
+    def run_row(rid: str, experiment_id: str, name: str, started: int, ended: int) -> tuple:
+        """A finished tracking run, in KEEL_RUN_COLUMNS' order (environment as JSON text)."""
+        return (
+            rid,
+            experiment_id,
+            name,
+            "tracking",
+            "finished",
+            started,
+            ended,
+            None,
+            BENCH_USER,
+            "{}",
+            None,
+            "active",
+            started,
+        )
+
+    def batches(self, run_rows: list, param_rows: list, metric_rows: list) -> Batches:
+        """Rows in insert order; every metric logged once is also its run's latest value."""
+        return [
+            (self.runs, run_rows),
+            (self.params, param_rows),
+            (self.metrics, metric_rows),
+            (self.latest, metric_rows),
+        ]
+
+
+KEEL_RUN_COLUMNS = (
+    "id",
+    "experiment_id",
+    "name",
+    "kind",
+    "status",
+    "start_time",
+    "end_time",
+    "parent_id",
+    "author",
+    "environment",
+    "failure",
+    "lifecycle",
+    "created_at",
+)
+
+
+@dataclass(frozen=True)
+class MlflowTables:
+    """MLflow's tables of a finished run, with the columns the bulk loads fill."""
+
+    runs: BulkInsert
+    tags: BulkInsert
+    params: BulkInsert
+    metrics: BulkInsert
+    latest: BulkInsert
+
+    @classmethod
+    def create(cls) -> MlflowTables:
+        from mlflow.store.tracking.dbmodels.models import (
+            SqlLatestMetric,
+            SqlMetric,
+            SqlParam,
+            SqlRun,
+            SqlTag,
+        )
+
+        metric_columns = ("key", "value", "timestamp", "step", "is_nan", "run_uuid")
+        return cls(
+            BulkInsert(SqlRun.__table__, MLFLOW_RUN_COLUMNS),
+            BulkInsert(SqlTag.__table__, ("key", "value", "run_uuid")),
+            BulkInsert(SqlParam.__table__, ("key", "value", "run_uuid")),
+            BulkInsert(SqlMetric.__table__, metric_columns),
+            BulkInsert(SqlLatestMetric.__table__, metric_columns),
+        )
+
+    @staticmethod
+    def run_row(
+        rid: str, name: str, started: int, ended: int, artifact_uri: str, experiment_id: int
+    ) -> tuple:
+        """A finished run, in MLFLOW_RUN_COLUMNS' order."""
+        return (
+            rid,
+            name,
+            "UNKNOWN",
+            "",
+            "",
+            BENCH_USER,
+            "FINISHED",
+            started,
+            ended,
+            None,
+            "",
+            "active",
+            artifact_uri,
+            experiment_id,
+        )
+
+    @staticmethod
+    def run_tags(rid: str, name: str) -> list[tuple[str, str, str]]:
+        """The tags MLflow's client sets on every run: its name and its user."""
+        return [("mlflow.runName", name, rid), ("mlflow.user", BENCH_USER, rid)]
+
+    def batches(
+        self, run_rows: list, tag_rows: list, param_rows: list, metric_rows: list
+    ) -> Batches:
+        """Rows in insert order; every metric logged once is also its run's latest value."""
+        return [
+            (self.runs, run_rows),
+            (self.tags, tag_rows),
+            (self.params, param_rows),
+            (self.metrics, metric_rows),
+            (self.latest, metric_rows),
+        ]
+
+
+MLFLOW_RUN_COLUMNS = (
+    "run_uuid",
+    "name",
+    "source_type",
+    "source_name",
+    "entry_point_name",
+    "user_id",
+    "status",
+    "start_time",
+    "end_time",
+    "deleted_time",
+    "source_version",
+    "lifecycle_stage",
+    "artifact_uri",
+    "experiment_id",
+)
+
+
 def _load(
     conn: Connection,
     data: SyntheticRuns,
-    make_rows: Callable[[RunChunk], list[tuple[BulkInsert, list[tuple[Any, ...]]]]],
+    make_rows: Callable[[RunChunk], Batches],
     advance: Advance,
 ) -> int:
     rows = 0
@@ -117,33 +292,11 @@ def _load(
 
 def populate_keel(client: Any, experiment_id: str, data: SyntheticRuns, advance: Advance) -> Loaded:
     """Insert ``data`` as finished runs of ``experiment_id`` into keel's tables."""
-    from keel.store import schema as t
-
-    runs = BulkInsert(
-        t.runs,
-        (
-            "id",
-            "experiment_id",
-            "name",
-            "kind",
-            "status",
-            "start_time",
-            "end_time",
-            "parent_id",
-            "author",
-            "environment",
-            "failure",
-            "lifecycle",
-            "created_at",
-        ),
-    )
-    params = BulkInsert(t.run_params, ("run_id", "key", "value", "value_type", "value_num"))
-    metric_columns = ("run_id", "key", "value", "is_nan", "step", "timestamp")
-    metrics = BulkInsert(t.metrics, metric_columns)
-    latest = BulkInsert(t.latest_metrics, metric_columns)
+    tables = KeelTables.create()
     base = int(time.time() * 1000) - data.n_runs * 1000
+    seed = data.seed
 
-    def make_rows(chunk: RunChunk) -> list[tuple[BulkInsert, list[tuple[Any, ...]]]]:
+    def make_rows(chunk: RunChunk) -> Batches:
         run_rows, param_rows, metric_rows = [], [], []
         codes = chunk.params.tolist()
         values = chunk.metrics.tolist()
@@ -152,47 +305,18 @@ def populate_keel(client: Any, experiment_id: str, data: SyntheticRuns, advance:
             rid = run_id("keel", seed, index)
             started = base + index * 1000
             ended = started + 500
-            run_rows.append(
-                (
-                    rid,
-                    experiment_id,
-                    run_name(index),
-                    "tracking",
-                    "finished",
-                    started,
-                    ended,
-                    None,
-                    BENCH_USER,
-                    "{}",  # environment, JSON
-                    None,
-                    "active",
-                    started,
-                )
-            )
+            run_rows.append(tables.run_row(rid, experiment_id, run_name(index), started, ended))
             for key, code in zip(PARAM_KEYS, codes[offset], strict=True):
                 param_rows.append((rid, key, PARAM_VALUES[code], "str", None))
             for key, value in zip(METRIC_KEYS, values[offset], strict=True):
                 metric_rows.append((rid, key, value, 0, 0, ended))
-        return [
-            (runs, run_rows),
-            (params, param_rows),
-            (metrics, metric_rows),
-            (latest, metric_rows),
-        ]
+        return tables.batches(run_rows, param_rows, metric_rows)
 
-    seed = data.seed
     engine = client.store.engine
     start = time.perf_counter()
-    with engine.connect().execution_options(keel_write=True) as conn:
-        raw = conn.connection.driver_connection
-        cache_size = raw.execute("PRAGMA cache_size").fetchone()[0]
-        raw.execute("PRAGMA synchronous=OFF")
-        raw.execute(f"PRAGMA cache_size={BULK_CACHE_KIB}")
-        try:
-            rows = _load(conn, data, make_rows, advance)
-        finally:
-            raw.execute("PRAGMA synchronous=NORMAL")
-            raw.execute(f"PRAGMA cache_size={cache_size}")
+    connect = engine.connect().execution_options(keel_write=True)
+    with connect as conn, bulk_pragmas(conn, restore=True):
+        rows = _load(conn, data, make_rows, advance)
     seconds = time.perf_counter() - start
     return Loaded(data.n_runs, rows, seconds, _db_bytes(Path(engine.url.database)))
 
@@ -204,44 +328,14 @@ def populate_mlflow(
     db: Path, experiment_id: str, artifact_root: str, data: SyntheticRuns, advance: Advance
 ) -> Loaded:
     """Insert ``data`` as finished runs of ``experiment_id`` into MLflow's tables in ``db``."""
-    from mlflow.store.tracking.dbmodels.models import (
-        SqlLatestMetric,
-        SqlMetric,
-        SqlParam,
-        SqlRun,
-        SqlTag,
-    )
     from sqlalchemy import create_engine
 
-    runs = BulkInsert(
-        SqlRun.__table__,
-        (
-            "run_uuid",
-            "name",
-            "source_type",
-            "source_name",
-            "entry_point_name",
-            "user_id",
-            "status",
-            "start_time",
-            "end_time",
-            "deleted_time",
-            "source_version",
-            "lifecycle_stage",
-            "artifact_uri",
-            "experiment_id",
-        ),
-    )
-    tags = BulkInsert(SqlTag.__table__, ("key", "value", "run_uuid"))
-    params = BulkInsert(SqlParam.__table__, ("key", "value", "run_uuid"))
-    metric_columns = ("key", "value", "timestamp", "step", "is_nan", "run_uuid")
-    metrics = BulkInsert(SqlMetric.__table__, metric_columns)
-    latest = BulkInsert(SqlLatestMetric.__table__, metric_columns)
+    tables = MlflowTables.create()
     base = int(time.time() * 1000) - data.n_runs * 1000
     exp = int(experiment_id)
     seed = data.seed
 
-    def make_rows(chunk: RunChunk) -> list[tuple[BulkInsert, list[tuple[Any, ...]]]]:
+    def make_rows(chunk: RunChunk) -> Batches:
         run_rows, tag_rows, param_rows, metric_rows = [], [], [], []
         codes = chunk.params.tolist()
         values = chunk.metrics.tolist()
@@ -251,45 +345,19 @@ def populate_mlflow(
             name = run_name(index)
             started = base + index * 1000
             ended = started + 500
-            run_rows.append(
-                (
-                    rid,
-                    name,
-                    "UNKNOWN",
-                    "",
-                    "",
-                    BENCH_USER,
-                    "FINISHED",
-                    started,
-                    ended,
-                    None,
-                    "",
-                    "active",
-                    f"{artifact_root}/{rid}/artifacts",
-                    exp,
-                )
-            )
-            tag_rows.append(("mlflow.runName", name, rid))
-            tag_rows.append(("mlflow.user", BENCH_USER, rid))
+            artifacts = f"{artifact_root}/{rid}/artifacts"
+            run_rows.append(tables.run_row(rid, name, started, ended, artifacts, exp))
+            tag_rows.extend(tables.run_tags(rid, name))
             for key, code in zip(PARAM_KEYS, codes[offset], strict=True):
                 param_rows.append((key, PARAM_VALUES[code], rid))
             for key, value in zip(METRIC_KEYS, values[offset], strict=True):
                 metric_rows.append((key, value, ended, 0, 0, rid))
-        return [
-            (runs, run_rows),
-            (tags, tag_rows),
-            (params, param_rows),
-            (metrics, metric_rows),
-            (latest, metric_rows),
-        ]
+        return tables.batches(run_rows, tag_rows, param_rows, metric_rows)
 
     engine = create_engine(f"sqlite:///{db}")
     start = time.perf_counter()
     try:
-        with engine.connect() as conn:
-            raw = conn.connection.driver_connection
-            raw.execute("PRAGMA synchronous=OFF")
-            raw.execute(f"PRAGMA cache_size={BULK_CACHE_KIB}")
+        with engine.connect() as conn, bulk_pragmas(conn, restore=False):
             rows = _load(conn, data, make_rows, advance)
     finally:
         engine.dispose()

@@ -52,7 +52,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -540,6 +540,14 @@ def run(
     systems: str | None = None,
 ) -> None:
     """Measure every system; SIGTERM, like Ctrl-C, stops the servers before leaving."""
+    with sigterm_as_interrupt():
+        _run(root, report, console, workers, seconds, rounds, systems)
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM raises KeyboardInterrupt inside, so ``finally`` blocks stop the servers
+    started there (a benchmark killed by a CI timeout leaves none behind)."""
 
     def interrupt(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
@@ -549,7 +557,7 @@ def run(
     except ValueError:  # not the main thread: leave SIGTERM alone
         previous = None
     try:
-        _run(root, report, console, workers, seconds, rounds, systems)
+        yield
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)

@@ -39,7 +39,6 @@ import contextlib
 import importlib.util
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -52,7 +51,8 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.report import Measure, Report
-from bench.serving_bench import BIN, REPO, Server, Variant, free_port
+from bench.servers import MLFLOW_SERVER_ENV, api_token, keel_server, mlflow_server
+from bench.serving_bench import REPO, Server, Variant, free_port, sigterm_as_interrupt
 from bench.venvs import peer_python
 
 CLIENTS = 20
@@ -180,28 +180,7 @@ def go_library_folder(python: Path, folder: Path) -> Path:
 
 
 def _mlflow(folder: Path, url: str, port: int) -> Variant:
-    return Variant(
-        name="mlflow",
-        command=[
-            str(BIN / "mlflow"),
-            "server",
-            "--backend-store-uri",
-            url,
-            "--workers",
-            "1",
-            "--artifacts-destination",
-            str(folder / "mlflow-artifacts"),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        ready_path="/health",
-        paths=[],
-        body={},
-        cwd=folder,
-        env={"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **POOL_ENV},
-    )
+    return mlflow_server(folder, port, url, options=("--workers", "1"), env=POOL_ENV)
 
 
 def _mlflow_go(folder: Path, url: str, port: int, python: Path) -> Variant:
@@ -232,7 +211,7 @@ def _mlflow_go(folder: Path, url: str, port: int, python: Path) -> Variant:
         body={},
         cwd=folder,
         env={
-            "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+            **MLFLOW_SERVER_ENV,
             **POOL_ENV,
             "MLFLOW_GO_LIBRARY_PATH": str(go_library_folder(python, folder)),
             "VIRTUAL_ENV": str(venv_bin.parent),
@@ -242,38 +221,14 @@ def _mlflow_go(folder: Path, url: str, port: int, python: Path) -> Variant:
 
 def _keel(folder: Path, url: str, port: int) -> tuple[Variant, str]:
     """``keel server`` on a migrated database with an editor; returns its API token."""
-    from keel.server.auth import Accounts
-    from keel.store.accounts import AccountStore
     from keel.store.engine import dispose_engines, get_engine, upgrade
 
     keel_url = url.replace("postgresql://", "postgresql+psycopg://", 1)
     upgrade(get_engine(keel_url))
-    accounts = Accounts(AccountStore(keel_url))
-    accounts.add_user("bench", "bench-password-for-load", "editor")
-    _record, token = accounts.create_token("bench", "bench")
+    token = api_token(keel_url, "bench", "bench-password-for-load", "editor", "bench")
     dispose_engines()
-    variant = Variant(
-        name="keel",
-        command=[
-            str(BIN / "keel"),
-            "server",
-            "--store",
-            keel_url,
-            "--artifacts",
-            str(folder / "keel-artifacts"),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        ready_path="/login",
-        paths=[],
-        body={},
-        cwd=folder,
-    )
-    return variant, token
+    options = ("--artifacts", str(folder / "keel-artifacts"))
+    return keel_server(folder, port, keel_url, options=options), token
 
 
 def _go_ready(conninfo: str) -> None:
@@ -419,19 +374,8 @@ def run(
     search_runs: int = SEARCH_RUNS,
 ) -> None:
     """Start PostgreSQL and the servers, populate, measure ``rounds`` rounds, stop them all."""
-
-    def interrupt(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    try:
-        previous = signal.signal(signal.SIGTERM, interrupt)
-    except ValueError:  # not the main thread: leave SIGTERM alone
-        previous = None
-    try:
+    with sigterm_as_interrupt():
         _run(root, report, console, rounds, seconds, systems, search_runs)
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
 
 
 def _start(

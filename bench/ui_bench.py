@@ -36,6 +36,7 @@ from rich.console import Console
 from bench.data import QUERY_METRIC, QUERY_PARAM, QUERY_THRESHOLD, QUERY_VALUE, SyntheticRuns
 from bench.populate import populate_keel
 from bench.report import Measure, Report
+from bench.servers import form_login
 
 UI_RUNS = 10_000
 LONG_POINTS = 100_000
@@ -113,7 +114,7 @@ def run(root: Path, seed: int, report: Report, console: Console, times: int = 5)
     last_page = -(-(UI_RUNS + 1) // 50)
 
     with TestClient(timed) as tc:
-        _login(tc)
+        form_login(tc, USER, PASSWORD)
         checks: list[tuple[str, bool]] = []
 
         def rows(html: str) -> list[str]:
@@ -267,18 +268,6 @@ def run(root: Path, seed: int, report: Report, console: Console, times: int = 5)
         + ", ".join(f"{k} {v:,.0f} ms" for k, v in median.items())
         + f", run page + chart {both:,.0f} ms"
     )
-
-
-def _login(tc: Any) -> None:
-    page = tc.get("/login")
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-    answer = tc.post(
-        "/login",
-        data={"name": USER, "password": PASSWORD, "csrf_token": token, "next": "/"},
-        follow_redirects=False,
-    )
-    if answer.status_code != 303:
-        raise RuntimeError(f"the benchmark user could not log in ({answer.status_code})")
 
 
 def _server_times(timed: TimedApp, call: Any, times: int) -> list[float]:

@@ -37,6 +37,8 @@ from typing import Any
 from rich.console import Console
 
 from bench.report import Measure, Report
+from bench.servers import api_token, form_login, keel_server, mlflow_server
+from bench.ui_bench import PASSWORD, USER
 from bench.ui_scale_data import (
     LONG_KEY,
     Populated,
@@ -50,7 +52,6 @@ from bench.ui_scale_data import (
 )
 
 PROJECT = "bench"
-USER, PASSWORD = "bench-viewer", "bench-password"
 SERVER_MS = 300.0
 USABLE_MS = 1000.0
 PAGE_RUNS = 50  # keel's default page; MLflow's UI asks for 100 at first (see _mlflow_calls)
@@ -322,7 +323,7 @@ def time_in_process(
     """Check each page and its JSON twin, then time them in the ASGI app."""
     from fastapi.testclient import TestClient
 
-    from bench.ui_bench import TimedApp, _login
+    from bench.ui_bench import TimedApp
     from keel.server.app import create_app
     from keel.server.settings import ServerSettings
     from keel.server.ui import series
@@ -331,7 +332,7 @@ def time_in_process(
     app.state.accounts.add_user(USER, PASSWORD, "viewer")
     timed = TimedApp(app)
     with TestClient(timed) as tc:
-        _login(tc)
+        form_login(tc, USER, PASSWORD)
         for page in pages:
             cold = "first view" in page.name
             for kind, url in (("html", page.html), ("json", page.json)):
@@ -363,67 +364,23 @@ def time_in_process(
 
 def _keel_server(folder: Path, store: Path) -> tuple[Any, str]:
     """A ``keel server`` on ``store`` (viewer ``USER`` exists); returns it and an API token."""
-    from bench.serving_bench import BIN, Server, Variant, free_port
-    from keel.server.auth import Accounts
-    from keel.store.accounts import AccountStore
+    from bench.serving_bench import Server, free_port
 
-    accounts = Accounts(AccountStore(str(store)))
-    if accounts.store.get_user(USER) is None:
-        accounts.add_user(USER, PASSWORD, "viewer")
-    _record, token = accounts.create_token(USER, f"ui-scale-{time.time_ns()}")
+    token = api_token(str(store), USER, PASSWORD, "viewer", f"ui-scale-{time.time_ns()}")
     port = free_port()
-    variant = Variant(
-        name="keel",
-        command=[
-            str(BIN / "keel"),
-            "server",
-            *("--store", str(store), "--host", "127.0.0.1", "--port", str(port)),
-            *("--log-level", "warning"),
-        ],
-        ready_path="/login",
-        paths=[],
-        body={},
-        cwd=folder,
-    )
-    server = Server(variant, port, folder / "keel-server.log", None)
+    server = Server(keel_server(folder, port, str(store)), port, folder / "keel-server.log", None)
     server.wait_ready()
     return server, token
 
 
 def _mlflow_server(folder: Path, db: Path) -> Any:
-    from bench.serving_bench import BIN, Server, Variant, free_port
+    from bench.serving_bench import Server, free_port
 
     port = free_port()
-    variant = Variant(
-        name="mlflow",
-        command=[
-            str(BIN / "mlflow"),
-            "server",
-            *("--backend-store-uri", f"sqlite:///{db}"),
-            *("--artifacts-destination", str(folder / "mlflow-artifacts")),
-            *("--host", "127.0.0.1", "--port", str(port)),
-        ],
-        ready_path="/health",
-        paths=[],
-        body={},
-        cwd=folder,
-        env={"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
-    )
+    variant = mlflow_server(folder, port, f"sqlite:///{db}")
     server = Server(variant, port, folder / "mlflow-server.log", None)
     server.wait_ready()
     return server
-
-
-def _http_login(http: Any) -> None:
-    page = http.get("/login")
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-    answer = http.post(
-        "/login",
-        data={"name": USER, "password": PASSWORD, "csrf_token": token, "next": "/"},
-        follow_redirects=False,
-    )
-    if answer.status_code != 303:
-        raise RuntimeError(f"the benchmark user could not log in ({answer.status_code})")
 
 
 def _wall(call: Callable[[], Any], times: int) -> float:
@@ -451,7 +408,7 @@ def time_keel_http(base_url: str, token: str, pages: list[Page], times: int, t: 
             base_url=base_url, timeout=120, headers={"Authorization": f"Bearer {token}"}
         ) as api,
     ):
-        _http_login(html)
+        form_login(html, USER, PASSWORD)
         for page in pages:
             n = HEAVY_TIMES if page.heavy else times
             if "first view" in page.name:  # this server has never read it: one cold request

@@ -15,7 +15,8 @@ kept where a page's cost depends on it and thinned where it does not:
 * one run **long** in the wide experiment has metric ``wave`` with ``long_points`` points.
 
 Rows go in by ``executemany`` (see :mod:`bench.populate`), in the form each system writes
-for a finished run: keel's ``runs``, ``run_params``, ``metrics``, ``latest_metrics``;
+for a finished run: keel's ``runs``, ``run_params``, ``metrics``, ``latest_metrics`` (and the
+long history's ``metric_buckets``);
 MLflow's ``runs``, ``tags`` (run name, user), ``params``, ``metrics``, ``latest_metrics``.
 Values are seeded: run ``i`` of experiment ``e`` has the same values in both stores.
 """
@@ -23,14 +24,22 @@ Values are seeded: run ``i`` of experiment ``e`` has the same values in both sto
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bench.populate import BENCH_USER, BULK_CACHE_KIB, BulkInsert, Loaded, _db_bytes
+from bench.populate import (
+    Batches,
+    BulkInsert,
+    KeelTables,
+    Loaded,
+    MlflowTables,
+    _db_bytes,
+    bulk_pragmas,
+)
 
 SEED = 20_261_207
 LONG_KEY = "wave"
@@ -142,35 +151,16 @@ class Populated:
 
 def populate_keel(client: Any, shape: Shape) -> Populated:
     """Create the experiments with ``client`` (a ``keel.Client``), then bulk-load the runs."""
-    from keel.store import schema as t
+    from keel.store import schema
+    from keel.store.buckets import COLUMNS, summarise
 
     exp_ids = [client.create_exp(exp_name(e)).id for e in range(shape.experiments)]
-    runs = BulkInsert(
-        t.runs,
-        (
-            "id",
-            "experiment_id",
-            "name",
-            "kind",
-            "status",
-            "start_time",
-            "end_time",
-            "parent_id",
-            "author",
-            "environment",
-            "failure",
-            "lifecycle",
-            "created_at",
-        ),
-    )
-    params = BulkInsert(t.run_params, ("run_id", "key", "value", "value_type", "value_num"))
-    metric_columns = ("run_id", "key", "value", "is_nan", "step", "timestamp")
-    metrics = BulkInsert(t.metrics, metric_columns)
-    latest = BulkInsert(t.latest_metrics, metric_columns)
+    tables = KeelTables.create()
+    buckets = BulkInsert(schema.metric_buckets, COLUMNS)
     base = int(time.time() * 1000) - shape.experiments * shape.runs * 1000
     pkeys = [param_key(j) for j in range(shape.params)]
 
-    def batches(chunk: Chunk) -> list[tuple[BulkInsert, list[tuple[Any, ...]]]]:
+    def batches(chunk: Chunk) -> Batches:
         run_rows, param_rows, metric_rows = [], [], []
         keys = [metric_key(j) for j in range(chunk.metrics.shape[1])]
         codes = chunk.params.tolist()
@@ -180,82 +170,32 @@ def populate_keel(client: Any, shape: Shape) -> Populated:
             rid = run_uuid("keel", chunk.exp, index)
             started = base + (chunk.exp * shape.runs + index) * 1000
             ended = started + 500
-            run_rows.append(
-                (
-                    rid,
-                    exp_ids[chunk.exp],
-                    run_name(chunk.exp, index),
-                    "tracking",
-                    "finished",
-                    started,
-                    ended,
-                    None,
-                    BENCH_USER,
-                    "{}",
-                    None,
-                    "active",
-                    started,
-                )
-            )
+            name = run_name(chunk.exp, index)
+            run_rows.append(tables.run_row(rid, exp_ids[chunk.exp], name, started, ended))
             for key, code in zip(pkeys, codes[offset], strict=True):
                 param_rows.append((rid, key, f"v{code}", "str", None))
             for key, value in zip(keys, values[offset], strict=True):
                 metric_rows.append((rid, key, value, 0, 0, ended))
-        return [
-            (runs, run_rows),
-            (params, param_rows),
-            (metrics, metric_rows),
-            (latest, metric_rows),
-        ]
+        return tables.batches(run_rows, param_rows, metric_rows)
 
     engine = client.store.engine
     start = time.perf_counter()
-    rows = 0
-    with engine.connect().execution_options(keel_write=True) as conn:
-        raw = conn.connection.driver_connection
-        cache_size = raw.execute("PRAGMA cache_size").fetchone()[0]
-        raw.execute("PRAGMA synchronous=OFF")
-        raw.execute(f"PRAGMA cache_size={BULK_CACHE_KIB}")
-        try:
-            for exp in range(shape.experiments):
-                for chunk in chunks(shape, exp):
-                    with conn.begin():
-                        for inserter, table_rows in batches(chunk):
-                            rows += inserter.run(conn, table_rows)
-            long_id = run_uuid("keel", 0, shape.runs)
-            now = int(time.time() * 1000)
-            with conn.begin():
-                runs.run(
-                    conn,
-                    [
-                        (
-                            long_id,
-                            exp_ids[0],
-                            LONG_RUN,
-                            "tracking",
-                            "finished",
-                            now,
-                            now + 1,
-                            None,
-                            BENCH_USER,
-                            "{}",
-                            None,
-                            "active",
-                            now + 1,
-                        )
-                    ],
-                )
-                points = long_values(shape).tolist()
-                rows += metrics.run(
-                    conn, [(long_id, LONG_KEY, v, 0, i, now + i) for i, v in enumerate(points)]
-                )
-                rows += latest.run(
-                    conn, [(long_id, LONG_KEY, points[-1], 0, len(points) - 1, now + len(points))]
-                )
-            raw.execute("ANALYZE")
-        finally:
-            raw.execute("PRAGMA synchronous=NORMAL")
-            raw.execute(f"PRAGMA cache_size={cache_size}")
+    long_id = run_uuid("keel", 0, shape.runs)
+    connect = engine.connect().execution_options(keel_write=True)
+    with connect as conn, bulk_pragmas(conn, restore=True) as raw:
+        rows = _load_experiments(conn, shape, batches)
+        now = int(time.time() * 1000)
+        points = long_values(shape).tolist()
+        with conn.begin():
+            tables.runs.run(conn, [tables.run_row(long_id, exp_ids[0], LONG_RUN, now, now + 1)])
+            history = [(long_id, LONG_KEY, v, 0, i, now + i) for i, v in enumerate(points)]
+            rows += tables.metrics.run(conn, history)
+            rows += tables.latest.run(
+                conn, [(long_id, LONG_KEY, points[-1], 0, len(points) - 1, now + len(points))]
+            )
+            # keel's log_batch also folds points from step 64 on into their buckets
+            rows += buckets.run(conn, summarise(history))
+        raw.execute("ANALYZE")
     seconds = time.perf_counter() - start
     total_runs = shape.experiments * shape.runs + 1
     return Populated(
@@ -266,19 +206,23 @@ def populate_keel(client: Any, shape: Shape) -> Populated:
     )
 
 
+def _load_experiments(conn: Any, shape: Shape, batches: Callable[[Chunk], Batches]) -> int:
+    """Every experiment's runs, one transaction a chunk; the rows written."""
+    rows = 0
+    for exp in range(shape.experiments):
+        for chunk in chunks(shape, exp):
+            with conn.begin():
+                for inserter, table_rows in batches(chunk):
+                    rows += inserter.run(conn, table_rows)
+    return rows
+
+
 # --- MLflow ---------------------------------------------------------------------------------
 
 
 def populate_mlflow(db: Path, artifact_root: str, shape: Shape) -> Populated:
     """Create the experiments with MLflow's own client on ``sqlite:///db``, then bulk-load."""
     from mlflow import MlflowClient
-    from mlflow.store.tracking.dbmodels.models import (
-        SqlLatestMetric,
-        SqlMetric,
-        SqlParam,
-        SqlRun,
-        SqlTag,
-    )
     from sqlalchemy import create_engine
 
     uri = f"sqlite:///{db}"
@@ -287,52 +231,15 @@ def populate_mlflow(db: Path, artifact_root: str, shape: Shape) -> Populated:
         client.create_experiment(exp_name(e), artifact_location=f"{artifact_root}/{e}")
         for e in range(shape.experiments)
     ]
-    runs = BulkInsert(
-        SqlRun.__table__,
-        (
-            "run_uuid",
-            "name",
-            "source_type",
-            "source_name",
-            "entry_point_name",
-            "user_id",
-            "status",
-            "start_time",
-            "end_time",
-            "deleted_time",
-            "source_version",
-            "lifecycle_stage",
-            "artifact_uri",
-            "experiment_id",
-        ),
-    )
-    tags = BulkInsert(SqlTag.__table__, ("key", "value", "run_uuid"))
-    params = BulkInsert(SqlParam.__table__, ("key", "value", "run_uuid"))
-    metric_columns = ("key", "value", "timestamp", "step", "is_nan", "run_uuid")
-    metrics = BulkInsert(SqlMetric.__table__, metric_columns)
-    latest = BulkInsert(SqlLatestMetric.__table__, metric_columns)
+    tables = MlflowTables.create()
     base = int(time.time() * 1000) - shape.experiments * shape.runs * 1000
     pkeys = [param_key(j) for j in range(shape.params)]
 
     def run_row(rid: str, exp: int, name: str, started: int, ended: int) -> tuple[Any, ...]:
-        return (
-            rid,
-            name,
-            "UNKNOWN",
-            "",
-            "",
-            BENCH_USER,
-            "FINISHED",
-            started,
-            ended,
-            None,
-            "",
-            "active",
-            f"{artifact_root}/{exp}/{rid}/artifacts",
-            int(exp_ids[exp]),
-        )
+        artifacts = f"{artifact_root}/{exp}/{rid}/artifacts"
+        return tables.run_row(rid, name, started, ended, artifacts, int(exp_ids[exp]))
 
-    def batches(chunk: Chunk) -> list[tuple[BulkInsert, list[tuple[Any, ...]]]]:
+    def batches(chunk: Chunk) -> Batches:
         run_rows, tag_rows, param_rows, metric_rows = [], [], [], []
         keys = [metric_key(j) for j in range(chunk.metrics.shape[1])]
         codes = chunk.params.tolist()
@@ -344,46 +251,28 @@ def populate_mlflow(db: Path, artifact_root: str, shape: Shape) -> Populated:
             started = base + (chunk.exp * shape.runs + index) * 1000
             ended = started + 500
             run_rows.append(run_row(rid, chunk.exp, name, started, ended))
-            tag_rows.append(("mlflow.runName", name, rid))
-            tag_rows.append(("mlflow.user", BENCH_USER, rid))
+            tag_rows.extend(tables.run_tags(rid, name))
             for key, code in zip(pkeys, codes[offset], strict=True):
                 param_rows.append((key, f"v{code}", rid))
             for key, value in zip(keys, values[offset], strict=True):
                 metric_rows.append((key, value, ended, 0, 0, rid))
-        return [
-            (runs, run_rows),
-            (tags, tag_rows),
-            (params, param_rows),
-            (metrics, metric_rows),
-            (latest, metric_rows),
-        ]
+        return tables.batches(run_rows, tag_rows, param_rows, metric_rows)
 
     engine = create_engine(uri)
     start = time.perf_counter()
-    rows = 0
     long_id = run_uuid("mlflow", 0, shape.runs)
     try:
-        with engine.connect() as conn:
-            raw = conn.connection.driver_connection
-            raw.execute("PRAGMA synchronous=OFF")
-            raw.execute(f"PRAGMA cache_size={BULK_CACHE_KIB}")
-            for exp in range(shape.experiments):
-                for chunk in chunks(shape, exp):
-                    with conn.begin():
-                        for inserter, table_rows in batches(chunk):
-                            rows += inserter.run(conn, table_rows)
+        with engine.connect() as conn, bulk_pragmas(conn, restore=False) as raw:
+            rows = _load_experiments(conn, shape, batches)
             now = int(time.time() * 1000)
             points = long_values(shape).tolist()
             with conn.begin():
-                runs.run(conn, [run_row(long_id, 0, LONG_RUN, now, now + 1)])
-                tags.run(
-                    conn,
-                    [("mlflow.runName", LONG_RUN, long_id), ("mlflow.user", BENCH_USER, long_id)],
-                )
-                rows += metrics.run(
+                tables.runs.run(conn, [run_row(long_id, 0, LONG_RUN, now, now + 1)])
+                tables.tags.run(conn, tables.run_tags(long_id, LONG_RUN))
+                rows += tables.metrics.run(
                     conn, [(LONG_KEY, v, now + i, i, 0, long_id) for i, v in enumerate(points)]
                 )
-                rows += latest.run(
+                rows += tables.latest.run(
                     conn, [(LONG_KEY, points[-1], now + len(points), len(points) - 1, 0, long_id)]
                 )
             raw.execute("ANALYZE")
