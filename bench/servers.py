@@ -64,11 +64,14 @@ def keel_server(folder: Path, port: int, store: str, *, options: Sequence[str] =
 
 def api_token(store: str, user: str, password: str, role: str, token_name: str) -> str:
     """An API token of ``user`` (created with ``role`` if the store lacks it) in ``store``."""
+    from keel.errors import NotFound
     from keel.server.auth import Accounts
     from keel.store.accounts import AccountStore
 
     accounts = Accounts(AccountStore(store))
-    if accounts.store.get_user(user) is None:
+    try:
+        accounts.store.get_user(user)
+    except NotFound:
         accounts.add_user(user, password, role)
     _record, token = accounts.create_token(user, token_name)
     return token

@@ -463,6 +463,30 @@ def test_a_100000_point_metric_is_downsampled_on_the_server(
     assert len(page.content) < 60_000
 
 
+def test_a_long_chart_is_drawn_from_its_buckets_with_the_same_extremes(
+    viewer: TestClient, seeded: Seeded
+) -> None:
+    """100,000 points at steps 0..99,999 fill 1,562 buckets: the chart reads those, not the
+    points, keeps nothing in memory, and draws what the reduction of every point draws."""
+    from keel.server.ui import series
+    from keel.server.ui.downsample import downsample_indices
+
+    store = seeded.app.state.client.store
+    overview = store.metric_overview(seeded.long.id, "wave", series.OVERVIEW_BUCKETS)
+    assert overview is not None and overview.points == LONG_POINTS
+    answer = viewer.get(
+        f"{P}/runs/{seeded.long.id}/chart", params={"key": "wave", "format": "json"}
+    ).json()
+    assert answer["points"] == LONG_POINTS
+    assert not any(name[1:] == (seeded.long.id, "wave") for name in series._reduced)
+    drawn = answer["figure"]["data"][0]
+    whole = store.get_metric_arrays(seeded.long.id, "wave")
+    reduced = whole.values[downsample_indices(whole.values)]
+    assert (drawn["x"][0], drawn["x"][-1]) == (0, LONG_POINTS - 1)
+    assert max(drawn["y"]) == reduced.max() and min(drawn["y"]) == pytest.approx(reduced.min())
+    assert MAX_POINTS * 0.9 < len(drawn["y"]) <= MAX_POINTS
+
+
 def test_a_long_chart_is_kept_reduced_until_its_history_grows(
     viewer: TestClient, seeded: Seeded
 ) -> None:

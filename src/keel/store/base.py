@@ -42,6 +42,16 @@ class MetricArrays:
         return int(self.values.shape[0])
 
 
+@dataclass(frozen=True)
+class MetricOverview:
+    """The points of a long history a chart needs (see :mod:`keel.store.buckets`): every
+    point below the first bucket, each bucket's lowest and highest, the first and the last
+    point, in history order; ``points`` is how many logged points they stand for."""
+
+    arrays: MetricArrays
+    points: int
+
+
 class MetadataStore(ABC):
     """Records of projects, experiments, runs, models, versions and datasets.
 
@@ -135,6 +145,12 @@ class MetadataStore(ABC):
         """(points, highest point id) of a metric's history, read without reading the points,
         or None when the store cannot tell cheaply. The history is append-only, so an equal
         signature means the same points: the UI keeps long charts by it."""
+        return None
+
+    def metric_overview(self, run_id: str, key: str, min_buckets: int) -> MetricOverview | None:
+        """A long history's overview from its buckets, or None when it has fewer than
+        ``min_buckets`` of them (a chart would be coarser than one of the points) or the
+        store keeps none. Callers compare ``points`` with :meth:`metric_signature`."""
         return None
 
     def run_keys(self, experiment_id: str, sample: int = 200) -> tuple[list[str], list[str]]:

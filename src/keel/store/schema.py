@@ -113,6 +113,25 @@ metrics = Table(
     Index("ix_metrics_run_id_key_step", "run_id", "key", "step"),
 )
 
+# Per-bucket summaries of long histories, for charts (see keel.store.buckets).
+metric_buckets = Table(
+    "metric_buckets",
+    metadata,
+    Column("run_id", ID, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("key", KEY, primary_key=True),
+    Column("bucket", BigInteger, primary_key=True, autoincrement=False),
+    Column("points", BigInteger, nullable=False),
+    Column("first_step", BigInteger, nullable=False),
+    Column("first_timestamp", BigInteger, nullable=False),
+    # NULL: every point of the bucket is a NaN
+    Column("min_value", Float, nullable=True),
+    Column("min_step", BigInteger, nullable=True),
+    Column("min_timestamp", BigInteger, nullable=True),
+    Column("max_value", Float, nullable=True),
+    Column("max_step", BigInteger, nullable=True),
+    Column("max_timestamp", BigInteger, nullable=True),
+)
+
 latest_metrics = Table(
     "latest_metrics",
     metadata,

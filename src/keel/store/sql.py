@@ -47,8 +47,9 @@ from keel.entities import (
     Run,
 )
 from keel.errors import Conflict, InvalidInput, NotFound
+from keel.store import buckets
 from keel.store import schema as t
-from keel.store.base import MetadataStore, MetricArrays
+from keel.store.base import MetadataStore, MetricArrays, MetricOverview
 from keel.store.engine import get_engine, mask_url, read_connection, write_transaction
 from keel.store.query import KeyValue, QueryBuilder, Sort, Target, decode_value, encode_value
 from keel.store.validation import (
@@ -547,6 +548,7 @@ class SqlStore(MetadataStore):
             if metric_rows:
                 _insert_metric_rows(conn, metric_rows)
                 self._update_latest(conn, run_id, latest)
+                _update_buckets(conn, metric_rows)
             _upsert(
                 conn, t.run_tags, tag_rows, ["run_id", "key"], ["value", "value_type", "value_num"]
             )
@@ -652,6 +654,63 @@ class SqlStore(MetadataStore):
                 select(func.count(), func.max(m.c.id)).where(m.c.run_id == run_id, m.c.key == key)
             ).one()
         return int(count), int(top or 0)
+
+    def metric_overview(self, run_id: str, key: str, min_buckets: int) -> MetricOverview | None:
+        """Bucket rows, the points below the first bucket and the first and last point: for
+        a million points logged at steps 0..999,999, ~15,600 rows read by primary key and
+        index ranges instead of a million."""
+        import numpy as np
+
+        check_key(key, "metric")
+        m, b = t.metrics, t.metric_buckets
+        mine = (m.c.run_id == run_id, m.c.key == key)
+        point = (m.c.step, m.c.timestamp, m.c.value)
+        order = (m.c.step, m.c.timestamp, m.c.id)  # history order
+        with self._read() as conn:
+            rows = _plain_rows(
+                conn,
+                select(
+                    b.c.points,
+                    b.c.first_step,
+                    b.c.first_timestamp,
+                    b.c.min_value,
+                    b.c.min_step,
+                    b.c.min_timestamp,
+                    b.c.max_value,
+                    b.c.max_step,
+                    b.c.max_timestamp,
+                )
+                .where(b.c.run_id == run_id, b.c.key == key)
+                .order_by(b.c.bucket),
+            )
+            if len(rows) < min_buckets:
+                return None
+            head = _plain_rows(
+                conn,
+                select(*point).where(*mine, m.c.step < buckets.BUCKET_STEPS).order_by(*order),
+            )
+            ends = [
+                *_plain_rows(conn, select(*point).where(*mine).order_by(*order).limit(1)),
+                *_plain_rows(
+                    conn,
+                    select(*point).where(*mine).order_by(*(c.desc() for c in order)).limit(1),
+                ),
+            ]
+        picked: list[tuple[Any, ...]] = [*head, *ends]
+        for _n, step, stamp, low, low_step, low_stamp, high, high_step, high_stamp in rows:
+            if low is None:  # only NaNs: a gap
+                picked.append((step, stamp, None))
+            else:
+                picked.append((low_step, low_stamp, low))
+                picked.append((high_step, high_stamp, high))
+        table = np.array(picked, dtype=float).reshape(len(picked), 3)  # None: NaN
+        table = table[np.lexsort((table[:, 1], table[:, 0]))]
+        same = np.all((table[1:] == table[:-1]) | np.isnan(table[1:]) & np.isnan(table[:-1]), 1)
+        table = table[np.concatenate([[True], ~same])]
+        arrays = MetricArrays(
+            table[:, 0].astype(np.int64), table[:, 1].astype(np.int64), table[:, 2].copy()
+        )
+        return MetricOverview(arrays, len(head) + sum(int(r[0]) for r in rows))
 
     def run_keys(self, experiment_id: str, sample: int = 200) -> tuple[list[str], list[str]]:
         """One DISTINCT per table over the newest runs' primary keys (covering indexes):
@@ -1667,6 +1726,7 @@ class SqlStore(MetadataStore):
                 for table in (
                     t.metrics,
                     t.latest_metrics,
+                    t.metric_buckets,
                     t.run_params,
                     t.run_tags,
                     t.dataset_usage,
@@ -1858,6 +1918,18 @@ def _insert_metric_rows(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
         f"VALUES ({', '.join([mark] * 6)})",
         rows,
     )
+
+
+def _update_buckets(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+    """Fold metric points ``(run_id, key, value, is_nan, step, timestamp)`` into their
+    buckets (:mod:`keel.store.buckets`); points below the first bucket cost nothing."""
+    summary = buckets.summarise(rows)
+    if not summary:
+        return
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(buckets.PG_UPSERT, buckets.pg_arrays(summary))
+    else:
+        conn.exec_driver_sql(buckets.SQLITE_UPSERT, summary)
 
 
 def _under(path: str, prefix: str) -> bool:

@@ -6,15 +6,18 @@ the reference machine, over three times the UI's budget for a whole page).
 
 :func:`chart_series` is what charts read: a history already reduced to the points a chart
 draws. Reading a million points out of SQLite still takes about a second (0.8 s of it in
-the driver handing rows to Python), so a long history's reduction is kept in memory, keyed
-by the store's cheap signature of the history (count and highest point id, read from an
-index: the history is append-only, so the same signature means the same points).
+the driver handing rows to Python), so a long history is drawn from the store's per-bucket
+summaries (:mod:`keel.store.buckets`: each bucket's lowest and highest point, kept up to
+date as points are logged) when they cover every point of it. A long history they cannot
+draw (logged at few distinct steps) has its reduction kept in memory, keyed by the store's
+cheap signature of the history (count and highest point id, read from an index: the
+history is append-only, so the same signature means the same points).
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from threading import Lock
 from typing import TYPE_CHECKING
 
@@ -61,6 +64,9 @@ def metric_series(client: Client, run_id: str, key: str) -> Series:
 #: histories longer than this are kept reduced in memory (shorter ones read in milliseconds)
 CACHE_FROM = 20_000
 CACHE_SIZE = 256
+#: buckets a history needs before its chart is drawn from them (min and max of each: as
+#: many points as a chart shows)
+OVERVIEW_BUCKETS = 500
 _reduced: OrderedDict[tuple[str, str, str], tuple[tuple[int, int], Series]] = OrderedDict()
 _lock = Lock()
 
@@ -74,6 +80,10 @@ def chart_series(client: Client, run_id: str, key: str) -> Series:
     signature = client.store.metric_signature(run_id, key)
     if signature is None or signature[0] <= CACHE_FROM:
         return _reduce(metric_series(client, run_id, key))
+    overview = client.store.metric_overview(run_id, key, OVERVIEW_BUCKETS)
+    if overview is not None and overview.points == signature[0]:  # no point missing
+        a = overview.arrays
+        return replace(_reduce(Series(key, a.steps, a.timestamps, a.values)), total=signature[0])
     name = (repr(client.store), run_id, key)
     with _lock:
         found = _reduced.get(name)
