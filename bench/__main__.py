@@ -129,7 +129,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--systems",
         metavar="A,B",
         help="serving benchmark: only these systems (bare, bentoml, mlflow, keel, keel-nobatch, "
-        "keel-recording)",
+        "keel-inline, keel-recording)",
     )
     parser.add_argument(
         "--seconds",

@@ -14,8 +14,10 @@ with the same number of server workers (``--workers``, default 1) and one-row re
 * **mlflow**: ``mlflow.sklearn.save_model`` then ``mlflow models serve --env-manager local``,
   fed ``{"dataframe_records": [row]}``;
 * **keel**: a temporary project trained with ``keel train`` and served with ``keel serve``,
-  three times with a different ``api:`` section: batching on (recording off), batching off
-  (``keel-nobatch``), and recording on (batching on, ``keel-recording``).
+  four times with a different ``api:`` section: batching on (recording off), batching off
+  (``keel-nobatch``), batching off without a time limit (``keel-inline``: ``timeout_s: null``,
+  ``model_threads: 0``, so predict runs on the event loop as in the bare route), and recording
+  on (batching on, ``keel-recording``).
 
 Load comes from another process, :mod:`bench.loadgen` (asyncio raw streams, keep-alive
 HTTP/1.1), on 127.0.0.1. With at least ``workers + 1`` CPUs, the servers (every process they
@@ -401,7 +403,7 @@ def _mlflow(folder: Path, fitted: Any, port: int, workers: int) -> Variant:
     )
 
 
-def _keel_config(project: Path, batching: bool, recording: bool) -> str:
+def _keel_config(project: Path, batching: bool, recording: bool, time_limit: bool = True) -> str:
     return (
         "project: bench\n"
         'model: {name: bench, version: "1.0.0", module: bench_model}\n'
@@ -412,7 +414,9 @@ def _keel_config(project: Path, batching: bool, recording: bool) -> str:
         "api:\n"
         "  name: bench\n"
         f"  record_invokes: {'true' if recording else 'false'}\n"
-        f"  batching: {{enabled: {'true' if batching else 'false'}, max_batch_size: 64, "
+        # without a time limit (and one call at a time) model code runs on the event loop
+        + ("" if time_limit else "  timeout_s: null\n  model_threads: 0\n")
+        + f"  batching: {{enabled: {'true' if batching else 'false'}, max_batch_size: 64, "
         "max_wait_ms: 1}\n"
         "  resources:\n"
         "    - name: species\n"
@@ -449,7 +453,9 @@ def _keel_train(project: Path) -> None:
         raise RuntimeError(f"keel train failed: {(done.stderr or done.stdout).strip()[-500:]}")
 
 
-def _keel(project: Path, name: str, batching: bool, recording: bool) -> Callable[..., Variant]:
+def _keel(
+    project: Path, name: str, batching: bool, recording: bool, time_limit: bool = True
+) -> Callable[..., Variant]:
     def make(folder: Path, fitted: Any, port: int, workers: int) -> Variant:
         config = project / "keel.yml"
         return Variant(
@@ -463,7 +469,9 @@ def _keel(project: Path, name: str, batching: bool, recording: bool) -> Callable
             paths=["/invocations", "/bench/v1/species"],
             body=ROW,
             cwd=project,
-            prepare=lambda: config.write_text(_keel_config(project, batching, recording)),
+            prepare=lambda: config.write_text(
+                _keel_config(project, batching, recording, time_limit)
+            ),
         )
 
     return make
@@ -589,6 +597,12 @@ def _run(
             makers += [
                 ("keel", _keel(project, "keel", batching=True, recording=False)),
                 ("keel-nobatch", _keel(project, "keel-nobatch", batching=False, recording=False)),
+                (
+                    "keel-inline",
+                    _keel(
+                        project, "keel-inline", batching=False, recording=False, time_limit=False
+                    ),
+                ),
                 ("keel-recording", _keel(project, "keel-recording", batching=True, recording=True)),
             ]
         except RuntimeError as exc:
@@ -747,7 +761,7 @@ def _report(outcomes: list[Outcome], report: Report, console: Console, seconds: 
     console.print(table)
 
     keel, mlflow, bare, recording = rps("keel"), rps("mlflow"), rps("bare"), rps("keel-recording")
-    bentoml, nobatch = rps("bentoml"), rps("keel-nobatch")
+    bentoml, nobatch, inline = rps("bentoml"), rps("keel-nobatch"), rps("keel-inline")
 
     def half_p99(name: str) -> float | None:
         o = by_name.get(name)
@@ -800,6 +814,17 @@ def _report(outcomes: list[Outcome], report: Report, console: Console, seconds: 
             mlflow=us(bare),
             target=None if bare is None else us(bare) / 0.9,
             note=note + "; keel with api.batching off: one predict per request, as bare",
+            peer="bare Starlette",
+        )
+    )
+    report.add(
+        Measure(
+            name="serving throughput without batching or time limit vs bare (shown, no target)",
+            unit=unit,
+            keel=us(inline),
+            mlflow=us(bare),
+            note=note + "; keel with api.batching off, timeout_s null and model_threads 0: "
+            "predict on the event loop, as bare (no 504 for a hung call)",
             peer="bare Starlette",
         )
     )
