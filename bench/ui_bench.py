@@ -105,7 +105,8 @@ def run(root: Path, seed: int, report: Report, console: Console, times: int = 5)
     timed = TimedApp(app)
     top = data.expected_top()
     expected_best = top[0][0] if top else None
-    exp_url = f"/experiments/{exp.id}"
+    base = f"/projects/{PROJECT}"  # UI pages carry their project
+    exp_url = f"{base}/experiments/{exp.id}"
     filtered = {
         "q": f'metrics.{QUERY_METRIC} > {QUERY_THRESHOLD} and params.{QUERY_PARAM} = "{QUERY_VALUE}"',
         "sort": f"-metrics.{QUERY_METRIC}",
@@ -118,7 +119,9 @@ def run(root: Path, seed: int, report: Report, console: Console, times: int = 5)
         checks: list[tuple[str, bool]] = []
 
         def rows(html: str) -> list[str]:
-            return re.findall(r'<td><a href="/runs/[0-9a-f]{32}">([^<]+)</a></td>', html)
+            return re.findall(
+                r'<td><a href="/projects/[^/"]+/runs/[0-9a-f]{32}">([^<]+)</a></td>', html
+            )
 
         def experiment_default() -> Any:
             return tc.get(exp_url)
@@ -130,10 +133,10 @@ def run(root: Path, seed: int, report: Report, console: Console, times: int = 5)
             return tc.get(exp_url, params={"page": last_page})
 
         def run_page() -> Any:
-            return tc.get(f"/runs/{long_run.id}")
+            return tc.get(f"{base}/runs/{long_run.id}")
 
         def chart() -> Any:
-            return tc.get(f"/runs/{long_run.id}/chart", params={"key": "wave"})
+            return tc.get(f"{base}/runs/{long_run.id}/chart", params={"key": "wave"})
 
         page = experiment_default()
         checks.append(
