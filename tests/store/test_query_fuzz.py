@@ -659,6 +659,7 @@ ALLOWED_FORMATTED_SQL = {
     ("sql.py", "_insert_metric_rows"): "a constant INSERT with six placeholder marks",
     ("sql.py", "_update_latest"): "a constant upsert over six arrays, module constants joined",
     ("engine.py", "holds_records"): "table names read from SQLite's own catalogue, quoted",
+    ("buckets.py", "write"): "constant upserts of module strings joined at import, values bound",
 }
 _SQL_CALLS = {"text", "execute", "exec_driver_sql", "executemany", "executescript"}
 

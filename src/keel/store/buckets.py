@@ -13,7 +13,7 @@ are never summarised: most metrics cost nothing more to log, and a chart reads t
 as they are. Logging pays one upsert statement per batch for the buckets it touches, like
 the latest-value upsert beside it.
 
-:func:`summarise` builds the rows of one batch of points; the store upserts them with
+:func:`summarise` builds the rows of one batch of points; :func:`write` upserts them with
 :data:`SQLITE_UPSERT` or :data:`PG_UPSERT`, both merging a bucket's rows the way
 :func:`summarise` merges points (lower value wins, an equal one at an earlier step).
 """
@@ -21,7 +21,10 @@ the latest-value upsert beside it.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
 
 #: steps per bucket; histories spanning over ~32,000 steps fill enough buckets for a chart
 BUCKET_STEPS = 64
@@ -111,6 +114,13 @@ PG_UPSERT = (
 )
 
 
-def pg_arrays(rows: list[tuple[Any, ...]]) -> tuple[list[Any], ...]:
-    """:func:`summarise`'s rows as the twelve column arrays :data:`PG_UPSERT` binds."""
-    return tuple(list(column) for column in zip(*rows, strict=True))
+def write(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+    """Upsert :func:`summarise`'s rows in the transaction of ``conn`` (one statement over
+    arrays on PostgreSQL, the driver's executemany on SQLite)."""
+    if not rows:
+        return
+    if conn.dialect.name == "postgresql":
+        columns = tuple(list(column) for column in zip(*rows, strict=True))
+        conn.exec_driver_sql(PG_UPSERT, columns)
+    else:
+        conn.exec_driver_sql(SQLITE_UPSERT, rows)

@@ -1923,13 +1923,7 @@ def _insert_metric_rows(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
 def _update_buckets(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
     """Fold metric points ``(run_id, key, value, is_nan, step, timestamp)`` into their
     buckets (:mod:`keel.store.buckets`); points below the first bucket cost nothing."""
-    summary = buckets.summarise(rows)
-    if not summary:
-        return
-    if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql(buckets.PG_UPSERT, buckets.pg_arrays(summary))
-    else:
-        conn.exec_driver_sql(buckets.SQLITE_UPSERT, summary)
+    buckets.write(conn, buckets.summarise(rows))
 
 
 def _under(path: str, prefix: str) -> bool:

@@ -56,13 +56,7 @@ def upgrade() -> None:
         execution_options={"yield_per": CHUNK},
     )
     for chunk in points.partitions():
-        rows = buckets.summarise(tuple(row) for row in chunk)
-        if not rows:
-            continue
-        if conn.dialect.name == "postgresql":
-            conn.exec_driver_sql(buckets.PG_UPSERT, buckets.pg_arrays(rows))
-        else:
-            conn.exec_driver_sql(buckets.SQLITE_UPSERT, rows)
+        buckets.write(conn, buckets.summarise(tuple(row) for row in chunk))
 
 
 def downgrade() -> None:
