@@ -209,7 +209,8 @@ def keel_pages(shape: Shape, keel: Populated) -> list[Page]:
                 and 0 < j["shown"] <= 1000
                 and max(j["figure"]["data"][0]["y"]) == true_max
             ),
-            note="the history read and reduced to 1,000 points (cache emptied before each)",
+            note="drawn from the metric buckets kept as points are logged (~15,600 rows), "
+            "reduced to 1,000 points; the in-memory cache emptied before each",
         ),
         Page(
             f"chart of {shape.long_points:,} points, again",
@@ -217,7 +218,8 @@ def keel_pages(shape: Shape, keel: Populated) -> list[Page]:
             f"{base}/runs/{keel.long_run_id}/chart?key={LONG_KEY}&format=json",
             lambda h: "data-chart" in h and f"{shape.long_points:,} points" in h,
             lambda j: j["points"] == shape.long_points,
-            note="the reduction kept in memory, checked against the history's signature",
+            note="the same request again: buckets are read each time (the in-memory cache "
+            "serves only long histories the buckets cannot draw)",
         ),
         Page(
             f"run page of the {shape.long_points:,}-point run",
